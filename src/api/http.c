@@ -1,0 +1,206 @@
+#include "api/http.h"
+#include "api/api.h"
+#include "base/buf.h"
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HTTP_MAX_HEADERS 128
+#define HTTP_MAX_QUERY   256
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    struct api_server *api;
+    size_t max_body;
+    int port;
+};
+
+/* Per-request state kept between the calls MHD makes while the body
+ * arrives. */
+struct pending {
+    struct buf body;
+    int too_big;
+};
+
+struct collect {
+    struct api_header headers[HTTP_MAX_HEADERS];
+    size_t n_headers;
+    struct api_param query[HTTP_MAX_QUERY];
+    size_t n_query;
+    int overflow;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    struct collect *c = cls;
+    if (c->n_headers == HTTP_MAX_HEADERS) {
+        c->overflow = 1;
+        return MHD_NO;
+    }
+    c->headers[c->n_headers].name = key;
+    c->headers[c->n_headers].value = value ? value : "";
+    c->n_headers++;
+    return MHD_YES;
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct collect *c = cls;
+    if (c->n_query == HTTP_MAX_QUERY) {
+        c->overflow = 1;
+        return MHD_NO;
+    }
+    c->query[c->n_query].key = key;
+    c->query[c->n_query].value = value;
+    c->n_query++;
+    return MHD_YES;
+}
+
+/* SigV4 signs the path and query as sent, so MHD must not decode them. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_response *resp)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+    resp->body = NULL;
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    MHD_add_response_header(r, "x-amzn-RequestId", resp->request_id);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct http_server *h = cls;
+    struct pending *p = *con_cls;
+    if (!p) {
+        p = xzalloc(sizeof(*p));
+        buf_init(&p->body, h->max_body);
+        *con_cls = p;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > h->max_body)
+            p->too_big = 1;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!p->too_big && buf_append(&p->body, upload_data, *upload_data_size) < 0)
+            p->too_big = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    struct api_response resp = {0};
+    if (p->too_big) {
+        api_error_response(&resp, 413, "SerializationException", "Request body is too large");
+        strcpy(resp.request_id, "-");
+        return send_response(conn, &resp);
+    }
+    struct collect c = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &c);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &c);
+    if (c.overflow) {
+        api_error_response(&resp, 431, "SerializationException",
+                           "Too many headers or query parameters");
+        strcpy(resp.request_id, "-");
+        return send_response(conn, &resp);
+    }
+    struct api_request req = {
+        .method = method,
+        .path = url,
+        .query = c.query,
+        .n_query = c.n_query,
+        .headers = c.headers,
+        .n_headers = c.n_headers,
+        .body = p->body.data ? p->body.data : "",
+        .body_len = p->body.len,
+    };
+    api_handle(h->api, &req, &resp);
+    return send_response(conn, &resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct pending *p = *con_cls;
+    if (p) {
+        buf_done(&p->body);
+        free(p);
+        *con_cls = NULL;
+    }
+}
+
+int http_server_start(const struct http_config *cfg, struct api_server *api,
+                      struct http_server **ret, struct error **err)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+    if (inet_pton(AF_INET, cfg->host, &sa.sin_addr) != 1)
+        return error_set(err, EINVAL, NULL, "listen address '%s' is not an IPv4 address",
+                         cfg->host);
+    unsigned threads = cfg->threads;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    struct http_server *h = xzalloc(sizeof(*h));
+    h->api = api;
+    h->max_body = api_server_config(api)->max_body;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG;
+    h->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->timeout_s ? cfg->timeout_s : 60, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+    if (!h->mhd) {
+        free(h);
+        return error_set(err, EADDRINUSE, NULL, "cannot listen on %s:%d", cfg->host, cfg->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : cfg->port;
+    *ret = h;
+    return 0;
+}
+
+int http_server_port(const struct http_server *h)
+{
+    return h->port;
+}
+
+void http_server_stop(struct http_server *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->mhd);
+    free(h);
+}

@@ -1,0 +1,61 @@
+#include "base/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *check(void *p)
+{
+    if (!p) {
+        fputs("skiff: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+void *xmalloc(size_t n)
+{
+    return check(malloc(n ? n : 1));
+}
+
+void *xzalloc(size_t n)
+{
+    return check(calloc(1, n ? n : 1));
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    return check(calloc(n ? n : 1, size ? size : 1));
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    return check(realloc(p, n ? n : 1));
+}
+
+char *xstrdup(const char *s)
+{
+    return check(strdup(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    return check(strndup(s, n));
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        check(NULL);
+    return s;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}

@@ -1,0 +1,54 @@
+/* DescribeCapacityProviders: skiff has exactly the two built-in Fargate
+ * providers, as every ECS account does. */
+#include "ecs/ecs-internal.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/xalloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+static json_t *provider(struct api_ctx *ctx, const char *name)
+{
+    _cleanup_free_ char *arn = ecs_arn(ctx, "capacity-provider/%s", name);
+    return json_pack("{s:s, s:s, s:s, s:[]}", "capacityProviderArn", arn, "name", name, "status",
+                     "ACTIVE", "tags");
+}
+
+int ecs_describe_capacity_providers(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
+                                    struct error **err)
+{
+    static const char *const names[] = {"FARGATE", "FARGATE_SPOT"};
+    json_t *wanted = json_get_array(in, "capacityProviders");
+    int limit = 0;
+    _cleanup_free_ char *after = NULL;
+    int r = ecs_page_args(in, 10, 10, &limit, &after, err);
+    if (r < 0)
+        return r;
+    json_t *list = json_array(), *failures = json_array();
+    if (!wanted || !json_array_size(wanted)) {
+        for (size_t i = 0; i < 2; i++)
+            if (!after || strcmp(names[i], after) > 0)
+                json_array_append_new(list, provider(ctx, names[i]));
+    } else {
+        size_t i;
+        json_t *v;
+        json_array_foreach(wanted, i, v)
+        {
+            const char *ref = json_string_value(v);
+            const char *found = NULL;
+            for (size_t k = 0; k < 2; k++) {
+                _cleanup_free_ char *arn = ecs_arn(ctx, "capacity-provider/%s", names[k]);
+                if (!strcmp(ref, names[k]) || !strcmp(ref, arn))
+                    found = names[k];
+            }
+            if (found)
+                json_array_append_new(list, provider(ctx, found));
+            else
+                json_array_append_new(failures,
+                                      json_pack("{s:s, s:s}", "arn", ref, "reason", "MISSING"));
+        }
+    }
+    *ret_out = json_pack("{s:o, s:o}", "capacityProviders", list, "failures", failures);
+    return 0;
+}

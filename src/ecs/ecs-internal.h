@@ -1,0 +1,66 @@
+/* Helpers shared by the ECS operation files. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+#include "base/error.h"
+
+/* Page size limits shared by the List operations. */
+#define ECS_PAGE_DEFAULT 100
+#define ECS_PAGE_MAX     100
+
+/* Name rules shared by clusters, families and services: 1-255 of letters,
+ * digits, '-' and '_'. */
+bool ecs_name_valid(const char *name);
+
+/* "arn:aws:ecs:REGION:ACCOUNT:" fmt..., as a new string. */
+char *ecs_arn(const struct api_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Resolves a cluster reference (short name or ARN; NULL = "default") of the
+ * caller's account to its ARN. Only ACTIVE clusters resolve;
+ * ClusterNotFoundException otherwise, including for another account's ARN. */
+int ecs_cluster_resolve(struct api_ctx *ctx, const char *ref, char **ret_arn, struct error **err);
+
+/* Pagination: reads maxResults (1..max, default def) and nextToken from in.
+ * *ret_after is the decoded sort key to continue after, or NULL. */
+int ecs_page_args(const json_t *in, int def, int max, int *ret_limit, char **ret_after,
+                  struct error **err);
+/* Encodes the sort key of the last item of a full page as a nextToken. */
+json_t *ecs_page_token(const char *last_key);
+
+/* Tags ("tags" members as [{key, value}]). */
+/* Validates a tags list: at most 50, no duplicate keys, no aws: prefix. */
+int ecs_tags_validate(const json_t *tags, struct error **err);
+/* Adds or replaces tags on arn (call inside a transaction). */
+int ecs_tags_put(struct api_ctx *ctx, const char *arn, const json_t *tags, struct error **err);
+/* The tags of arn as a new [{key, value}] list. */
+int ecs_tags_get(struct api_ctx *ctx, const char *arn, json_t **ret, struct error **err);
+/* Removes every tag of arn (call inside a transaction). */
+int ecs_tags_drop(struct api_ctx *ctx, const char *arn, struct error **err);
+
+/* Operation handlers, one file per resource. */
+int ecs_create_cluster(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_describe_clusters(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_list_clusters(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_delete_cluster(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_update_cluster(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_update_cluster_settings(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_put_cluster_capacity_providers(struct api_ctx *, const json_t *, json_t **,
+                                       struct error **);
+
+int ecs_register_task_definition(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_describe_task_definition(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_list_task_definitions(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_list_task_definition_families(struct api_ctx *, const json_t *, json_t **,
+                                      struct error **);
+int ecs_deregister_task_definition(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_delete_task_definitions(struct api_ctx *, const json_t *, json_t **, struct error **);
+
+int ecs_tag_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_untag_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_list_tags_for_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
+
+int ecs_describe_capacity_providers(struct api_ctx *, const json_t *, json_t **,
+                                    struct error **);

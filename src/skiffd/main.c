@@ -1,0 +1,204 @@
+/* skiffd: the control plane daemon (and, on one machine, the host agent).
+ * A thin shell: parse flags, open the store, start the API, wait for
+ * signals. */
+#include "api/api.h"
+#include "api/accounts.h"
+#include "api/http.h"
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "ecs/ecs.h"
+#include "store/db.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct options {
+    const char *data_dir;
+    char *host;
+    int port;
+    const char *region;
+    unsigned threads;
+    struct throttle_config throttle;
+    enum log_level log_level;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: skiffd [--data-dir DIR] [--listen HOST:PORT] [--region REGION]\n"
+          "              [--threads N] [--throttle-read RATE:BURST|off]\n"
+          "              [--throttle-write RATE:BURST|off] [--log-level error|warn|info|debug]\n"
+          "\n"
+          "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
+          "a port of 0 picks a free one (printed at start).\n",
+          f);
+}
+
+static int parse_listen(const char *s, struct options *o)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return -EINVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return -EINVAL;
+    free(o->host);
+    o->host = xstrndup(s, (size_t)(colon - s));
+    o->port = (int)port;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"region", required_argument, NULL, 'r'},
+        {"threads", required_argument, NULL, 't'},
+        {"throttle-read", required_argument, NULL, 'R'},
+        {"throttle-write", required_argument, NULL, 'W'},
+        {"log-level", required_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "d:l:r:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->data_dir = optarg;
+            break;
+        case 'l':
+            if (parse_listen(optarg, o) < 0) {
+                fprintf(stderr, "skiffd: --listen wants HOST:PORT, got '%s'\n", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'r':
+            o->region = optarg;
+            break;
+        case 't':
+            o->threads = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'R':
+        case 'W':
+            if (throttle_parse_rate(optarg, c == 'R' ? &o->throttle.read : &o->throttle.write) <
+                0) {
+                fprintf(stderr, "skiffd: throttle rate wants RATE:BURST or off, got '%s'\n",
+                        optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'v': {
+            static const char *levels[] = {"error", "warn", "info", "debug"};
+            size_t i;
+            for (i = 0; i < 4 && strcmp(optarg, levels[i]); i++)
+                ;
+            if (i == 4) {
+                fprintf(stderr, "skiffd: unknown log level '%s'\n", optarg);
+                return -EINVAL;
+            }
+            o->log_level = (enum log_level)i;
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {
+        .data_dir = "./.skiff",
+        .host = xstrdup("127.0.0.1"),
+        .port = 8080,
+        .region = "us-east-1",
+        .throttle = THROTTLE_DEFAULT_CONFIG,
+        .log_level = LOG_INFO,
+    };
+    if (parse_options(argc, argv, &o) < 0)
+        return 2;
+    log_set_level(o.log_level);
+
+    /* Signals are taken synchronously by this thread; every thread started
+     * from here on inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    _cleanup_error_ struct error *err = NULL;
+    if (mkdir(o.data_dir, 0700) < 0 && errno != EEXIST) {
+        log_err("cannot create data dir %s: %s", o.data_dir, strerror(errno));
+        return 1;
+    }
+    _cleanup_free_ char *creds = xasprintf("%s/credentials", o.data_dir);
+    _cleanup_free_ char *dbpath = xasprintf("%s/state.db", o.data_dir);
+    struct store *store = NULL;
+    struct api_server *api = NULL;
+    struct http_server *http = NULL;
+    int rc = 1;
+    if (accounts_init_file(creds, &err) < 0 || store_open(dbpath, &store, &err) < 0)
+        goto out;
+    struct api_config cfg = {
+        .region = o.region,
+        .credentials_path = creds,
+        .throttle = o.throttle,
+    };
+    if (api_server_new(&cfg, store, NULL, &api, &err) < 0)
+        goto out;
+    api_server_register(api, &ecs_api);
+    struct http_config hc = {.host = o.host, .port = o.port, .threads = o.threads};
+    if (http_server_start(&hc, api, &http, &err) < 0)
+        goto out;
+    log_info("skiffd listening on http://%s:%d (region %s, data dir %s)", o.host,
+             http_server_port(http), o.region, o.data_dir);
+    printf("skiffd: listening on http://%s:%d\n", o.host, http_server_port(http));
+    fflush(stdout);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            _cleanup_error_ struct error *e = NULL;
+            if (api_server_reload_accounts(api, &e) < 0)
+                log_err("reload credentials: %s (keeping the old ones)", e->msg);
+            else
+                log_info("credentials reloaded");
+            continue;
+        }
+        log_info("signal %d: shutting down", sig);
+        break;
+    }
+    rc = 0;
+out:
+    if (err)
+        log_err("%s", err->msg);
+    http_server_stop(http);
+    api_server_free(api);
+    store_free(store);
+    free(o.host);
+    return rc;
+}

@@ -1,0 +1,279 @@
+#include "store/db.h"
+#include "store/schema.h"
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_STMT_CACHE   96
+#define DB_BUSY_TIMEOUT 10000 /* ms */
+
+struct db {
+    sqlite3 *h;
+    struct db *next; /* in the store's list of connections */
+    size_t n_cached;
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[DB_STMT_CACHE];
+};
+
+struct store {
+    char *path;
+    pthread_key_t key;
+    pthread_mutex_t lock;
+    struct db *all;
+};
+
+int db_fail(struct db *db, struct error **err, const char *what)
+{
+    int code = sqlite3_extended_errcode(db->h);
+    int errnum = (code & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
+    return error_set(err, errnum, NULL, "store: %s: %s", what, sqlite3_errmsg(db->h));
+}
+
+static int exec(struct db *db, const char *sql, struct error **err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int r = error_set(err, EIO, NULL, "store: %s", msg ? msg : sqlite3_errmsg(db->h));
+        sqlite3_free(msg);
+        return r;
+    }
+    return 0;
+}
+
+static int db_open(const char *path, struct db **ret, struct error **err)
+{
+    struct db *db = xzalloc(sizeof(*db));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+        int r = error_set(err, EIO, NULL, "store: open %s: %s", path,
+                          db->h ? sqlite3_errmsg(db->h) : "out of memory");
+        sqlite3_close(db->h);
+        free(db);
+        return r;
+    }
+    sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT);
+    sqlite3_extended_result_codes(db->h, 1);
+    int r = exec(db,
+                 "PRAGMA journal_mode=WAL;"
+                 "PRAGMA synchronous=FULL;"
+                 "PRAGMA foreign_keys=ON;"
+                 "PRAGMA temp_store=MEMORY;",
+                 err);
+    if (r < 0) {
+        sqlite3_close(db->h);
+        free(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
+static void db_free(struct db *db)
+{
+    if (!db)
+        return;
+    for (size_t i = 0; i < db->n_cached; i++)
+        sqlite3_finalize(db->cache[i].st);
+    sqlite3_close(db->h);
+    free(db);
+}
+
+sqlite3 *db_handle(struct db *db)
+{
+    return db->h;
+}
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql, struct error **err)
+{
+    for (size_t i = 0; i < db->n_cached; i++) {
+        if (db->cache[i].sql == sql) {
+            sqlite3_stmt *st = db->cache[i].st;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        db_fail(db, err, "prepare");
+        return NULL;
+    }
+    if (db->n_cached < DB_STMT_CACHE) {
+        db->cache[db->n_cached].sql = sql;
+        db->cache[db->n_cached].st = st;
+        db->n_cached++;
+    } else {
+        /* Cache full: a programming error (too many distinct statements);
+         * keep working by evicting the oldest entry. */
+        sqlite3_finalize(db->cache[0].st);
+        memmove(&db->cache[0], &db->cache[1], sizeof(db->cache[0]) * (DB_STMT_CACHE - 1));
+        db->cache[DB_STMT_CACHE - 1].sql = sql;
+        db->cache[DB_STMT_CACHE - 1].st = st;
+    }
+    return st;
+}
+
+int db_begin(struct db *db, struct error **err)
+{
+    return exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int db_commit(struct db *db, struct error **err)
+{
+    int r = exec(db, "COMMIT", err);
+    if (r < 0)
+        db_rollback(db);
+    return r;
+}
+
+void db_rollback(struct db *db)
+{
+    if (!sqlite3_get_autocommit(db->h))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_exec_stmt(struct db *db, sqlite3_stmt *st, struct error **err)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        int r = db_fail(db, err, "write");
+        sqlite3_reset(st);
+        return r;
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+void db_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, idx);
+}
+
+const char *db_col_text(sqlite3_stmt *st, int idx)
+{
+    const char *s = (const char *)sqlite3_column_text(st, idx);
+    return s ? s : "";
+}
+
+static int migrate(struct db *db, struct error **err)
+{
+    int r = exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)", err);
+    if (r < 0)
+        return r;
+    r = db_begin(db, err);
+    if (r < 0)
+        return r;
+    int current = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->h, "SELECT MAX(version) FROM schema_version", -1, &st, NULL) !=
+        SQLITE_OK) {
+        db_rollback(db);
+        return db_fail(db, err, "read schema version");
+    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        current = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < store_migrations_count; i++) {
+        const struct store_migration *m = &store_migrations[i];
+        if (m->version <= current)
+            continue;
+        r = exec(db, m->sql, err);
+        if (r < 0) {
+            db_rollback(db);
+            return error_wrap(err, "migration %d", m->version);
+        }
+        char sql[96];
+        snprintf(sql, sizeof(sql), "INSERT INTO schema_version(version) VALUES (%d)", m->version);
+        r = exec(db, sql, err);
+        if (r < 0) {
+            db_rollback(db);
+            return r;
+        }
+    }
+    return db_commit(db, err);
+}
+
+static int integrity_check(struct db *db, struct error **err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, err, "integrity check");
+    int r = 0;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        r = db_fail(db, err, "integrity check");
+    else if (strcmp(db_col_text(st, 0), "ok") != 0)
+        r = error_set(err, EIO, NULL, "store: integrity check failed: %s", db_col_text(st, 0));
+    sqlite3_finalize(st);
+    return r;
+}
+
+static void forget_thread_db(void *p)
+{
+    (void)p; /* connections are closed by store_free(), which owns them */
+}
+
+int store_open(const char *path, struct store **ret, struct error **err)
+{
+    struct db *db = NULL;
+    int r = db_open(path, &db, err);
+    if (r < 0)
+        return r;
+    r = integrity_check(db, err);
+    if (r == 0)
+        r = migrate(db, err);
+    if (r < 0) {
+        db_free(db);
+        return r;
+    }
+    struct store *s = xzalloc(sizeof(*s));
+    s->path = xstrdup(path);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_key_create(&s->key, forget_thread_db);
+    /* The connection that migrated becomes the opening thread's. */
+    s->all = db;
+    pthread_setspecific(s->key, db);
+    *ret = s;
+    return 0;
+}
+
+int store_thread_db(struct store *s, struct db **ret, struct error **err)
+{
+    struct db *db = pthread_getspecific(s->key);
+    if (!db) {
+        int r = db_open(s->path, &db, err);
+        if (r < 0)
+            return r;
+        pthread_mutex_lock(&s->lock);
+        db->next = s->all;
+        s->all = db;
+        pthread_mutex_unlock(&s->lock);
+        pthread_setspecific(s->key, db);
+    }
+    *ret = db;
+    return 0;
+}
+
+void store_free(struct store *s)
+{
+    if (!s)
+        return;
+    struct db *db = s->all;
+    while (db) {
+        struct db *next = db->next;
+        db_free(db);
+        db = next;
+    }
+    pthread_key_delete(s->key);
+    pthread_mutex_destroy(&s->lock);
+    free(s->path);
+    free(s);
+}

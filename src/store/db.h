@@ -1,0 +1,49 @@
+/* SQLite store: the control plane's only source of truth.
+ *
+ * One struct db wraps one sqlite3 connection with a cache of prepared
+ * statements. Connections are not shared between threads: the API server
+ * gives each worker thread its own through store_thread_db(). Writes run in
+ * BEGIN IMMEDIATE transactions; the database is in WAL mode with
+ * synchronous=FULL, so an acknowledged commit survives kill -9 and power
+ * loss. */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+struct db;
+struct store;
+
+/* Opens (creating if needed) the database at path, migrates its schema to
+ * the newest version and runs an integrity check. Returns a store from
+ * which threads take connections. */
+int store_open(const char *path, struct store **ret, struct error **err);
+/* Closes every connection handed out; no thread may use one afterwards. */
+void store_free(struct store *s);
+/* This thread's connection (opened on first use). */
+int store_thread_db(struct store *s, struct db **ret, struct error **err);
+
+/* Returns a reset, cached prepared statement for sql, which must be a string
+ * literal (the cache is keyed by its address). NULL with *err set when SQLite
+ * cannot prepare it. */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql, struct error **err);
+sqlite3 *db_handle(struct db *db);
+
+/* Transactions. begin is BEGIN IMMEDIATE (takes the write lock up front so
+ * that a transaction never fails with SQLITE_BUSY half way). */
+int db_begin(struct db *db, struct error **err);
+int db_commit(struct db *db, struct error **err);
+void db_rollback(struct db *db);
+
+/* Steps a statement expected to finish (INSERT/UPDATE/DELETE). */
+int db_exec_stmt(struct db *db, sqlite3_stmt *st, struct error **err);
+/* Sets *err from the connection's last error; returns -EIO. */
+int db_fail(struct db *db, struct error **err, const char *what);
+
+/* Binding helpers: bind NULL for a NULL string. */
+void db_bind_text(sqlite3_stmt *st, int idx, const char *s);
+/* Column as a C string, "" when NULL. Valid until the next step/reset. */
+const char *db_col_text(sqlite3_stmt *st, int idx);

@@ -1,0 +1,37 @@
+#include "store/schema.h"
+#include "base/cleanup.h"
+
+const struct store_migration store_migrations[] = {
+    {1, "CREATE TABLE clusters ("
+        "  arn TEXT PRIMARY KEY,"
+        "  account TEXT NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL,"
+        "  settings TEXT NOT NULL DEFAULT '[]',"
+        "  configuration TEXT,"
+        "  capacity_providers TEXT NOT NULL DEFAULT '[]',"
+        "  default_strategy TEXT NOT NULL DEFAULT '[]',"
+        "  service_connect TEXT,"
+        "  UNIQUE(account, name));"
+        "CREATE TABLE task_definitions ("
+        "  arn TEXT PRIMARY KEY,"
+        "  account TEXT NOT NULL,"
+        "  family TEXT NOT NULL,"
+        "  revision INTEGER NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  registered_at INTEGER NOT NULL,"
+        "  deregistered_at INTEGER,"
+        "  doc TEXT NOT NULL,"
+        "  UNIQUE(account, family, revision));"
+        "CREATE INDEX task_definitions_family ON task_definitions(account, family, status);"
+        "CREATE TABLE tags ("
+        "  arn TEXT NOT NULL,"
+        "  account TEXT NOT NULL,"
+        "  key TEXT NOT NULL,"
+        "  value TEXT NOT NULL,"
+        "  PRIMARY KEY(arn, key));"
+        "CREATE INDEX tags_account ON tags(account, key);"},
+};
+
+const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
