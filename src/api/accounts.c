@@ -51,12 +51,13 @@ static int check_profile(const struct account *acc, struct error **err)
                          "aws_secret_access_key and account_id",
                          acc->profile);
     if (strlen(acc->account_id) != ACCOUNT_ID_LEN)
-        return error_set(err, EINVAL, NULL, "credentials: profile [%s]: account_id must be 12 digits",
-                         acc->profile);
+        return error_set(err, EINVAL, NULL,
+                         "credentials: profile [%s]: account_id must be 12 digits", acc->profile);
     for (const char *p = acc->account_id; *p; p++)
         if (!isdigit((unsigned char)*p))
             return error_set(err, EINVAL, NULL,
-                             "credentials: profile [%s]: account_id must be 12 digits", acc->profile);
+                             "credentials: profile [%s]: account_id must be 12 digits",
+                             acc->profile);
     return 0;
 }
 
@@ -91,8 +92,8 @@ int accounts_parse(const char *text, struct accounts **ret, struct error **err)
         }
         char *eq = strchr(s, '=');
         if (!eq || !cur) {
-            r = error_set(err, EINVAL, NULL, "credentials: line %d: expected key = value in a [profile]",
-                          lineno);
+            r = error_set(err, EINVAL, NULL,
+                          "credentials: line %d: expected key = value in a [profile]", lineno);
             goto fail;
         }
         *eq = '\0';

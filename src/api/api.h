@@ -61,8 +61,8 @@ struct api_config {
     const char *region;           /* the only region this server answers for */
     const char *credentials_path; /* DATA-DIR/credentials */
     struct throttle_config throttle;
-    size_t max_body;   /* bytes; larger bodies get 413 */
-    int max_skew_s;    /* allowed clock skew of X-Amz-Date */
+    size_t max_body; /* bytes; larger bodies get 413 */
+    int max_skew_s;  /* allowed clock skew of X-Amz-Date */
 };
 
 #define API_DEFAULT_MAX_BODY (1024 * 1024)

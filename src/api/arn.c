@@ -38,8 +38,7 @@ int arn_parse(const char *s, struct arn *out)
     return copy_part(out->resource, sizeof(out->resource), p, p + strlen(p));
 }
 
-char *arn_format(const char *service, const char *region, const char *account,
-                 const char *resource)
+char *arn_format(const char *service, const char *region, const char *account, const char *resource)
 {
     return xasprintf("arn:aws:%s:%s:%s:%s", service, region, account, resource);
 }

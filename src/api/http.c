@@ -91,9 +91,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_res
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct http_server *h = cls;
@@ -102,8 +101,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         p = xzalloc(sizeof(*p));
         buf_init(&p->body, h->max_body);
         *con_cls = p;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > h->max_body)
             p->too_big = 1;
         return MHD_YES;
@@ -173,8 +172,8 @@ int http_server_start(const struct http_config *cfg, struct api_server *api,
     struct http_server *h = xzalloc(sizeof(*h));
     h->api = api;
     h->max_body = api_server_config(api)->max_body;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
     h->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,

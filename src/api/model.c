@@ -131,8 +131,8 @@ static size_t utf8_chars(const char *s, size_t len)
     return n;
 }
 
-static int validate(const struct model *m, const char *shape_name, const json_t *v,
-                    struct path *p, int depth, struct error **err);
+static int validate(const struct model *m, const char *shape_name, const json_t *v, struct path *p,
+                    int depth, struct error **err);
 
 static int validate_structure(const struct model *m, const json_t *shape, const json_t *v,
                               struct path *p, int depth, struct error **err)
@@ -148,8 +148,8 @@ static int validate_structure(const struct model *m, const json_t *shape, const 
         json_t *mv = json_object_get(v, json_string_value(r));
         if (!mv || json_is_null(mv)) {
             size_t s = path_push(p, "%s%s", json_string_value(r), 0);
-            int ret = error_set(err, EINVAL, ERR_INVALID, "Missing required parameter '%s'",
-                                where(p));
+            int ret =
+                error_set(err, EINVAL, ERR_INVALID, "Missing required parameter '%s'", where(p));
             path_pop(p, s);
             return ret;
         }
@@ -162,8 +162,8 @@ static int validate_structure(const struct model *m, const json_t *shape, const 
         if (!member || json_is_null(mv))
             continue;
         size_t s = path_push(p, "%s%s", key, 0);
-        int ret = validate(m, json_string_value(json_object_get(member, "shape")), mv, p,
-                           depth + 1, err);
+        int ret =
+            validate(m, json_string_value(json_object_get(member, "shape")), mv, p, depth + 1, err);
         path_pop(p, s);
         if (ret < 0)
             return ret;
@@ -171,8 +171,8 @@ static int validate_structure(const struct model *m, const json_t *shape, const 
     return 0;
 }
 
-static int validate(const struct model *m, const char *shape_name, const json_t *v,
-                    struct path *p, int depth, struct error **err)
+static int validate(const struct model *m, const char *shape_name, const json_t *v, struct path *p,
+                    int depth, struct error **err)
 {
     if (depth > 64)
         return error_set(err, EINVAL, ERR_INVALID, "'%s' is nested too deeply", where(p));
@@ -259,8 +259,8 @@ static int validate(const struct model *m, const char *shape_name, const json_t 
         int r = check_len(err, p, shape, json_array_size(v), "items", MODEL_MAX_ENTRIES);
         if (r < 0)
             return r;
-        const char *ms = json_string_value(json_object_get(json_object_get(shape, "member"),
-                                                           "shape"));
+        const char *ms =
+            json_string_value(json_object_get(json_object_get(shape, "member"), "shape"));
         size_t i;
         json_t *e;
         json_array_foreach(v, i, e)

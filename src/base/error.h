@@ -37,10 +37,10 @@ static inline void error_freep(struct error **e)
 #define _cleanup_error_ __attribute__((cleanup(error_freep)))
 
 /* Frequently used AWS error codes. */
-#define ERR_CLIENT       "ClientException"
-#define ERR_INVALID      "InvalidParameterException"
-#define ERR_SERVER       "ServerException"
-#define ERR_SERIALIZE    "SerializationException"
-#define ERR_CLUSTER_NF   "ClusterNotFoundException"
-#define ERR_NOT_FOUND    "ResourceNotFoundException"
-#define ERR_THROTTLE     "ThrottlingException"
+#define ERR_CLIENT     "ClientException"
+#define ERR_INVALID    "InvalidParameterException"
+#define ERR_SERVER     "ServerException"
+#define ERR_SERIALIZE  "SerializationException"
+#define ERR_CLUSTER_NF "ClusterNotFoundException"
+#define ERR_NOT_FOUND  "ResourceNotFoundException"
+#define ERR_THROTTLE   "ThrottlingException"

@@ -35,8 +35,8 @@ int64_t time_parse_amz(const char *s)
     struct tm tm = {0};
     int y = digits(s, 4), mo = digits(s + 4, 2), d = digits(s + 6, 2);
     int h = digits(s + 9, 2), mi = digits(s + 11, 2), se = digits(s + 13, 2);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
-        mi > 59 || se < 0 || se > 60)
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        se < 0 || se > 60)
         return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define CLUSTER_COLUMNS                                                                            \
-    "arn, name, status, settings, configuration, capacity_providers, default_strategy, "         \
+    "arn, name, status, settings, configuration, capacity_providers, default_strategy, "           \
     "service_connect"
 
 enum cluster_include {
@@ -200,8 +200,7 @@ static char *dump_or_null(const json_t *v)
     return v ? json_dump_compact(v) : NULL;
 }
 
-int ecs_create_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
-                       struct error **err)
+int ecs_create_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
     const char *name = json_get_str(in, "clusterName");
     if (!name)
@@ -305,8 +304,7 @@ int ecs_describe_clusters(struct api_ctx *ctx, const json_t *in, json_t **ret_ou
 {
     json_t *refs = json_get_array(in, "clusters");
     if (json_array_size(refs) > 100)
-        return error_set(err, EINVAL, ERR_INVALID,
-                         "clusters can have at most 100 items.");
+        return error_set(err, EINVAL, ERR_INVALID, "clusters can have at most 100 items.");
     unsigned include = parse_include(in);
     json_t *clusters = json_array(), *failures = json_array();
     json_t *def = NULL;
@@ -350,8 +348,7 @@ int ecs_describe_clusters(struct api_ctx *ctx, const json_t *in, json_t **ret_ou
     return 0;
 }
 
-int ecs_list_clusters(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
-                      struct error **err)
+int ecs_list_clusters(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
     int limit;
     _cleanup_free_ char *after = NULL;
@@ -389,8 +386,7 @@ int ecs_list_clusters(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
     return 0;
 }
 
-int ecs_delete_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
-                       struct error **err)
+int ecs_delete_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
     _cleanup_free_ char *arn = NULL;
     int r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err);
@@ -422,8 +418,8 @@ int ecs_delete_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
 }
 
 /* Applies a column update to an ACTIVE cluster and answers its document. */
-static int update_column(struct api_ctx *ctx, const json_t *in, const char *sql,
-                         const char *value, json_t **ret_out, struct error **err)
+static int update_column(struct api_ctx *ctx, const json_t *in, const char *sql, const char *value,
+                         json_t **ret_out, struct error **err)
 {
     _cleanup_free_ char *arn = NULL;
     int r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err);
@@ -443,8 +439,7 @@ static int update_column(struct api_ctx *ctx, const json_t *in, const char *sql,
     return 0;
 }
 
-int ecs_update_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
-                       struct error **err)
+int ecs_update_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
     json_t *settings = json_get_array(in, "settings");
     json_t *config = json_object_get(in, "configuration");

@@ -73,8 +73,7 @@ int ecs_page_args(const json_t *in, int def, int max, int *ret_limit, char **ret
     if (mr && !json_is_null(mr)) {
         json_int_t v = json_integer_value(mr);
         if (v < 1 || v > max)
-            return error_set(err, EINVAL, ERR_INVALID, "maxResults must be between 1 and %d",
-                             max);
+            return error_set(err, EINVAL, ERR_INVALID, "maxResults must be between 1 and %d", max);
         limit = (int)v;
     }
     const char *tok = json_string_value(json_object_get(in, "nextToken"));

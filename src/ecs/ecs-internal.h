@@ -16,7 +16,8 @@
 bool ecs_name_valid(const char *name);
 
 /* "arn:aws:ecs:REGION:ACCOUNT:" fmt..., as a new string. */
-char *ecs_arn(const struct api_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *ecs_arn(const struct api_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Resolves a cluster reference (short name or ARN; NULL = "default") of the
  * caller's account to its ARN. Only ACTIVE clusters resolve;
@@ -53,8 +54,7 @@ int ecs_put_cluster_capacity_providers(struct api_ctx *, const json_t *, json_t 
 int ecs_register_task_definition(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_describe_task_definition(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_list_task_definitions(struct api_ctx *, const json_t *, json_t **, struct error **);
-int ecs_list_task_definition_families(struct api_ctx *, const json_t *, json_t **,
-                                      struct error **);
+int ecs_list_task_definition_families(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_deregister_task_definition(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_delete_task_definitions(struct api_ctx *, const json_t *, json_t **, struct error **);
 
@@ -62,5 +62,4 @@ int ecs_tag_resource(struct api_ctx *, const json_t *, json_t **, struct error *
 int ecs_untag_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_list_tags_for_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
 
-int ecs_describe_capacity_providers(struct api_ctx *, const json_t *, json_t **,
-                                    struct error **);
+int ecs_describe_capacity_providers(struct api_ctx *, const json_t *, json_t **, struct error **);

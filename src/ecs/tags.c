@@ -98,8 +98,8 @@ int ecs_tags_get(struct api_ctx *ctx, const char *arn, json_t **ret, struct erro
     json_t *list = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(list, json_pack("{s:s, s:s}", "key", db_col_text(st, 0), "value",
-                                              db_col_text(st, 1)));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "key", db_col_text(st, 0), "value", db_col_text(st, 1)));
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         json_decref(list);
@@ -123,8 +123,7 @@ static int check_resource(struct api_ctx *ctx, const char *arn, struct error **e
 {
     struct arn a;
     if (!arn || arn_parse(arn, &a) < 0 || strcmp(a.service, "ecs") != 0)
-        return error_set(err, EINVAL, ERR_INVALID, "Invalid resource ARN: %.256s",
-                         arn ? arn : "");
+        return error_set(err, EINVAL, ERR_INVALID, "Invalid resource ARN: %.256s", arn ? arn : "");
     for (size_t i = 0; i < sizeof(taggables) / sizeof(taggables[0]); i++) {
         if (strncmp(a.resource, taggables[i].prefix, strlen(taggables[i].prefix)) != 0)
             continue;
@@ -162,8 +161,7 @@ int ecs_tag_resource(struct api_ctx *ctx, const json_t *in, json_t **ret_out, st
     return 0;
 }
 
-int ecs_untag_resource(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
-                       struct error **err)
+int ecs_untag_resource(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
     const char *arn = json_get_str(in, "resourceArn");
     json_t *keys = json_get_array(in, "tagKeys");
@@ -180,7 +178,8 @@ int ecs_untag_resource(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
     json_array_foreach(keys, i, k)
     {
         if (reserved(json_string_value(k)))
-            return error_set(err, EINVAL, ERR_INVALID, "Tag keys starting with 'aws:' are reserved.");
+            return error_set(err, EINVAL, ERR_INVALID,
+                             "Tag keys starting with 'aws:' are reserved.");
         db_bind_text(st, 1, arn);
         db_bind_text(st, 2, json_string_value(k));
         if ((r = db_exec_stmt(ctx->db, st, err)) < 0)

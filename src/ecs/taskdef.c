@@ -4,12 +4,12 @@
 #include <errno.h>
 
 #define NOT_YET(fn)                                                                                \
-    int fn(struct api_ctx *ctx, const json_t *in, json_t **out, struct error **err)               \
+    int fn(struct api_ctx *ctx, const json_t *in, json_t **out, struct error **err)                \
     {                                                                                              \
         (void)ctx;                                                                                 \
         (void)in;                                                                                  \
         (void)out;                                                                                 \
-        return error_set(err, ENOSYS, ERR_CLIENT, "not implemented yet");                         \
+        return error_set(err, ENOSYS, ERR_CLIENT, "not implemented yet");                          \
     }
 
 NOT_YET(ecs_register_task_definition)

@@ -19,13 +19,15 @@ static void test_get_vanilla(void **state)
     struct buf canon, sts;
     buf_init(&canon, 0);
     buf_init(&sts, 0);
-    assert_int_equal(sigv4_canonical_request(&req, "host;x-amz-date",
-                                             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                                             &canon),
-                     0);
-    assert_string_equal(canon.data, "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
-                                    "host;x-amz-date\n"
-                                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(
+        sigv4_canonical_request(&req, "host;x-amz-date",
+                                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                                &canon),
+        0);
+    assert_string_equal(canon.data,
+                        "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
+                        "host;x-amz-date\n"
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     sigv4_string_to_sign("20150830T123600Z", "20150830/us-east-1/service/aws4_request", canon.data,
                          canon.len, &sts);
     uint8_t key[32];
