@@ -145,9 +145,12 @@ static int validate_structure(const struct model *m, const json_t *shape, const 
     json_t *r;
     json_array_foreach(req, i, r)
     {
-        json_t *mv = json_object_get(v, json_string_value(r));
+        const char *name = json_string_value(r);
+        if (!name)
+            continue;
+        json_t *mv = json_object_get(v, name);
         if (!mv || json_is_null(mv)) {
-            size_t s = path_push(p, "%s%s", json_string_value(r), 0);
+            size_t s = path_push(p, "%s%s", name, 0);
             int ret =
                 error_set(err, EINVAL, ERR_INVALID, "Missing required parameter '%s'", where(p));
             path_pop(p, s);
