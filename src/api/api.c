@@ -237,6 +237,20 @@ static void signing_key(const struct api_server *s, const struct account *acc,
     }
 }
 
+/* Whether name is one of the semicolon-separated SignedHeaders. */
+static bool header_signed(const char *signed_headers, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = signed_headers; p && *p;) {
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 /* Verifies the request's SigV4 signature. On success *ret_acc is the caller
  * (valid while the accounts read lock is held). On failure fills resp. */
 static int authenticate(struct api_server *s, const struct api_request *req,
@@ -311,9 +325,16 @@ static int authenticate(struct api_server *s, const struct api_request *req,
                            "Credential should be scoped with a valid terminator: 'aws4_request'");
         return -EACCES;
     }
-    if (!strstr(a.signed_headers, "host")) {
+    if (!header_signed(a.signed_headers, "host")) {
         api_error_response(resp, 400, "InvalidSignatureException",
                            "'Host' must be a signed header.");
+        return -EACCES;
+    }
+    /* The session token is part of the credential: an unsigned one could be
+     * swapped in transit. */
+    if (token && !header_signed(a.signed_headers, "x-amz-security-token")) {
+        api_error_response(resp, 400, "InvalidSignatureException",
+                           "'X-Amz-Security-Token' must be a signed header.");
         return -EACCES;
     }
 
