@@ -32,6 +32,16 @@ const struct store_migration store_migrations[] = {
         "  value TEXT NOT NULL,"
         "  PRIMARY KEY(arn, key));"
         "CREATE INDEX tags_account ON tags(account, key);"},
+    /* Task definition revisions are numbered per (account, family) and never
+     * reused, even after DeleteTaskDefinitions removed every row: the last
+     * revision handed out lives here. */
+    {2, "CREATE TABLE task_definition_families ("
+        "  account TEXT NOT NULL,"
+        "  family TEXT NOT NULL,"
+        "  last_revision INTEGER NOT NULL,"
+        "  PRIMARY KEY(account, family));"
+        "INSERT INTO task_definition_families(account, family, last_revision) "
+        "  SELECT account, family, MAX(revision) FROM task_definitions GROUP BY account, family;"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
