@@ -68,16 +68,18 @@ int sigv4_parse_authorization(const char *value, struct sigv4_auth *out, const c
     out->region = parts[2];
     out->service = parts[3];
     out->terminator = parts[4];
-    if (strlen(out->signature) != 64) {
+    if (strlen(out->signature) != 64 || strspn(out->signature, "0123456789abcdef") != 64) {
         *why = "Signature must be 64 hexadecimal characters";
         return -EINVAL;
     }
     return 0;
 }
 
+/* RFC 3986 unreserved characters, in ASCII whatever the locale. */
 static int unreserved(unsigned char c)
 {
-    return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 void sigv4_uri_encode(struct buf *out, const char *s, size_t len, int keep_slash)
@@ -124,11 +126,14 @@ static char *uri_decode(const char *s, size_t *ret_len)
 }
 
 /* RFC 3986 dot-segment removal and empty-segment collapse, as botocore's
- * normalize_url_path does for every service but S3. */
+ * normalize_url_path (remove_dot_segments) does for every service but S3. */
 static void normalize_path(const char *path, struct buf *out)
 {
-    const char *segs[256];
-    size_t lens[256];
+    size_t max = 1;
+    for (const char *c = path; *c; c++)
+        max += *c == '/';
+    _cleanup_free_ const char **segs = xcalloc(max, sizeof(*segs));
+    _cleanup_free_ size_t *lens = xcalloc(max, sizeof(*lens));
     size_t n = 0;
     const char *p = path;
     while (*p) {
@@ -145,11 +150,9 @@ static void normalize_path(const char *path, struct buf *out)
                 n--;
             continue;
         }
-        if (n < ARRAY_SIZE(segs)) {
-            segs[n] = start;
-            lens[n] = len;
-            n++;
-        }
+        segs[n] = start;
+        lens[n] = len;
+        n++;
     }
     buf_puts(out, "/");
     for (size_t i = 0; i < n; i++) {
@@ -158,7 +161,7 @@ static void normalize_path(const char *path, struct buf *out)
             buf_puts(out, "/");
     }
     size_t plen = strlen(path);
-    if (n && plen > 1 && path[plen - 1] == '/')
+    if (n && path[plen - 1] == '/')
         buf_puts(out, "/");
 }
 
@@ -234,13 +237,12 @@ int sigv4_canonical_request(const struct api_request *req, const char *signed_he
     buf_puts(out, req->method);
     buf_puts(out, "\n");
 
-    /* URI: decode once, normalise, then encode once keeping '/', matching
-     * what botocore signs for every service but S3. */
-    size_t plen;
-    _cleanup_free_ char *decoded = uri_decode(req->path && *req->path ? req->path : "/", &plen);
+    /* URI: the raw path as received, normalised, then encoded once more
+     * keeping '/' (so a '%' that was sent becomes "%25"). That is what
+     * botocore signs for every service but S3; it is not decoded first. */
     struct buf norm;
     buf_init(&norm, 0);
-    normalize_path(decoded, &norm);
+    normalize_path(req->path && *req->path ? req->path : "/", &norm);
     struct buf enc;
     buf_init(&enc, 0);
     sigv4_uri_encode(&enc, norm.data, norm.len, 1);
@@ -257,6 +259,8 @@ int sigv4_canonical_request(const struct api_request *req, const char *signed_he
     char prev[128] = "";
     const char *p = signed_headers;
     int count = 0;
+    if (!*p)
+        return -EINVAL;
     while (*p) {
         const char *end = strchr(p, ';');
         size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -286,8 +290,8 @@ int sigv4_canonical_request(const struct api_request *req, const char *signed_he
             return -EINVAL;
         buf_puts(out, "\n");
         p += len;
-        if (*p == ';')
-            p++;
+        if (*p == ';' && !*++p)
+            return -EINVAL; /* a trailing ';' names an empty header */
     }
     buf_puts(out, "\n");
     buf_puts(out, signed_headers);
@@ -314,12 +318,9 @@ void sigv4_string_to_sign(const char *amz_date, const char *scope, const char *c
 void sigv4_signing_key(const char *secret, const char *date, const char *region,
                        const char *service, uint8_t out[32])
 {
-    char k0[256];
-    int n = snprintf(k0, sizeof(k0), "AWS4%s", secret);
-    if (n < 0 || (size_t)n >= sizeof(k0))
-        n = (int)sizeof(k0) - 1;
+    _cleanup_free_ char *k0 = xasprintf("AWS4%s", secret);
     uint8_t a[32], b[32];
-    hash_hmac_sha256(k0, (size_t)n, date, strlen(date), a);
+    hash_hmac_sha256(k0, strlen(k0), date, strlen(date), a);
     hash_hmac_sha256(a, 32, region, strlen(region), b);
     hash_hmac_sha256(b, 32, service, strlen(service), a);
     hash_hmac_sha256(a, 32, "aws4_request", 12, out);
