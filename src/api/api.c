@@ -155,14 +155,6 @@ static void set_body(struct api_response *resp, int status, const char *ct, char
     resp->body_len = strlen(body);
 }
 
-void api_error_response(struct api_response *resp, int status, const char *type,
-                        const char *message)
-{
-    json_t *o = json_pack("{s:s, s:s}", "__type", type, "message", message ? message : "");
-    set_body(resp, status, CT_JSON, json_dump_compact(o));
-    json_decref(o);
-}
-
 static void new_request_id(char out[40])
 {
     static __thread uint64_t state[2];
@@ -184,6 +176,17 @@ static void new_request_id(char out[40])
     snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
+}
+
+void api_error_response(struct api_response *resp, int status, const char *type,
+                        const char *message)
+{
+    /* The HTTP layer's own errors (413, 431) come without an id yet. */
+    if (!resp->request_id[0])
+        new_request_id(resp->request_id);
+    json_t *o = json_pack("{s:s, s:s}", "__type", type, "message", message ? message : "");
+    set_body(resp, status, CT_JSON, json_dump_compact(o));
+    json_decref(o);
 }
 
 static const struct service_entry *find_service(const struct api_server *s, const char *target,

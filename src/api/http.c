@@ -15,6 +15,9 @@
 
 #define HTTP_MAX_HEADERS 128
 #define HTTP_MAX_QUERY   256
+/* How much of an over-long body is read (in units of the cap) before the
+ * connection is dropped instead of answered. */
+#define HTTP_DISCARD_FACTOR 4
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -27,6 +30,7 @@ struct http_server {
  * arrives. */
 struct pending {
     struct buf body;
+    size_t received;
     int too_big;
 };
 
@@ -90,6 +94,13 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_res
     return ret;
 }
 
+static enum MHD_Result send_too_big(struct MHD_Connection *conn)
+{
+    struct api_response resp = {0};
+    api_error_response(&resp, 413, "SerializationException", "Request body is too large");
+    return send_response(conn, &resp);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -101,32 +112,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         p = xzalloc(sizeof(*p));
         buf_init(&p->body, h->max_body);
         *con_cls = p;
+        /* A body a little over the cap is read and dropped, so that the
+         * client, still sending, gets to see its 413; a far larger one is
+         * refused before it is read (MHD then closes the connection). */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > h->max_body)
+        unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+        if (len > HTTP_DISCARD_FACTOR * h->max_body)
+            return send_too_big(conn);
+        if (len > h->max_body)
             p->too_big = 1;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!p->too_big && buf_append(&p->body, upload_data, *upload_data_size) < 0)
+        /* Past the cap (a chunked body announces no length) the rest is
+         * read and dropped, up to a bound after which the connection is
+         * simply closed. */
+        p->received += *upload_data_size;
+        if (!p->too_big && buf_append(&p->body, upload_data, *upload_data_size) < 0) {
             p->too_big = 1;
+            buf_done(&p->body);
+        }
         *upload_data_size = 0;
+        if (p->too_big && p->received > HTTP_DISCARD_FACTOR * h->max_body)
+            return MHD_NO;
         return MHD_YES;
     }
 
     struct api_response resp = {0};
-    if (p->too_big) {
-        api_error_response(&resp, 413, "SerializationException", "Request body is too large");
-        strcpy(resp.request_id, "-");
-        return send_response(conn, &resp);
-    }
+    if (p->too_big)
+        return send_too_big(conn);
     struct collect c = {0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &c);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &c);
     if (c.overflow) {
         api_error_response(&resp, 431, "SerializationException",
                            "Too many headers or query parameters");
-        strcpy(resp.request_id, "-");
         return send_response(conn, &resp);
     }
     struct api_request req = {

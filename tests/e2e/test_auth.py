@@ -316,7 +316,7 @@ def test_content_sha256_header_must_match(skiffd):
     "AWS4-HMAC-SHA256 " + "Credential=" + "A" * 5000,
     "AWS4-HMAC-SHA256 ,,,,,,",
     "AWS4-HMAC-SHA256 Credential=====, SignedHeaders=;;;;, Signature=" + "z" * 64,
-])
+], ids=lambda v: repr(v)[:40])
 def test_garbage_authorization(skiffd, value):
     c = for_profile(skiffd)
     p = c.prepare("ListClusters", {})
@@ -391,7 +391,8 @@ def test_session_token_required_when_configured(skiffd, token_profile, tmp_path)
 
 
 @pytest.mark.parametrize("token", ["wrong", "FQoGZXIvYXdzEXAMPLETOKEN/with+chars=",
-                                   "FQoGZXIvYXdzEXAMPLETOKEN/with+chars===", "x" * 5000])
+                                   "FQoGZXIvYXdzEXAMPLETOKEN/with+chars===", "x" * 5000],
+                         ids=lambda v: repr(v)[:40])
 def test_wrong_session_token(skiffd, token_profile, token):
     assert_error(token_profile.call("ListClusters", {}, session_token=token), UNRECOGNIZED)
 
