@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define ACCOUNTS_MAX_FILE (1 << 20)
@@ -50,15 +51,27 @@ static int check_profile(const struct account *acc, struct error **err)
                          "credentials: profile [%s] needs aws_access_key_id, "
                          "aws_secret_access_key and account_id",
                          acc->profile);
-    if (strlen(acc->account_id) != ACCOUNT_ID_LEN)
+    if (strlen(acc->account_id) != ACCOUNT_ID_LEN ||
+        strspn(acc->account_id, "0123456789") != ACCOUNT_ID_LEN)
         return error_set(err, EINVAL, NULL,
                          "credentials: profile [%s]: account_id must be 12 digits", acc->profile);
-    for (const char *p = acc->account_id; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            return error_set(err, EINVAL, NULL,
-                             "credentials: profile [%s]: account_id must be 12 digits",
-                             acc->profile);
     return 0;
+}
+
+/* The value slot of a key this module reads, or NULL for any other key
+ * (region, output, ... are the aws CLI's business). Keys are matched
+ * case-insensitively, as the CLI's configparser does. */
+static char **key_slot(struct account *acc, const char *key)
+{
+    if (!strcasecmp(key, "aws_access_key_id"))
+        return &acc->access_key;
+    if (!strcasecmp(key, "aws_secret_access_key"))
+        return &acc->secret;
+    if (!strcasecmp(key, "account_id"))
+        return &acc->account_id;
+    if (!strcasecmp(key, "aws_session_token"))
+        return &acc->session_token;
+    return NULL;
 }
 
 int accounts_parse(const char *text, struct accounts **ret, struct error **err)
@@ -67,9 +80,13 @@ int accounts_parse(const char *text, struct accounts **ret, struct error **err)
     _cleanup_free_ char *copy = xstrdup(text);
     struct account *cur = NULL;
     int lineno = 0;
-    char *save = NULL;
     int r = 0;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *next = copy;
+    while (next) {
+        char *line = next;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
         lineno++;
         char *s = trim(line);
         if (!*s || *s == '#' || *s == ';')
@@ -82,12 +99,24 @@ int accounts_parse(const char *text, struct accounts **ret, struct error **err)
                 goto fail;
             }
             *end = '\0';
+            char *name = trim(s + 1);
+            if (!*name) {
+                r = error_set(err, EINVAL, NULL, "credentials: line %d: empty profile name",
+                              lineno);
+                goto fail;
+            }
             if (cur && (r = check_profile(cur, err)) < 0)
                 goto fail;
+            for (size_t i = 0; i < a->n; i++)
+                if (!strcmp(a->v[i].profile, name)) {
+                    r = error_set(err, EINVAL, NULL,
+                                  "credentials: line %d: profile [%s] appears twice", lineno, name);
+                    goto fail;
+                }
             a->v = xrealloc(a->v, (a->n + 1) * sizeof(*a->v));
             cur = &a->v[a->n++];
             memset(cur, 0, sizeof(*cur));
-            cur->profile = xstrdup(trim(s + 1));
+            cur->profile = xstrdup(name);
             continue;
         }
         char *eq = strchr(s, '=');
@@ -98,18 +127,12 @@ int accounts_parse(const char *text, struct accounts **ret, struct error **err)
         }
         *eq = '\0';
         char *key = trim(s), *val = trim(eq + 1);
-        char **slot = NULL;
-        if (!strcmp(key, "aws_access_key_id"))
-            slot = &cur->access_key;
-        else if (!strcmp(key, "aws_secret_access_key"))
-            slot = &cur->secret;
-        else if (!strcmp(key, "account_id"))
-            slot = &cur->account_id;
-        else if (!strcmp(key, "aws_session_token"))
-            slot = &cur->session_token;
+        char **slot = key_slot(cur, key);
         if (slot) {
+            /* An empty value is no value: an empty secret would let anyone
+             * who knows the access key sign requests. */
             free(*slot);
-            *slot = xstrdup(val);
+            *slot = *val ? xstrdup(val) : NULL;
         }
     }
     if (cur && (r = check_profile(cur, err)) < 0)
@@ -159,14 +182,39 @@ static void random_chars(char *out, size_t n, const char *alphabet)
     out[n] = '\0';
 }
 
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Syncs the directory holding path, so that a new name in it is durable. */
+static void sync_parent(const char *path)
+{
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    _cleanup_close_ int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        fsync(fd);
+}
+
 int accounts_init_file(const char *path, struct error **err)
 {
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return 0;
-        return error_errno(err, errno, "credentials: create %s", path);
-    }
+    if (access(path, F_OK) == 0)
+        return 0;
     char account[ACCOUNT_ID_LEN + 1], akid[17], secret[41];
     random_chars(account, 1, "123456789");
     random_chars(account + 1, ACCOUNT_ID_LEN - 1, "0123456789");
@@ -177,23 +225,23 @@ int accounts_init_file(const char *path, struct error **err)
                                           "aws_secret_access_key = %s\n"
                                           "account_id = %s\n",
                                           akid, secret, account);
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            unlink(path);
-            return error_errno(err, e, "credentials: write %s", path);
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) < 0) {
-        int e = errno;
-        unlink(path);
-        return error_errno(err, e, "credentials: fsync %s", path);
-    }
+
+    /* Written whole under a temporary name (mode 0600) and then linked into
+     * place: a crash never leaves a half-written file behind, and link()
+     * never replaces a file that appeared meanwhile. */
+    _cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", path);
+    _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "credentials: create %s", path);
+    int r = write_all(fd, text, strlen(text));
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
+        r = -errno;
+    unlink(tmp);
+    if (r < 0)
+        return error_errno(err, -r, "credentials: write %s", path);
+    sync_parent(path);
     return 0;
 }
 

@@ -21,10 +21,15 @@ struct account {
 struct accounts;
 
 /* Writes a fresh credentials file with a `default` profile (random 12-digit
- * account id and keys, mode 0600) unless path already exists. */
+ * account id not starting with 0, random keys, mode 0600) unless path
+ * already exists, which is left alone. The file appears whole or not at
+ * all (written under a temporary name in the same directory, then linked). */
 int accounts_init_file(const char *path, struct error **err);
-/* Parses the file; a profile missing a key or with a malformed account id is
- * an error naming the profile. */
+/* Parses the file; a profile missing a key (an empty value counts as
+ * missing) or with a malformed account id, a profile named twice and two
+ * profiles sharing an access key are errors naming the profile or line.
+ * Keys other than the four above are ignored; '#' and ';' start comment
+ * lines. */
 int accounts_load(const char *path, struct accounts **ret, struct error **err);
 /* Parses INI text (for tests and the fuzzer). */
 int accounts_parse(const char *text, struct accounts **ret, struct error **err);

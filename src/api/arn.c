@@ -23,19 +23,22 @@ int arn_parse(const char *s, struct arn *out)
 {
     if (!arn_is(s))
         return -EINVAL;
+    struct arn a;
     const char *p = s + 4;
-    char *fields[4] = {out->partition, out->service, out->region, out->account};
-    size_t caps[4] = {sizeof(out->partition), sizeof(out->service), sizeof(out->region),
-                      sizeof(out->account)};
+    char *fields[4] = {a.partition, a.service, a.region, a.account};
+    size_t caps[4] = {sizeof(a.partition), sizeof(a.service), sizeof(a.region), sizeof(a.account)};
     for (int i = 0; i < 4; i++) {
         const char *c = strchr(p, ':');
         if (!c || copy_part(fields[i], caps[i], p, c) < 0)
             return -EINVAL;
         p = c + 1;
     }
-    if (!*out->partition || !*out->service || !*p)
+    if (!*a.partition || !*a.service || !*p)
         return -EINVAL;
-    return copy_part(out->resource, sizeof(out->resource), p, p + strlen(p));
+    if (copy_part(a.resource, sizeof(a.resource), p, p + strlen(p)) < 0)
+        return -EINVAL;
+    *out = a;
+    return 0;
 }
 
 char *arn_format(const char *service, const char *region, const char *account, const char *resource)

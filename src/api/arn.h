@@ -12,8 +12,9 @@ struct arn {
     char resource[1024]; /* everything after the fifth ':' */
 };
 
-/* Splits s into its parts; -EINVAL when s is not an ARN or a part is too
- * long. */
+/* Splits s into its parts; -EINVAL (leaving *out untouched) when s is NULL,
+ * not an ARN, has an empty partition, service or resource, or a part too
+ * long for its field. Region and account may be empty (IAM, S3). */
 int arn_parse(const char *s, struct arn *out);
 /* "arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE" as a new string. */
 char *arn_format(const char *service, const char *region, const char *account,

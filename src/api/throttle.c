@@ -2,6 +2,7 @@
 #include "base/xalloc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,10 @@
 #define THROTTLE_BUCKETS 256
 
 struct bucket {
-    char account[16];
-    double tokens[2];
+    double tokens[2]; /* [0] reads, [1] writes */
     int64_t last_ns[2];
     struct bucket *next;
+    char account[]; /* the whole key: no two accounts share a bucket */
 };
 
 struct throttle {
@@ -25,6 +26,11 @@ struct throttle *throttle_new(const struct throttle_config *cfg)
 {
     struct throttle *t = xzalloc(sizeof(*t));
     t->cfg = *cfg;
+    /* A limited class needs room for at least one call. */
+    if (t->cfg.read.rate > 0 && t->cfg.read.burst < 1)
+        t->cfg.read.burst = 1;
+    if (t->cfg.write.rate > 0 && t->cfg.write.burst < 1)
+        t->cfg.write.burst = 1;
     pthread_mutex_init(&t->lock, NULL);
     return t;
 }
@@ -56,18 +62,20 @@ static unsigned hash(const char *s)
 bool throttle_take(struct throttle *t, const char *account, bool write, int64_t now_ns)
 {
     const struct throttle_rate *r = write ? &t->cfg.write : &t->cfg.read;
-    if (r->rate <= 0)
+    /* (also false for NaN) */
+    if (!(r->rate > 0))
         return true;
     int k = write ? 1 : 0;
     unsigned h = hash(account) % THROTTLE_BUCKETS;
     bool ok;
     pthread_mutex_lock(&t->lock);
     struct bucket *b = t->table[h];
-    while (b && strncmp(b->account, account, sizeof(b->account) - 1) != 0)
+    while (b && strcmp(b->account, account) != 0)
         b = b->next;
     if (!b) {
-        b = xzalloc(sizeof(*b));
-        strncpy(b->account, account, sizeof(b->account) - 1);
+        size_t len = strlen(account);
+        b = xzalloc(sizeof(*b) + len + 1);
+        memcpy(b->account, account, len + 1);
         for (int i = 0; i < 2; i++) {
             b->tokens[i] = i ? t->cfg.write.burst : t->cfg.read.burst;
             b->last_ns[i] = now_ns;
@@ -98,11 +106,11 @@ int throttle_parse_rate(const char *s, struct throttle_rate *r)
     }
     char *end;
     double rate = strtod(s, &end);
-    if (end == s || *end != ':' || rate <= 0)
+    if (end == s || *end != ':' || !isfinite(rate) || rate <= 0)
         return -EINVAL;
     const char *b = end + 1;
     double burst = strtod(b, &end);
-    if (end == b || *end || burst < 1)
+    if (end == b || *end || !isfinite(burst) || burst < 1)
         return -EINVAL;
     r->rate = rate;
     r->burst = burst;

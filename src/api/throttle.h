@@ -23,10 +23,15 @@ struct throttle_config {
 
 struct throttle;
 
+/* A class whose rate is 0 is not limited; a limited class whose burst is
+ * below 1 gets a burst of 1. */
 struct throttle *throttle_new(const struct throttle_config *cfg);
 void throttle_free(struct throttle *t);
-/* Takes one token for account; false when the bucket is empty. now_ns is a
- * monotonic clock reading. */
+/* Takes one token for account from its read or write bucket; false when the
+ * bucket is empty. A new bucket starts full; it refills at `rate` tokens a
+ * second up to `burst`. now_ns is a monotonic clock reading (a reading
+ * earlier than the last one refills nothing). */
 bool throttle_take(struct throttle *t, const char *account, bool write, int64_t now_ns);
-/* Parses "RATE:BURST" or "off" into r; -EINVAL when malformed. */
+/* Parses "RATE:BURST" (finite, RATE > 0, BURST >= 1) or "off" into r;
+ * -EINVAL, leaving r untouched, when malformed. */
 int throttle_parse_rate(const char *s, struct throttle_rate *r);
