@@ -26,10 +26,18 @@ int ecs_describe_capacity_providers(struct api_ctx *ctx, const json_t *in, json_
     if (r < 0)
         return r;
     json_t *list = json_array(), *failures = json_array();
+    json_t *token = NULL;
     if (!wanted || !json_array_size(wanted)) {
-        for (size_t i = 0; i < 2; i++)
-            if (!after || strcmp(names[i], after) > 0)
-                json_array_append_new(list, provider(ctx, names[i]));
+        /* Pages in name order; the token is the last name answered. */
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+            if (after && strcmp(names[i], after) <= 0)
+                continue;
+            if ((int)json_array_size(list) == limit) {
+                token = ecs_page_token(names[i - 1]);
+                break;
+            }
+            json_array_append_new(list, provider(ctx, names[i]));
+        }
     } else {
         size_t i;
         json_t *v;
@@ -50,5 +58,7 @@ int ecs_describe_capacity_providers(struct api_ctx *ctx, const json_t *in, json_
         }
     }
     *ret_out = json_pack("{s:o, s:o}", "capacityProviders", list, "failures", failures);
+    if (token)
+        json_object_set_new(*ret_out, "nextToken", token);
     return 0;
 }

@@ -262,11 +262,13 @@ int ecs_create_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
     db_bind_text(st, 9, sc_s);
     if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
         return r;
+    /* A cluster created anew, or brought back from INACTIVE, starts with
+     * exactly the tags of this call: none of a deleted namesake's survive. */
     bool created = sqlite3_changes(db_handle(ctx->db)) > 0;
-    if (created && tags) {
-        if ((r = ecs_tags_drop(ctx, arn, err)) < 0 || (r = ecs_tags_put(ctx, arn, tags, err)) < 0)
-            return r;
-    }
+    if (created && (r = ecs_tags_drop(ctx, arn, err)) < 0)
+        return r;
+    if (created && tags && (r = ecs_tags_put(ctx, arn, tags, err)) < 0)
+        return r;
     if ((r = db_commit(ctx->db, err)) < 0)
         return r;
     json_t *doc = NULL;
