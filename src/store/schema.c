@@ -42,6 +42,25 @@ const struct store_migration store_migrations[] = {
         "  PRIMARY KEY(account, family));"
         "INSERT INTO task_definition_families(account, family, last_revision) "
         "  SELECT account, family, MAX(revision) FROM task_definitions GROUP BY account, family;"},
+    /* Images (src/image): what each pulled reference resolved to, and the
+     * unpacked size of each shared layer directory. Host-wide, not per
+     * account: the content store is shared by every task on the host. */
+    {3, "CREATE TABLE images ("
+        "  reference TEXT PRIMARY KEY,"
+        "  digest TEXT NOT NULL,"
+        "  index_digest TEXT,"
+        "  config_digest TEXT NOT NULL,"
+        "  media_type TEXT NOT NULL,"
+        "  layers TEXT NOT NULL,"
+        "  size INTEGER NOT NULL,"
+        "  pulled_at INTEGER NOT NULL,"
+        "  last_used INTEGER NOT NULL);"
+        "CREATE INDEX images_digest ON images(digest);"
+        "CREATE INDEX images_last_used ON images(last_used);"
+        "CREATE TABLE image_layers ("
+        "  diff_id TEXT PRIMARY KEY,"
+        "  size INTEGER NOT NULL,"
+        "  created_at INTEGER NOT NULL);"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
