@@ -1,0 +1,81 @@
+/* What the skiff subcommands share: the global options, the command table
+ * type, API calls that print their own errors, and output helpers.
+ *
+ * Each command group lives in its own file (cluster.c, taskdef.c, ...) and
+ * exports a table of its subcommands; main.c dispatches on them. */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "cli/client.h"
+
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1 /* the API or the connection failed */
+#define CLI_EXIT_USAGE 2 /* the command line is wrong */
+
+enum cli_output {
+    CLI_OUTPUT_TABLE,
+    CLI_OUTPUT_JSON,
+};
+
+/* Global options (NULL when not given) and the connection, made on first use. */
+struct cli {
+    const char *endpoint;
+    const char *data_dir;
+    const char *profile;
+    const char *region;
+    enum cli_output output;
+    const char *command; /* "cluster ls": for messages */
+    struct client *client;
+};
+
+/* Runs a command; argv[0] is the command's name and the global options are
+ * already removed. Returns the exit status. */
+typedef int (*cli_run_fn)(struct cli *cli, int argc, char **argv);
+
+struct cli_command {
+    const char *name;
+    cli_run_fn run;                        /* NULL for a group */
+    const struct cli_command *subcommands; /* a group's table, ended by {NULL} */
+    const char *args;                      /* synopsis after the name, or NULL */
+    const char *summary;                   /* one line for listings */
+    const char *details;                   /* more help (options), or NULL */
+};
+
+extern const struct cli_command cli_cluster_commands[];
+extern const struct cli_command cli_taskdef_commands[];
+
+/* Releases the connection. */
+void cli_done(struct cli *cli);
+
+/* Prints "skiff: <command>: <message>" and a pointer to --help on stderr;
+ * returns CLI_EXIT_USAGE. */
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints "skiff: <message>" on stderr; returns CLI_EXIT_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* After getopt_long() answered '?': reports the option it did not know
+ * as a usage error; returns CLI_EXIT_USAGE. */
+int cli_unknown_option(const struct cli *cli, char **argv);
+/* For commands without options of their own: checks that argv has between
+ * min and max operands (max -1: no limit) and no options. Returns the index
+ * of the first operand, or -1 after printing a usage error. */
+int cli_operands(struct cli *cli, int argc, char **argv, int min, int max);
+
+/* Calls an ECS operation with `in` (consumed). On failure prints
+ * "skiff: <Code>: <message>" (or the connection problem) and returns -1. */
+int cli_call(struct cli *cli, const char *operation, json_t *in, json_t **ret_out);
+/* Calls a List* operation with `in` (consumed) page after page, following
+ * nextToken to the end, and returns the concatenation of the `key` arrays. */
+int cli_list(struct cli *cli, const char *operation, json_t *in, const char *key,
+             json_t **ret_items);
+
+/* Prints v as indented JSON on stdout. */
+void cli_print_json(const json_t *v);
+/* Formats an AWS JSON timestamp (seconds since the epoch) as UTC ISO 8601
+ * into out (at least 32 bytes); "-" when v is not a number. */
+const char *cli_format_time(const json_t *v, char *out, size_t size);
+/* A string or integer member as text for a table cell (in buf), or NULL. */
+const char *cli_cell(const json_t *obj, const char *key, char *buf, size_t size);
