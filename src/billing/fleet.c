@@ -327,6 +327,40 @@ static void heuristic_slice(const struct ctx *c, const struct prepared *s, int32
     free(count);
 }
 
+/* Instances of type k that best-fit decreasing opens for slice s, or -1
+ * when some item does not fit k. */
+static int32_t bins_of_type(const struct ctx *c, const struct prepared *s, size_t k)
+{
+    struct bin *bins = xcalloc(s->n ? s->n : 1, sizeof(*bins));
+    size_t nb = 0;
+    int32_t r = 0;
+    for (size_t i = 0; i < s->n && r == 0; i++) {
+        const struct billing_item *it = &s->items[i];
+        if (!type_fits(c, k, it->cpu_units, it->memory_mib, it->arch)) {
+            r = -1;
+            break;
+        }
+        size_t best = nb;
+        int64_t best_left = INT64_MAX;
+        for (size_t j = 0; j < nb; j++) {
+            if (!bin_fits(c, &bins[j], it))
+                continue;
+            int64_t left =
+                (int64_t)(bins[j].cpu - it->cpu_units) * 4 + bins[j].mem - it->memory_mib;
+            if (left < best_left) {
+                best_left = left;
+                best = j;
+            }
+        }
+        if (best == nb)
+            bins[nb++] = (struct bin){(int)k, c->t->types[k].cpu_units, c->t->types[k].memory_mib};
+        bins[best].cpu -= it->cpu_units;
+        bins[best].mem -= it->memory_mib;
+    }
+    free(bins);
+    return r < 0 ? -1 : (int32_t)nb;
+}
+
 /* Stage 2: a fleet for all slices, improved by local search. */
 static void heuristic_fleet(struct ctx *c, const struct prepared *ps, size_t n, int32_t *best)
 {
@@ -356,6 +390,28 @@ static void heuristic_fleet(struct ctx *c, const struct prepared *ps, size_t n, 
         }
     }
     free(one);
+    /* A fleet of one type, as many as the busiest slice needs. */
+    int32_t *single = xcalloc(T, sizeof(*single));
+    for (size_t k = 0; k < T && n > 1; k++) {
+        int32_t need = 0;
+        for (size_t i = 0; i < n && need >= 0; i++) {
+            int32_t b = bins_of_type(c, &ps[i], k);
+            need = b < 0 ? -1 : b > need ? b : need;
+        }
+        if (need <= 0)
+            continue;
+        memset(single, 0, T * sizeof(*single));
+        single[k] = need;
+        int64_t cost;
+        int32_t cnt;
+        fleet_sum(c, single, &cost, &cnt);
+        if (better(cost, cnt, best_cost, best_n)) {
+            memcpy(best, single, T * sizeof(*best));
+            best_cost = cost;
+            best_n = cnt;
+        }
+    }
+    free(single);
     bool improved = true;
     while (improved && steps < LOCAL_STEPS_MAX) {
         improved = false;
@@ -557,9 +613,9 @@ int billing_fleet_cheapest_within(const struct billing_instance_table *t,
             }
             if (cheapest_type(&c, it->cpu_units, it->memory_mib, it->arch) < 0) {
                 r = error_set(err, ENOSPC, ERR_INVALID,
-                              "no instance type in the table holds a %s task of %d cpu units "
-                              "and %d MiB",
-                              billing_arch_name(it->arch), it->cpu_units, it->memory_mib);
+                              "no instance type in the table holds a task of %d cpu units and "
+                              "%d MiB (%s)",
+                              it->cpu_units, it->memory_mib, billing_arch_name(it->arch));
                 goto out;
             }
             p->cpu[slot(&c, it->arch)] += it->cpu_units;
