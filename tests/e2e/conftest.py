@@ -177,8 +177,17 @@ def make_skiffd():
     yield make
     for s in started:
         s.stop()
+    # Under an ASan/UBSan build a sanitizer report fails the test.
+    reports = []
+    for s in started:
+        with open(s.log_path, errors="replace") as f:
+            text = f.read()
+        if any(m in text for m in ("runtime error:", "AddressSanitizer", "LeakSanitizer")):
+            reports.append(text[-20000:])
     for d in dirs:
         subprocess.run(["rm", "-rf", d])
+    if reports:
+        pytest.fail("sanitizer report in skiffd.log:\n" + "\n".join(reports), pytrace=False)
 
 
 @pytest.fixture
