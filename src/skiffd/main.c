@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "ecs/ecs.h"
+#include "image/image_api.h"
 #include "store/db.h"
 
 #include <errno.h>
@@ -166,9 +167,11 @@ int main(int argc, char **argv)
         .credentials_path = creds,
         .throttle = o.throttle,
     };
+    img_init(o.data_dir);
     if (api_server_new(&cfg, store, NULL, &api, &err) < 0)
         goto out;
     api_server_register(api, &ecs_api);
+    api_server_register(api, &image_api);
     struct http_config hc = {.host = o.host, .port = o.port, .threads = o.threads};
     if (http_server_start(&hc, api, &http, &err) < 0)
         goto out;
