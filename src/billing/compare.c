@@ -37,6 +37,15 @@ static int cmp_run(const void *pa, const void *pb, void *nkinds)
     return memcmp(a->counts, b->counts, *(size_t *)nkinds * sizeof(int32_t));
 }
 
+static int cmp_sum_desc(const void *pa, const void *pb, void *sums)
+{
+    int64_t a = ((int64_t *)sums)[*(const size_t *)pa], b = ((int64_t *)sums)[*(const size_t *)pb];
+    if (a != b)
+        return a > b ? -1 : 1;
+    return (*(const size_t *)pa > *(const size_t *)pb) -
+           (*(const size_t *)pa < *(const size_t *)pb);
+}
+
 /* Expands a count vector into items. */
 static size_t expand(const int32_t *counts, const struct billing_item *kinds, size_t nk,
                      struct billing_item **ret)
@@ -189,18 +198,15 @@ int billing_compare_ec2(const struct billing_usage *u, size_t n, const struct bi
     /* The fleet must hold the vectors no other vector contains. */
     size_t *order = xcalloc(nruns, sizeof(*order));
     size_t *maximal = xcalloc(nruns, sizeof(*maximal));
+    int64_t *sums = xcalloc(nruns + 1, sizeof(*sums));
     for (size_t i = 0; i < nruns; i++) {
         order[i] = i;
-        int64_t sum = vec_sum(runs[i].counts, nk);
-        if (sum > c.peak_tasks)
-            c.peak_tasks = (int32_t)sum;
+        sums[i] = vec_sum(runs[i].counts, nk);
+        if (sums[i] > c.peak_tasks)
+            c.peak_tasks = (int32_t)sums[i];
     }
-    for (size_t i = 1; i < nruns; i++) { /* by size, largest first */
-        size_t x = order[i], j = i;
-        for (; j > 0 && vec_sum(runs[order[j - 1]].counts, nk) < vec_sum(runs[x].counts, nk); j--)
-            order[j] = order[j - 1];
-        order[j] = x;
-    }
+    /* Largest first: a vector can only be contained in one at least as big. */
+    qsort_r(order, nruns, sizeof(*order), cmp_sum_desc, sums);
     for (size_t i = 0; i < nruns; i++) {
         bool dom = false;
         for (size_t m = 0; m < nmax && !dom; m++)
@@ -216,6 +222,7 @@ int billing_compare_ec2(const struct billing_usage *u, size_t n, const struct bi
     }
     free(order);
     free(maximal);
+    free(sums);
 
     struct error *fit_err = NULL;
     r = billing_fleet_cheapest(t, slices, nmax, any_arch, &c.fleet, &fit_err);

@@ -25,6 +25,7 @@
 #define SEARCH_BUDGET    4000000L /* nodes for one whole exact search */
 #define MAX_EXACT_SLICES 64       /* slices the exact search takes on */
 #define LOCAL_STEPS_MAX  4000     /* holds-checks the local search may spend */
+#define LOCAL_STEPS_ONE  256      /* ... for one slice, which stage 1 already shaped */
 #define SLOTS            BILLING_ARCH_COUNT
 #define INF_ND           INT64_MAX
 
@@ -275,6 +276,13 @@ static void heuristic_slice(const struct ctx *c, const struct prepared *s, int32
     int64_t best_cost = INF_ND;
     int32_t best_n = INT32_MAX;
     for (int strat = -1; strat < (int)T; strat++) {
+        /* A type that holds none of the items would repeat strategy -1. */
+        bool useful = strat < 0;
+        for (size_t i = 0; i < s->n && !useful; i++)
+            useful = type_fits(c, (size_t)strat, s->items[i].cpu_units, s->items[i].memory_mib,
+                               s->items[i].arch);
+        if (!useful)
+            continue;
         size_t nb = 0;
         for (size_t i = 0; i < s->n; i++) {
             const struct billing_item *it = &s->items[i];
@@ -376,9 +384,9 @@ static void heuristic_fleet(struct ctx *c, const struct prepared *ps, size_t n, 
     int64_t best_cost;
     int32_t best_n;
     fleet_sum(c, best, &best_cost, &best_n);
-    int steps = 0;
+    int steps = 0, steps_max = n > 1 ? LOCAL_STEPS_MAX : LOCAL_STEPS_ONE;
     /* A single slice's own fleet may already hold the others. */
-    for (size_t i = 0; i < n && n > 1 && steps < LOCAL_STEPS_MAX; i++) {
+    for (size_t i = 0; i < n && n > 1 && steps < steps_max; i++) {
         int64_t cost;
         int32_t cnt;
         fleet_sum(c, one + i * T, &cost, &cnt);
@@ -413,9 +421,9 @@ static void heuristic_fleet(struct ctx *c, const struct prepared *ps, size_t n, 
     }
     free(single);
     bool improved = true;
-    while (improved && steps < LOCAL_STEPS_MAX) {
+    while (improved && steps < steps_max) {
         improved = false;
-        for (size_t k = 0; k < T && !improved && steps < LOCAL_STEPS_MAX; k++) {
+        for (size_t k = 0; k < T && !improved && steps < steps_max; k++) {
             if (best[k] == 0)
                 continue;
             best[k]--;
@@ -425,10 +433,10 @@ static void heuristic_fleet(struct ctx *c, const struct prepared *ps, size_t n, 
             else
                 best[k]++;
         }
-        for (size_t k = 0; k < T && !improved && steps < LOCAL_STEPS_MAX; k++) {
+        for (size_t k = 0; k < T && !improved && steps < steps_max; k++) {
             if (best[k] == 0)
                 continue;
-            for (size_t u = 0; u < T && !improved && steps < LOCAL_STEPS_MAX; u++) {
+            for (size_t u = 0; u < T && !improved && steps < steps_max; u++) {
                 if (c->t->types[u].hour_nd >= c->t->types[k].hour_nd)
                     continue;
                 best[k]--;
@@ -591,7 +599,7 @@ int billing_fleet_cheapest_within(const struct billing_instance_table *t,
                                   const struct billing_slice *slices, size_t n, bool any_arch,
                                   long budget, struct billing_fleet *ret, struct error **err)
 {
-    struct ctx c = {.t = t, .any_arch = any_arch, .budget = 4 * CHECK_BUDGET};
+    struct ctx c = {.t = t, .any_arch = any_arch, .budget = 0};
     struct prepared *ps = xcalloc(n ? n : 1, sizeof(*ps));
     size_t np = 0;
     bool small = true;
