@@ -1,0 +1,129 @@
+#include "oci/netns.h"
+#include "oci/util.h"
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* True when dir is a mount point whose propagation is shared. */
+static int shared_mount(const char *dir, bool *is_mount, bool *is_shared, struct error **err)
+{
+    _cleanup_free_ char *mi = NULL;
+    int r = oci_file_read_at(AT_FDCWD, "/proc/self/mountinfo", 1 << 20, &mi, err);
+    if (r < 0)
+        return r;
+    *is_mount = *is_shared = false;
+    char *save = NULL;
+    for (char *line = strtok_r(mi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *s2 = NULL, *f[64];
+        int n = 0;
+        for (char *t = strtok_r(line, " ", &s2); t && n < 64; t = strtok_r(NULL, " ", &s2))
+            f[n++] = t;
+        if (n < 7 || strcmp(f[4], dir) != 0)
+            continue;
+        /* The last mount at a path is the visible one. */
+        *is_mount = true;
+        *is_shared = false;
+        for (int i = 6; i < n && strcmp(f[i], "-") != 0; i++)
+            if (strncmp(f[i], "shared:", 7) == 0)
+                *is_shared = true;
+    }
+    return 0;
+}
+
+int oci_netns_dir_prepare(const char *dir, struct error **err)
+{
+    int r = oci_dir_make(dir, 0755, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *real = realpath(dir, NULL);
+    if (!real)
+        return error_errno(err, errno, "realpath %s", dir);
+    bool is_mount, is_shared;
+    if ((r = shared_mount(real, &is_mount, &is_shared, err)) < 0)
+        return r;
+    if (is_shared)
+        return 0;
+    if (!is_mount && mount(real, real, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return error_errno(err, errno, "bind mount %s", real);
+    if (mount(NULL, real, NULL, MS_SHARED, NULL) < 0)
+        return error_errno(err, errno, "make %s shared", real);
+    return 0;
+}
+
+struct create_args {
+    const char *path;
+    int errnum;
+    const char *what;
+};
+
+static void *thread_fail(struct create_args *a, const char *what)
+{
+    a->errnum = errno;
+    a->what = what;
+    return NULL;
+}
+
+static void *create_thread(void *p)
+{
+    struct create_args *a = p;
+    /* Only this thread moves to the new namespace, and it ends right after:
+     * the bind mount is what keeps the namespace alive. */
+    if (unshare(CLONE_NEWNET) < 0)
+        return thread_fail(a, "unshare");
+    _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return thread_fail(a, "socket");
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        return thread_fail(a, "read lo flags");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        return thread_fail(a, "bring lo up");
+    if (mount("/proc/thread-self/ns/net", a->path, NULL, MS_BIND, NULL) < 0)
+        return thread_fail(a, "bind mount");
+    return NULL;
+}
+
+int oci_netns_create(const char *path, struct error **err)
+{
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return error_errno(err, errno, "create %s", path);
+    close(fd);
+    struct create_args a = {path, 0, NULL};
+    pthread_t t;
+    int r = pthread_create(&t, NULL, create_thread, &a);
+    if (r != 0) {
+        unlink(path);
+        return error_errno(err, r, "netns %s: thread", path);
+    }
+    pthread_join(t, NULL);
+    if (a.errnum) {
+        umount2(path, MNT_DETACH);
+        unlink(path);
+        return error_errno(err, a.errnum, "netns %s: %s", path, a.what);
+    }
+    return 0;
+}
+
+int oci_netns_remove(const char *path, struct error **err)
+{
+    if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        return error_errno(err, errno, "umount %s", path);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return error_errno(err, errno, "unlink %s", path);
+    return 0;
+}

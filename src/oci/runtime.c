@@ -1,0 +1,679 @@
+/* Containers under conmon with crun or runc. conmon runs the runtime's
+ * `create` and reports the container's pid on a sync pipe; `start` is the
+ * runtime's own command; signals go straight to the container's init
+ * through a pidfd (checked against the start time recorded at creation, so
+ * a recycled pid is never signalled); exits are read from conmon's exit
+ * file. */
+#include "oci/runtime.h"
+#include "oci/spawn.h"
+#include "oci/util.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/timeutil.h"
+#include "base/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONMON_PATH      "/usr/bin/conmon"
+#define CREATE_TIMEOUT   60000 /* ms for conmon + `runtime create` */
+#define KILL_WAIT        10000 /* ms to wait for an exit after SIGKILL */
+#define OVERLAY_DATA_MAX 4000  /* mount(2) data is one page */
+
+/* One OCI runtime. They share the runc command line; what differs is data. */
+struct runtime_ops {
+    const char *name;
+    const char *const paths[4];       /* where to look when no path is configured */
+    const char *const global_args[2]; /* after --root */
+};
+
+static const struct runtime_ops runtime_backends[] = {
+    {"crun", {"/usr/bin/crun", "/usr/local/bin/crun", NULL}, {"--cgroup-manager=cgroupfs", NULL}},
+    {"runc", {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", NULL}, {NULL}},
+};
+
+static const char *const runtime_env[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+static const char *const conmon_env[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "_OCI_SYNCPIPE=3", NULL};
+
+struct oci_runtime {
+    const struct runtime_ops *ops;
+    char *path;
+    char *conmon;
+    char *run_dir;
+    char *root;     /* the runtime's --root */
+    char *sock_dir; /* conmon's --socket-dir-path */
+    struct oci_cgroups *cg;
+};
+
+struct oci_container {
+    struct oci_runtime *rt;
+    char *id;
+    char *dir;
+    char *log_path;
+    pid_t pid, conmon_pid;
+    uint64_t pid_start, conmon_start; /* /proc/PID/stat start times */
+    int64_t created_ms, started_ms;
+};
+
+/* A growable NULL-terminated argv of owned strings. */
+struct argv {
+    char **v;
+    size_t n;
+};
+
+static void argv_add(struct argv *a, const char *s)
+{
+    a->v = xrealloc(a->v, (a->n + 2) * sizeof(*a->v));
+    a->v[a->n++] = xstrdup(s);
+    a->v[a->n] = NULL;
+}
+
+static void argv_done(struct argv *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+    a->v = NULL;
+    a->n = 0;
+}
+
+/* The runtime's command line up to the subcommand. */
+static void runtime_argv(const struct oci_runtime *rt, struct argv *a)
+{
+    argv_add(a, rt->path);
+    argv_add(a, "--root");
+    argv_add(a, rt->root);
+    for (size_t i = 0; rt->ops->global_args[i]; i++)
+        argv_add(a, rt->ops->global_args[i]);
+}
+
+int oci_runtime_new(const struct oci_runtime_config *cfg, struct oci_cgroups *cg,
+                    struct oci_runtime **ret, struct error **err)
+{
+    const char *name = cfg->runtime ? cfg->runtime : "crun";
+    const struct runtime_ops *ops = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(runtime_backends); i++)
+        if (strcmp(runtime_backends[i].name, name) == 0)
+            ops = &runtime_backends[i];
+    if (!ops)
+        return error_set(err, EINVAL, NULL, "unknown OCI runtime %s (crun or runc)", name);
+    const char *path = cfg->runtime_path;
+    for (size_t i = 0; !path && ops->paths[i]; i++)
+        if (access(ops->paths[i], X_OK) == 0)
+            path = ops->paths[i];
+    if (!path || access(path, X_OK) < 0)
+        return error_set(err, ENOENT, NULL, "OCI runtime %s not found", name);
+    const char *conmon = cfg->conmon_path ? cfg->conmon_path : CONMON_PATH;
+    if (access(conmon, X_OK) < 0)
+        return error_errno(err, errno, "conmon %s", conmon);
+    if (!cfg->run_dir || cfg->run_dir[0] != '/')
+        return error_set(err, EINVAL, NULL, "run dir must be an absolute path");
+
+    struct oci_runtime *rt = xzalloc(sizeof(*rt));
+    rt->ops = ops;
+    rt->path = xstrdup(path);
+    rt->conmon = xstrdup(conmon);
+    rt->run_dir = xstrdup(cfg->run_dir);
+    rt->root = xasprintf("%s/%s", cfg->run_dir, ops->name);
+    rt->sock_dir = xasprintf("%s/s", cfg->run_dir);
+    rt->cg = cg;
+    int r;
+    if ((r = oci_dir_make(rt->root, 0700, err)) < 0 ||
+        (r = oci_dir_make(rt->sock_dir, 0700, err)) < 0) {
+        oci_runtime_free(rt);
+        return r;
+    }
+    *ret = rt;
+    return 0;
+}
+
+void oci_runtime_free(struct oci_runtime *rt)
+{
+    if (!rt)
+        return;
+    free(rt->path);
+    free(rt->conmon);
+    free(rt->run_dir);
+    free(rt->root);
+    free(rt->sock_dir);
+    free(rt);
+}
+
+const char *oci_runtime_name(const struct oci_runtime *rt)
+{
+    return rt->ops->name;
+}
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks after boot. */
+static int proc_start_time(pid_t pid, uint64_t *ret)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    _cleanup_free_ char *s = NULL;
+    if (oci_file_read_at(AT_FDCWD, path, 4096, &s, NULL) < 0)
+        return -ESRCH;
+    /* The command name may hold spaces and parentheses: skip to the last ')'. */
+    char *p = strrchr(s, ')');
+    if (!p)
+        return -EINVAL;
+    p++;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -EINVAL;
+    }
+    *ret = strtoull(p + 1, NULL, 10);
+    return 0;
+}
+
+/* A pidfd for pid if it is still the process that started at start. */
+static int pidfd_checked(pid_t pid, uint64_t start)
+{
+    if (pid <= 0)
+        return -ESRCH;
+    int fd = pidfd_open(pid, 0);
+    if (fd < 0)
+        return -errno;
+    uint64_t now;
+    if (proc_start_time(pid, &now) < 0 || now != start) {
+        close(fd);
+        return -ESRCH;
+    }
+    return fd;
+}
+
+/* Waits for a pidfd to report its process's exit: 1, or 0 on timeout. */
+static int pidfd_wait(int fd, int timeout_ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    int64_t deadline = time_mono_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        int left = timeout_ms < 0 ? -1 : (int)((deadline - time_mono_ns()) / 1000000);
+        if (timeout_ms >= 0 && left < 0)
+            left = 0;
+        int r = poll(&p, 1, left);
+        if (r > 0)
+            return 1;
+        if (r == 0)
+            return 0;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int save_state(const struct oci_container *c, struct error **err)
+{
+    json_t *j =
+        json_pack("{s:s, s:s, s:i, s:I, s:i, s:I, s:I, s:I}", "id", c->id, "runtime",
+                  c->rt->ops->name, "pid", (int)c->pid, "pid_start", (json_int_t)c->pid_start,
+                  "conmon_pid", (int)c->conmon_pid, "conmon_start", (json_int_t)c->conmon_start,
+                  "created_ms", (json_int_t)c->created_ms, "started_ms", (json_int_t)c->started_ms);
+    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    _cleanup_free_ char *path = xasprintf("%s/state.json", c->dir);
+    return oci_file_replace(path, text, strlen(text), 0600, err);
+}
+
+static struct oci_container *container_new(struct oci_runtime *rt, const char *id, const char *dir)
+{
+    struct oci_container *c = xzalloc(sizeof(*c));
+    c->rt = rt;
+    c->id = xstrdup(id);
+    c->dir = xstrdup(dir);
+    c->log_path = xasprintf("%s/ctr.log", dir);
+    return c;
+}
+
+void oci_container_free(struct oci_container *c)
+{
+    if (!c)
+        return;
+    free(c->id);
+    free(c->dir);
+    free(c->log_path);
+    free(c);
+}
+
+static bool overlay_safe(const char *p)
+{
+    /* ',' separates mount options and ':' lower dirs; overlayfs escapes
+     * neither reliably, so such paths are refused. */
+    return p[0] == '/' && !strpbrk(p, ",:\\");
+}
+
+/* Reads conmon's sync message, {"data": PID} or {"data": -1, "message": ...}. */
+static int read_sync(int fd, char **ret, struct error **err)
+{
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    struct pollfd p = {fd, POLLIN, 0};
+    int64_t deadline = time_mono_ns() + (int64_t)CREATE_TIMEOUT * 1000000;
+    while (!memchr(b.data ? b.data : "", '\n', b.len)) {
+        int left = (int)((deadline - time_mono_ns()) / 1000000);
+        if (left <= 0) {
+            buf_done(&b);
+            return error_set(err, ETIMEDOUT, NULL, "conmon: no answer in %d ms", CREATE_TIMEOUT);
+        }
+        int r = poll(&p, 1, left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue;
+        char tmp[4096];
+        ssize_t n = read(fd, tmp, sizeof(tmp));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (buf_append(&b, tmp, (size_t)n) < 0)
+            break;
+    }
+    *ret = buf_steal(&b);
+    return 0;
+}
+
+/* Has conmon create the container; fills c->pid and c->conmon_pid. */
+static int launch(struct oci_container *c, const char *rootfs, const char *mount_data,
+                  struct error **err)
+{
+    struct oci_runtime *rt = c->rt;
+    _cleanup_free_ char *bundle = xasprintf("%s/bundle", c->dir);
+    _cleanup_free_ char *exit_dir = xasprintf("%s/exit", c->dir);
+    _cleanup_free_ char *pidfile = xasprintf("%s/pidfile", c->dir);
+    _cleanup_free_ char *conmon_pidfile = xasprintf("%s/conmon.pid", c->dir);
+    _cleanup_free_ char *conmon_log = xasprintf("%s/conmon.log", c->dir);
+    _cleanup_free_ char *log_arg = xasprintf("k8s-file:%s", c->log_path);
+    const char *fixed[] = {rt->conmon,
+                           "--api-version",
+                           "1",
+                           "-c",
+                           c->id,
+                           "-u",
+                           c->id,
+                           "-n",
+                           c->id,
+                           "-r",
+                           rt->path,
+                           "-b",
+                           bundle,
+                           "-p",
+                           pidfile,
+                           "-P",
+                           conmon_pidfile,
+                           "-l",
+                           log_arg,
+                           "--exit-dir",
+                           exit_dir,
+                           "--socket-dir-path",
+                           rt->sock_dir};
+    struct argv a = {0};
+    for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+        argv_add(&a, fixed[i]);
+    struct argv rtargs = {0};
+    runtime_argv(rt, &rtargs);
+    for (size_t i = 1; i < rtargs.n; i++) {
+        /* "--root DIR" must reach the runtime as one argument. */
+        argv_add(&a, "--runtime-arg");
+        if (strcmp(rtargs.v[i], "--root") == 0 && i + 1 < rtargs.n) {
+            _cleanup_free_ char *opt = xasprintf("--root=%s", rtargs.v[++i]);
+            argv_add(&a, opt);
+        } else {
+            argv_add(&a, rtargs.v[i]);
+        }
+    }
+    argv_done(&rtargs);
+
+    _cleanup_close_ int logfd = open(conmon_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        argv_done(&a);
+        return error_errno(err, errno, "container %s: open %s", c->id, conmon_log);
+    }
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) {
+        argv_done(&a);
+        return error_errno(err, errno, "container %s: pipe", c->id);
+    }
+    struct oci_spawn sp = {
+        .argv = (const char *const *)a.v,
+        .envp = conmon_env,
+        .cwd = c->dir, /* conmon drops its "oom" marker in its working directory */
+        .hide_unified = oci_cgroups_hide_unified(rt->cg),
+        .mount_target = rootfs,
+        .mount_data = mount_data,
+        .fds = {-1, logfd, logfd, sync[1]},
+    };
+    pid_t first;
+    int r = oci_spawn(&sp, &first, err);
+    argv_done(&a);
+    close(sync[1]);
+    if (r < 0) {
+        close(sync[0]);
+        return error_wrap(err, "container %s", c->id);
+    }
+    _cleanup_free_ char *msg = NULL;
+    r = read_sync(sync[0], &msg, err);
+    close(sync[0]);
+    /* conmon's first process exits as soon as its daemon is forked. */
+    int status;
+    oci_spawn_wait(first, &status, NULL);
+    if (r < 0)
+        return error_wrap(err, "container %s", c->id);
+    json_t *j = json_loads(msg, JSON_DISABLE_EOF_CHECK, NULL);
+    json_int_t pid = j ? json_integer_value(json_object_get(j, "data")) : -1;
+    if (pid <= 0) {
+        const char *m = j ? json_string_value(json_object_get(j, "message")) : NULL;
+        _cleanup_free_ char *clog = NULL;
+        if (!m && oci_file_read_at(AT_FDCWD, conmon_log, 2048, &clog, NULL) == 0)
+            m = clog;
+        r = error_set(err, EIO, NULL, "container %s: %s create failed: %s", c->id, rt->ops->name,
+                      m && *m ? m : "no message");
+        json_decref(j);
+        return r;
+    }
+    json_decref(j);
+    c->pid = (pid_t)pid;
+    _cleanup_free_ char *cpid = NULL;
+    if (oci_file_read_at(AT_FDCWD, conmon_pidfile, 32, &cpid, NULL) == 0)
+        c->conmon_pid = (pid_t)atoi(cpid);
+    if (proc_start_time(c->pid, &c->pid_start) < 0 ||
+        (c->conmon_pid > 0 && proc_start_time(c->conmon_pid, &c->conmon_start) < 0))
+        return error_set(err, ESRCH, NULL, "container %s: exited during creation", c->id);
+    return save_state(c, err);
+}
+
+int oci_container_create(struct oci_runtime *rt, const char *dir,
+                         const struct oci_container_spec *spec, const struct oci_host *host,
+                         struct buf *warnings, struct oci_container **ret, struct error **err)
+{
+    if (!spec->id || !oci_name_valid(spec->id))
+        return error_set(err, EINVAL, NULL, "container id: invalid");
+    if (!dir || !overlay_safe(dir))
+        return error_set(err, EINVAL, NULL,
+                         "container %s: directory must be absolute, without "
+                         "',', ':' or '\\'",
+                         spec->id);
+    if (spec->n_lower_dirs == 0)
+        return error_set(err, EINVAL, NULL, "container %s: no rootfs layers", spec->id);
+    struct buf data;
+    buf_init(&data, OVERLAY_DATA_MAX);
+    buf_puts(&data, "lowerdir=");
+    for (size_t i = 0; i < spec->n_lower_dirs; i++) {
+        if (!overlay_safe(spec->lower_dirs[i])) {
+            buf_done(&data);
+            return error_set(err, EINVAL, NULL, "container %s: layer path %s unusable", spec->id,
+                             spec->lower_dirs[i]);
+        }
+        buf_printf(&data, "%s%s", i ? ":" : "", spec->lower_dirs[i]);
+    }
+    if (buf_printf(&data, ",upperdir=%s/upper,workdir=%s/work", dir, dir) < 0) {
+        buf_done(&data);
+        return error_set(err, E2BIG, NULL, "container %s: too many layers for one mount", spec->id);
+    }
+    _cleanup_free_ char *mount_data = buf_steal(&data);
+    struct sockaddr_un sun;
+    if (strlen(rt->sock_dir) + strlen(spec->id) + sizeof("//attach") > sizeof(sun.sun_path))
+        return error_set(err, ENAMETOOLONG, NULL,
+                         "container %s: run dir %s too long for "
+                         "conmon's attach socket",
+                         spec->id, rt->sock_dir);
+
+    int r = oci_dir_make(dir, 0700, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *exit_dir = xasprintf("%s/exit", dir);
+    _cleanup_free_ char *upper = xasprintf("%s/upper", dir);
+    _cleanup_free_ char *work = xasprintf("%s/work", dir);
+    _cleanup_free_ char *bundle = xasprintf("%s/bundle", dir);
+    _cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", dir);
+    const char *dirs[] = {exit_dir, upper, work};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+        if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST)
+            return error_errno(err, errno, "mkdir %s", dirs[i]);
+    if ((r = oci_bundle_write(bundle, spec, host, warnings, err)) < 0)
+        return r;
+
+    struct oci_container *c = container_new(rt, spec->id, dir);
+    c->created_ms = time_now_ms();
+    r = launch(c, rootfs, mount_data, err);
+    if (r < 0) {
+        /* Leave nothing behind: the process, the runtime's state, the files. */
+        if (c->pid > 0)
+            kill(c->pid, SIGKILL);
+        struct argv d = {0};
+        runtime_argv(rt, &d);
+        argv_add(&d, "delete");
+        argv_add(&d, "--force");
+        argv_add(&d, spec->id);
+        oci_spawn_run((const char *const *)d.v, runtime_env, oci_cgroups_hide_unified(rt->cg), NULL,
+                      NULL);
+        argv_done(&d);
+        oci_dir_remove_tree(dir, NULL);
+        oci_container_free(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+/* Runs `runtime SUBCOMMAND [args] ID`; fails with its output. */
+static int runtime_run(struct oci_container *c, const char *sub, const char *opt,
+                       struct error **err)
+{
+    struct argv a = {0};
+    runtime_argv(c->rt, &a);
+    argv_add(&a, sub);
+    if (opt)
+        argv_add(&a, opt);
+    argv_add(&a, c->id);
+    _cleanup_free_ char *out = NULL;
+    int r = oci_spawn_run((const char *const *)a.v, runtime_env,
+                          oci_cgroups_hide_unified(c->rt->cg), &out, err);
+    argv_done(&a);
+    if (r < 0)
+        return r;
+    if (r != 0) {
+        size_t n = strlen(out);
+        while (n && out[n - 1] == '\n')
+            out[--n] = '\0';
+        return error_set(err, EIO, NULL, "%s %s %s: %s", c->rt->ops->name, sub, c->id,
+                         *out ? out : "failed");
+    }
+    return 0;
+}
+
+int oci_container_start(struct oci_container *c, struct error **err)
+{
+    int r = runtime_run(c, "start", NULL, err);
+    if (r < 0)
+        return r;
+    c->started_ms = time_now_ms();
+    return save_state(c, err);
+}
+
+int oci_container_signal(struct oci_container *c, int sig, struct error **err)
+{
+    int fd = pidfd_checked(c->pid, c->pid_start);
+    if (fd < 0)
+        return error_set(err, -fd, NULL, "container %s: not running", c->id);
+    int r = pidfd_send_signal(fd, sig, NULL, 0);
+    int e = errno;
+    close(fd);
+    if (r < 0)
+        return error_errno(err, e, "container %s: signal %d", c->id, sig);
+    return 0;
+}
+
+static bool exit_recorded(const struct oci_container *c)
+{
+    _cleanup_free_ char *p = xasprintf("%s/exit/%s", c->dir, c->id);
+    return access(p, F_OK) == 0;
+}
+
+int oci_container_wait(struct oci_container *c, int timeout_ms, struct error **err)
+{
+    if (exit_recorded(c))
+        return 0;
+    /* conmon writes the exit file, then exits: its exit is the signal. */
+    int fd = pidfd_checked(c->conmon_pid, c->conmon_start);
+    bool monitor = fd >= 0;
+    if (!monitor)
+        fd = pidfd_checked(c->pid, c->pid_start);
+    if (fd < 0)
+        return 0; /* both gone: nothing left to wait for */
+    int r = pidfd_wait(fd, timeout_ms);
+    close(fd);
+    if (r < 0)
+        return error_errno(err, -r, "container %s: wait", c->id);
+    if (r == 0)
+        return error_set(err, ETIMEDOUT, NULL, "container %s: still running after %d ms", c->id,
+                         timeout_ms);
+    if (!monitor)
+        c->conmon_pid = 0;
+    return 0;
+}
+
+int oci_container_status(struct oci_container *c, struct oci_container_status *ret,
+                         struct error **err)
+{
+    struct oci_container_status s = {
+        .pid = c->pid, .created_ms = c->created_ms, .started_ms = c->started_ms};
+    _cleanup_free_ char *p = xasprintf("%s/exit/%s", c->dir, c->id);
+    for (int attempt = 0;; attempt++) {
+        _cleanup_free_ char *text = NULL;
+        if (oci_file_read_at(AT_FDCWD, p, 32, &text, NULL) == 0) {
+            struct stat st;
+            s.state = OCI_STATE_EXITED;
+            s.exit_code = atoi(text);
+            if (stat(p, &st) == 0)
+                s.exited_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+            break;
+        }
+        int fd = pidfd_checked(c->pid, c->pid_start);
+        if (fd >= 0) {
+            close(fd);
+            s.state = c->started_ms ? OCI_STATE_RUNNING : OCI_STATE_CREATED;
+            break;
+        }
+        /* The process is gone: give a live monitor a moment to record it. */
+        fd = pidfd_checked(c->conmon_pid, c->conmon_start);
+        if (fd < 0 || attempt > 0) {
+            if (fd >= 0)
+                close(fd);
+            s.state = OCI_STATE_UNKNOWN;
+            break;
+        }
+        pidfd_wait(fd, 2000);
+        close(fd);
+    }
+    (void)err;
+    *ret = s;
+    return 0;
+}
+
+int oci_container_stop(struct oci_container *c, int timeout_ms, struct error **err)
+{
+    if (exit_recorded(c))
+        return 0;
+    /* A container never started is the runtime's process: no grace. */
+    int sig = c->started_ms ? SIGTERM : SIGKILL;
+    _cleanup_error_ struct error *e = NULL;
+    if (oci_container_signal(c, sig, &e) == 0 && sig == SIGTERM) {
+        error_freep(&e);
+        if (oci_container_wait(c, timeout_ms, &e) == 0)
+            return 0;
+        error_freep(&e);
+        oci_container_signal(c, SIGKILL, NULL);
+    }
+    int r = oci_container_wait(c, KILL_WAIT, err);
+    if (r < 0)
+        return error_wrap(err, "stop");
+    return 0;
+}
+
+int oci_container_delete(struct oci_container *c, bool force, struct error **err)
+{
+    struct oci_container_status s;
+    oci_container_status(c, &s, NULL);
+    if (s.state == OCI_STATE_RUNNING || s.state == OCI_STATE_CREATED) {
+        if (!force)
+            return error_set(err, EBUSY, NULL, "container %s: still running", c->id);
+        oci_container_signal(c, SIGKILL, NULL);
+        int r = oci_container_wait(c, KILL_WAIT, err);
+        if (r < 0)
+            return r;
+    }
+    _cleanup_error_ struct error *e = NULL;
+    if (runtime_run(c, "delete", "--force", &e) < 0 && !strstr(e->msg, "not exist")) {
+        int r = -e->errnum;
+        if (err && !*err)
+            *err = TAKE_PTR(e);
+        return r;
+    }
+    /* The monitor exits right after recording the exit; its mount
+     * namespace, and with it the rootfs overlay, goes with it. */
+    int fd = pidfd_checked(c->conmon_pid, c->conmon_start);
+    if (fd >= 0) {
+        pidfd_wait(fd, KILL_WAIT);
+        close(fd);
+    }
+    return oci_dir_remove_tree(c->dir, err);
+}
+
+int oci_container_load(struct oci_runtime *rt, const char *dir, struct oci_container **ret,
+                       struct error **err)
+{
+    _cleanup_free_ char *path = xasprintf("%s/state.json", dir);
+    _cleanup_free_ char *text = NULL;
+    int r = oci_file_read_at(AT_FDCWD, path, 64 * 1024, &text, err);
+    if (r < 0)
+        return r;
+    json_t *j = json_loads(text, 0, NULL);
+    const char *id = j ? json_get_str(j, "id") : NULL;
+    if (!id || !oci_name_valid(id)) {
+        json_decref(j);
+        return error_set(err, EINVAL, NULL, "%s: not a container state file", path);
+    }
+    const char *runtime = json_get_str(j, "runtime");
+    if (runtime && strcmp(runtime, rt->ops->name) != 0) {
+        r = error_set(err, EINVAL, NULL, "%s: created by %s, not %s", path, runtime, rt->ops->name);
+        json_decref(j);
+        return r;
+    }
+    struct oci_container *c = container_new(rt, id, dir);
+    c->pid = (pid_t)json_get_int(j, "pid", 0);
+    c->pid_start = (uint64_t)json_get_int(j, "pid_start", 0);
+    c->conmon_pid = (pid_t)json_get_int(j, "conmon_pid", 0);
+    c->conmon_start = (uint64_t)json_get_int(j, "conmon_start", 0);
+    c->created_ms = json_get_int(j, "created_ms", 0);
+    c->started_ms = json_get_int(j, "started_ms", 0);
+    json_decref(j);
+    *ret = c;
+    return 0;
+}
+
+const char *oci_container_id(const struct oci_container *c)
+{
+    return c->id;
+}
+
+const char *oci_container_log_path(const struct oci_container *c)
+{
+    return c->log_path;
+}
+
+pid_t oci_container_monitor_pid(const struct oci_container *c)
+{
+    return c->conmon_pid;
+}

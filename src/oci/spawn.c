@@ -1,0 +1,186 @@
+#include "oci/spawn.h"
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define UNIFIED_MOUNT "/sys/fs/cgroup/unified"
+#define OUTPUT_CAP    (64 * 1024)
+
+/* Steps of the child's set-up, reported with errno through the error pipe. */
+enum step {
+    STEP_FDS,
+    STEP_UNSHARE,
+    STEP_SLAVE,
+    STEP_UNIFIED,
+    STEP_MOUNT,
+    STEP_CHDIR,
+    STEP_EXEC,
+};
+
+static const char *const step_names[] = {
+    "set up descriptors",
+    "unshare the mount namespace",
+    "make / a slave mount",
+    "hide " UNIFIED_MOUNT,
+    "mount the rootfs overlay",
+    "chdir",
+    "exec",
+};
+
+struct child_error {
+    int step;
+    int errnum;
+};
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void __attribute__((noreturn)) child(const struct oci_spawn *sp, int errfd)
+{
+    struct child_error ce = {STEP_FDS, 0};
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Ignored signals stay ignored across exec: a container must not
+     * inherit the daemon's SIG_IGN for SIGPIPE and friends. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &dfl, NULL);
+
+    int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int moved[4];
+    for (int i = 0; i < 4; i++) {
+        int src = sp->fds[i] >= 0 ? sp->fds[i] : (i < 3 ? nullfd : -1);
+        moved[i] = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, 10) : -1;
+        if (src >= 0 && moved[i] < 0)
+            goto fail;
+    }
+    for (int i = 0; i < 4; i++)
+        if (moved[i] >= 0 && dup2(moved[i], i) < 0)
+            goto fail;
+    if (syscall(SYS_close_range, moved[3] >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        goto fail;
+
+    ce.step = STEP_UNSHARE;
+    if (unshare(CLONE_NEWNS) < 0)
+        goto fail;
+    ce.step = STEP_SLAVE;
+    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        goto fail;
+    ce.step = STEP_UNIFIED;
+    if (sp->hide_unified && umount2(UNIFIED_MOUNT, MNT_DETACH) < 0 && errno != EINVAL &&
+        errno != ENOENT)
+        goto fail;
+    ce.step = STEP_MOUNT;
+    if (sp->mount_target && mount("overlay", sp->mount_target, "overlay", 0, sp->mount_data) < 0)
+        goto fail;
+    ce.step = STEP_CHDIR;
+    if (sp->cwd && chdir(sp->cwd) < 0)
+        goto fail;
+    ce.step = STEP_EXEC;
+    execve(sp->argv[0], (char *const *)sp->argv, (char *const *)sp->envp);
+fail:
+    ce.errnum = errno;
+    while (write(errfd, &ce, sizeof(ce)) < 0 && errno == EINTR)
+        ;
+    _exit(127);
+}
+
+int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err)
+{
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) < 0)
+        return error_errno(err, errno, "pipe");
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(errpipe[0]);
+        close(errpipe[1]);
+        return error_errno(err, e, "fork");
+    }
+    if (pid == 0)
+        child(sp, errpipe[1]);
+    close(errpipe[1]);
+    struct child_error ce;
+    ssize_t n;
+    do
+        n = read(errpipe[0], &ce, sizeof(ce));
+    while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof(ce)) {
+        int status;
+        oci_spawn_wait(pid, &status, NULL);
+        const char *what = ce.step >= 0 && ce.step <= STEP_EXEC ? step_names[ce.step] : "set up";
+        if (ce.step == STEP_EXEC)
+            return error_errno(err, ce.errnum, "exec %s", sp->argv[0]);
+        return error_errno(err, ce.errnum, "%s: %s", sp->argv[0], what);
+    }
+    *ret_pid = pid;
+    return 0;
+}
+
+int oci_spawn_wait(pid_t pid, int *ret_status, struct error **err)
+{
+    int status;
+    pid_t r;
+    do
+        r = waitpid(pid, &status, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return error_errno(err, errno, "waitpid %d", (int)pid);
+    *ret_status = status;
+    return 0;
+}
+
+int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,
+                  char **ret_output, struct error **err)
+{
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return error_errno(err, errno, "pipe");
+    struct oci_spawn sp = {
+        .argv = argv,
+        .envp = envp,
+        .hide_unified = hide_unified,
+        .fds = {-1, out[1], out[1], -1},
+    };
+    pid_t pid;
+    int r = oci_spawn(&sp, &pid, err);
+    close(out[1]);
+    if (r < 0) {
+        close(out[0]);
+        return r;
+    }
+    _cleanup_free_ char *buf = xmalloc(OUTPUT_CAP + 1);
+    size_t len = 0;
+    for (;;) {
+        char tmp[4096];
+        ssize_t n = read(out[0], tmp, sizeof(tmp));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        size_t take = (size_t)n < OUTPUT_CAP - len ? (size_t)n : OUTPUT_CAP - len;
+        memcpy(buf + len, tmp, take);
+        len += take;
+    }
+    close(out[0]);
+    buf[len] = '\0';
+    int status;
+    r = oci_spawn_wait(pid, &status, err);
+    if (r < 0)
+        return r;
+    if (ret_output)
+        *ret_output = TAKE_PTR(buf);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}

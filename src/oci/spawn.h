@@ -1,0 +1,37 @@
+/* Spawning OCI runtime processes (conmon, crun, runc) in a mount namespace
+ * of their own: slave propagation from the host, /sys/fs/cgroup/unified
+ * hidden on hybrid hosts (crun refuses those; see docs/runtime.md), and
+ * optionally the container's rootfs overlay mounted there, so that it lives
+ * and dies with the monitor rather than on the host. */
+#pragma once
+
+#include "base/error.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct oci_spawn {
+    const char *const *argv; /* argv[0]: absolute path of the program */
+    const char *const *envp;
+    const char *cwd; /* NULL: unchanged */
+    bool hide_unified;
+    /* An overlay mounted at mount_target with mount_data before exec. */
+    const char *mount_target;
+    const char *mount_data;
+    /* Descriptors for the child's 0, 1, 2 (-1: /dev/null) and 3 (-1: none).
+     * Every other descriptor is closed on exec. */
+    int fds[4];
+};
+
+/* Forks and execs sp; returns once the program runs (or with the errno and
+ * the step of the set-up that failed). The caller reaps *ret_pid. */
+int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err);
+
+/* waitpid() without EINTR; returns the raw status. */
+int oci_spawn_wait(pid_t pid, int *ret_status, struct error **err);
+
+/* Runs argv to completion in the runtime mount namespace, capturing its
+ * stdout+stderr (at most 64 KiB) in *ret_output (NULL: discarded). Returns
+ * the exit code (>= 0, 128+signal when killed) or -errno. */
+int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,
+                  char **ret_output, struct error **err);
