@@ -11,6 +11,8 @@
 int billing_usage_cost(const struct billing_usage *u, const struct billing_schedule *s,
                        struct billing_cost *ret, struct error **err)
 {
+    if (s->n == 0)
+        return error_set(err, EINVAL, NULL, "empty price schedule");
     int64_t start = u->pull_started_ms ? u->pull_started_ms : u->created_ms;
     if (start == 0)
         return error_set(err, EINVAL, ERR_INVALID, "usage record has no start time");
