@@ -52,9 +52,10 @@ int billing_fleet_cheapest(const struct billing_instance_table *t,
                            const struct billing_slice *slices, size_t n, bool any_arch,
                            struct billing_fleet *ret, struct error **err);
 
-/* Whether fleet f (types of t) holds the n items. Exact for up to
- * BILLING_FLEET_EXACT_ITEMS items; above that, true is proof but false may
- * only mean that first-fit packing did not find a way. */
+/* Whether fleet f (types of t) holds the n items. For up to
+ * BILLING_FLEET_EXACT_ITEMS items the answer is exact unless an assignment
+ * search of 100,000 nodes runs out (then false); above that, true is proof
+ * but false may only mean that best-fit packing did not find a way. */
 bool billing_fleet_holds(const struct billing_instance_table *t, const struct billing_fleet *f,
                          const struct billing_item *items, size_t n, bool any_arch);
 
