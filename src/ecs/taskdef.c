@@ -296,6 +296,8 @@ int ecs_list_task_definitions(struct api_ctx *ctx, const json_t *in, json_t **re
     const char *family = json_get_str(in, "familyPrefix");
     const char *status = json_get_str(in, "status");
     const char *sort = json_get_str(in, "sort");
+    if (family && !*family)
+        family = NULL;
     if (!status)
         status = "ACTIVE";
     bool desc = sort && !strcmp(sort, "DESC");
