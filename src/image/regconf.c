@@ -186,6 +186,8 @@ static int conf_read(const char *path, struct conf_reader *rd, struct error **er
         while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
             ke--;
         *ke = '\0';
+        if (table != TABLE_REGISTRY && table != TABLE_CACHE)
+            continue; /* other tools' settings: not ours to judge */
         if (parse_value(eq + 1, v) < 0)
             return conf_error(err, path, lineno, "value must be a \"string\", true or false");
         struct conf_entry *cur = &rd->cur;
