@@ -1,0 +1,85 @@
+/* The node protocol: the only way the control plane (placement, task
+ * records; src/sched, src/ecs) and a host's agent (images, containers,
+ * networking; src/agent) talk to each other.
+ *
+ * It is deliberately narrow — assign a task, stop a task, report status,
+ * advertise capacity, list what the agent holds — and every message is a
+ * JSON document, so that the same messages can travel over HTTP when agents
+ * run on other hosts. On one machine the control plane calls the local
+ * agent through struct node_ops and the agent calls back through
+ * node_report_fn, all inside one skiffd process.
+ *
+ * Times in messages are integer milliseconds since the epoch. Task sizes are
+ * integers: cpu in CPU units (1024 = one vCPU), memory in MiB.
+ *
+ * ## assign (control plane -> agent)
+ *   {
+ *     "taskArn": "arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID",
+ *     "taskId": "ID", "clusterArn": "...", "accountId": "123456789012",
+ *     "region": "us-east-1",
+ *     "cpu": 256, "memory": 512, "ephemeralStorageGiB": 20,
+ *     "taskDefinition": { the full TaskDefinition document (ecs model shape) },
+ *     "overrides": { TaskOverride as given to RunTask, or {} },
+ *     "networkConfiguration": { as given to RunTask } | absent,
+ *     "createdAt": ms
+ *   }
+ * The agent takes the task and answers at once; the task then moves on by
+ * reports. Assigning a task the agent already holds is a no-op.
+ *
+ * ## stop (control plane -> agent)
+ *   {"taskArn": "...", "stopCode": "UserInitiated", "reason": "..."}
+ * Idempotent. The agent stops the containers (SIGTERM, SIGKILL after each
+ * container's stopTimeout, reverse dependency order), cleans up, and reports
+ * STOPPED.
+ *
+ * ## report (agent -> control plane), on every change of a task
+ *   {
+ *     "taskArn": "...",
+ *     "lastStatus": "PROVISIONING|PENDING|ACTIVATING|RUNNING|DEACTIVATING|
+ *                    STOPPING|DEPROVISIONING|STOPPED",
+ *     "pullStartedAt": ms, "pullStoppedAt": ms, "startedAt": ms,
+ *     "stoppingAt": ms, "executionStoppedAt": ms, "stoppedAt": ms,
+ *     "stopCode": "TaskFailedToStart|EssentialContainerExited|UserInitiated|
+ *                  ServiceSchedulerInitiated",          (when stopping)
+ *     "stoppedReason": "...",                               (when stopping)
+ *     "healthStatus": "HEALTHY|UNHEALTHY|UNKNOWN",
+ *     "containers": [ {"name", "lastStatus", "exitCode", "reason",
+ *                      "runtimeId", "imageDigest", "healthStatus"} ],
+ *     "attachments": [ ElasticNetworkInterface attachment ] (networking)
+ *   }
+ * Members that have not happened yet are absent. Reports are level-based:
+ * each carries the whole current state, so a lost or repeated report does no
+ * harm and the latest wins.
+ *
+ * ## capacity (agent -> control plane, on request)
+ *   {"node": "local", "cpu": cores*1024, "memory": MiB minus a reserve}
+ *
+ * ## list (agent -> control plane, on request)
+ *   [ report, ... ] for every task the agent holds (after a restart the
+ *   control plane reconciles its records with this list). */
+#pragma once
+
+#include <jansson.h>
+
+#include "base/error.h"
+
+struct node;
+
+/* Delivers a report to the control plane; report is borrowed. May be called
+ * from any agent thread. */
+typedef void (*node_report_fn)(void *cp, const json_t *report);
+
+struct node_ops {
+    int (*assign)(struct node *n, const json_t *msg, struct error **err);
+    int (*stop)(struct node *n, const json_t *msg, struct error **err);
+    int (*capacity)(struct node *n, json_t **ret, struct error **err);
+    int (*list)(struct node *n, json_t **ret, struct error **err);
+    void (*free)(struct node *n);
+};
+
+/* A node as the control plane sees it. Implementations embed it first in
+ * their own struct. */
+struct node {
+    const struct node_ops *ops;
+    const char *name; /* "local" for the in-process agent */
+};
