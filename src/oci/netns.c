@@ -16,52 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* True when dir is a mount point whose propagation is shared. */
-static int shared_mount(const char *dir, bool *is_mount, bool *is_shared, struct error **err)
-{
-    _cleanup_free_ char *mi = NULL;
-    int r = oci_file_read_at(AT_FDCWD, "/proc/self/mountinfo", 1 << 20, &mi, err);
-    if (r < 0)
-        return r;
-    *is_mount = *is_shared = false;
-    char *save = NULL;
-    for (char *line = strtok_r(mi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *s2 = NULL, *f[64];
-        int n = 0;
-        for (char *t = strtok_r(line, " ", &s2); t && n < 64; t = strtok_r(NULL, " ", &s2))
-            f[n++] = t;
-        if (n < 7 || strcmp(f[4], dir) != 0)
-            continue;
-        /* The last mount at a path is the visible one. */
-        *is_mount = true;
-        *is_shared = false;
-        for (int i = 6; i < n && strcmp(f[i], "-") != 0; i++)
-            if (strncmp(f[i], "shared:", 7) == 0)
-                *is_shared = true;
-    }
-    return 0;
-}
-
-int oci_netns_dir_prepare(const char *dir, struct error **err)
-{
-    int r = oci_dir_make(dir, 0755, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *real = realpath(dir, NULL);
-    if (!real)
-        return error_errno(err, errno, "realpath %s", dir);
-    bool is_mount, is_shared;
-    if ((r = shared_mount(real, &is_mount, &is_shared, err)) < 0)
-        return r;
-    if (is_shared)
-        return 0;
-    if (!is_mount && mount(real, real, NULL, MS_BIND | MS_REC, NULL) < 0)
-        return error_errno(err, errno, "bind mount %s", real);
-    if (mount(NULL, real, NULL, MS_SHARED, NULL) < 0)
-        return error_errno(err, errno, "make %s shared", real);
-    return 0;
-}
-
 struct create_args {
     const char *path;
     int errnum;
@@ -99,6 +53,14 @@ static void *create_thread(void *p)
 
 int oci_netns_create(const char *path, struct error **err)
 {
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        int r = oci_dir_make(dir, 0755, err);
+        if (r < 0)
+            return r;
+    }
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0)
         return error_errno(err, errno, "create %s", path);

@@ -7,14 +7,13 @@
 
 #include "base/error.h"
 
-/* Makes dir (created if needed) a shared bind mount, once: namespace files
- * below it are then unmounted from the runtime's slave mount namespaces too
- * when the host unmounts them. Idempotent. */
-int oci_netns_dir_prepare(const char *dir, struct error **err);
-
-/* Creates a network namespace with loopback up, bound at path (a new file;
- * -EEXIST when one is there). */
+/* Creates a network namespace with loopback up, bound at path (a new file,
+ * its directory created if needed; -EEXIST when one is there). */
 int oci_netns_create(const char *path, struct error **err);
 
-/* Unmounts and removes the namespace file; a missing one is not an error. */
+/* Unmounts and removes the namespace file; a missing one is not an error.
+ * Removing the file also detaches the copies of its mount that runtime
+ * mount namespaces took (the kernel detaches mounts on a dentry that is
+ * unlinked, in every namespace, since Linux 3.18), so no other task's
+ * monitor keeps this namespace alive. */
 int oci_netns_remove(const char *path, struct error **err);

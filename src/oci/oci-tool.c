@@ -113,11 +113,10 @@ static int cmd_task_create(struct tool *t, int argc, char **argv)
     const char *task = argv[optind];
     setup(t);
     _cleanup_error_ struct error *err = NULL;
-    _cleanup_free_ char *nsdir = xasprintf("%s/netns", t->run_dir);
     _cleanup_free_ char *ns = netns_path(t, task);
     _cleanup_free_ char *dir = task_dir(t, task);
-    if (oci_netns_dir_prepare(nsdir, &err) < 0 || oci_netns_create(ns, &err) < 0 ||
-        oci_cgroup_task_create(t->cg, task, &lim, &err) < 0 || oci_dir_make(dir, 0700, &err) < 0)
+    if (oci_netns_create(ns, &err) < 0 || oci_cgroup_task_create(t->cg, task, &lim, &err) < 0 ||
+        oci_dir_make(dir, 0700, &err) < 0)
         die(err);
     /* What the agent will write per task: hosts and resolv.conf. */
     _cleanup_free_ char *hosts = xasprintf("%s/hosts", dir);
@@ -484,9 +483,6 @@ static int cmd_bench(struct tool *t, int argc, char **argv)
         return 2;
     setup(t);
     _cleanup_error_ struct error *err = NULL;
-    _cleanup_free_ char *nsdir = xasprintf("%s/netns", t->run_dir);
-    if (oci_netns_dir_prepare(nsdir, &err) < 0)
-        die(err);
     double *ours = xcalloc((size_t)n, sizeof(double));
     double *bare = xcalloc((size_t)n, sizeof(double));
     const char *const args[] = {"/bin/sleep", "1000", NULL};

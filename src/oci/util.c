@@ -165,7 +165,7 @@ static int remove_contents(int fd, dev_t dev, int depth)
 {
     if (depth > 256)
         return -ELOOP;
-    int dfd = dup(fd);
+    int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
         return -errno;
     DIR *d = fdopendir(dfd);

@@ -183,6 +183,98 @@ static char *read_text(const char *path)
     return s;
 }
 
+static void put(const char *root, const char *rel, const char *content)
+{
+    _cleanup_free_ char *p = xasprintf("%s/%s", root, rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+static void expect(const char *root, const char *rel, const char *want)
+{
+    _cleanup_free_ char *p = xasprintf("%s/%s", root, rel);
+    _cleanup_free_ char *got = read_text(p);
+    if (strcmp(want, got) != 0)
+        fail_msg("%s: want '%s', got '%s'", rel, want, got);
+}
+
+/* The v2 backend on a fake tree of plain files (this host has no v2
+ * controllers to try it on): what it writes where, and how it reads usage. */
+static void test_v2_fake_tree(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/skiff-cgv2-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    const char *dirs[] = {"skiff", "skiff/t1", "skiff/t1/c1", "skiff/t2"};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        _cleanup_free_ char *d = xasprintf("%s/%s", root, dirs[i]);
+        assert_int_equal(0, mkdir(d, 0755));
+    }
+    const char *files[] = {
+        "cgroup.subtree_control",
+        "skiff/cgroup.subtree_control",
+        "skiff/t1/cgroup.subtree_control",
+        "skiff/t1/cpu.max",
+        "skiff/t1/memory.max",
+        "skiff/t1/pids.max",
+        "skiff/t1/memory.swap.max",
+        "skiff/t1/c1/cpu.weight",
+        "skiff/t1/c1/memory.max",
+        "skiff/t1/c1/memory.low",
+        "skiff/t1/c1/memory.swap.max",
+        "skiff/t2/cgroup.subtree_control",
+        "skiff/t2/cpu.max",
+        "skiff/t2/memory.max",
+        "skiff/t2/pids.max",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+        put(root, files[i], "");
+    put(root, "skiff/t1/c1/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n");
+    put(root, "skiff/t1/c1/memory.current", "4096\n");
+    put(root, "skiff/t1/c1/memory.peak", "8192\n");
+    put(root, "skiff/t1/c1/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
+    put(root, "skiff/t1/c1/pids.current", "2\n");
+
+    struct oci_cgroups cg = {.mode = OCI_CGROUP_V2,
+                             .ops = &oci_cgroup_v2_ops,
+                             .parent = (char *)"/skiff",
+                             .unified = root};
+    _cleanup_error_ struct error *err = NULL;
+    struct oci_cgroup_limits task = {.cpu_quota = 256, .memory_max = 128 << 20, .pids_max = 64};
+    assert_int_equal(0, oci_cgroup_task_create(&cg, "t1", &task, &err));
+    struct oci_cgroup_limits ctr = {
+        .cpu_shares = 512, .memory_max = 64 << 20, .memory_reservation = 32 << 20};
+    assert_int_equal(0, oci_cgroup_container_create(&cg, "t1", "c1", &ctr, &err));
+    struct oci_cgroup_limits none = {0};
+    assert_int_equal(0, oci_cgroup_task_create(&cg, "t2", &none, &err));
+
+    /* Controllers enabled from the root down to the task, for its children. */
+    expect(root, "cgroup.subtree_control", "+cpu +memory +pids");
+    expect(root, "skiff/cgroup.subtree_control", "+cpu +memory +pids");
+    expect(root, "skiff/t1/cgroup.subtree_control", "+cpu +memory +pids");
+    expect(root, "skiff/t1/cpu.max", "25000 100000");
+    expect(root, "skiff/t1/memory.max", "134217728");
+    expect(root, "skiff/t1/memory.swap.max", "0");
+    expect(root, "skiff/t1/pids.max", "64");
+    expect(root, "skiff/t1/c1/cpu.weight", "20");
+    expect(root, "skiff/t1/c1/memory.max", "67108864");
+    expect(root, "skiff/t1/c1/memory.low", "33554432");
+    expect(root, "skiff/t2/cpu.max", "max 100000");
+    expect(root, "skiff/t2/memory.max", "max");
+    expect(root, "skiff/t2/pids.max", "max");
+
+    struct oci_cgroup_usage u;
+    assert_int_equal(0, oci_cgroup_usage_read(&cg, "t1", "c1", &u, &err));
+    assert_int_equal(1500000, u.cpu_ns);
+    assert_int_equal(4096, u.memory_current);
+    assert_int_equal(8192, u.memory_peak);
+    assert_int_equal(1, u.oom_kills);
+    assert_int_equal(2, u.pids_current);
+    assert_int_equal(0, oci_dir_remove_tree(root, NULL));
+}
+
 /* A real task cgroup with a container inside, on this host. */
 static void test_host_lifecycle(void **state)
 {
@@ -273,9 +365,10 @@ static void test_host_lifecycle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mountinfo), cmocka_unit_test(test_v1_controller_names),
-        cmocka_unit_test(test_units),     cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_bad_names), cmocka_unit_test(test_host_lifecycle),
+        cmocka_unit_test(test_mountinfo),      cmocka_unit_test(test_v1_controller_names),
+        cmocka_unit_test(test_units),          cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_bad_names),      cmocka_unit_test(test_v2_fake_tree),
+        cmocka_unit_test(test_host_lifecycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
