@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -42,9 +43,19 @@ struct child_error {
     int errnum;
 };
 
-/* Runs in the child between fork and exec: async-signal-safe calls only. */
-static void __attribute__((noreturn)) child(const struct oci_spawn *sp, int errfd)
+struct child_args {
+    const struct oci_spawn *sp;
+    int errfd;
+};
+
+/* Runs in the child between clone and exec. It shares the parent's memory
+ * (CLONE_VM, as posix_spawn does) while the parent waits (CLONE_VFORK), so
+ * it only makes system calls: no allocation, no locks, nothing that a
+ * thread of the parent could be holding. */
+static int child(void *p)
 {
+    const struct oci_spawn *sp = ((struct child_args *)p)->sp;
+    int errfd = ((struct child_args *)p)->errfd;
     struct child_error ce = {STEP_FDS, 0};
     sigset_t none;
     sigemptyset(&none);
@@ -99,16 +110,26 @@ int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err)
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0)
         return error_errno(err, errno, "pipe");
-    pid_t pid = fork();
-    if (pid < 0) {
+    /* vfork semantics: no copy of the parent's page tables, however large
+     * the daemon grows; the parent resumes once the child has exec'd. */
+    size_t stack_size = 64 * 1024;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
         int e = errno;
         close(errpipe[0]);
         close(errpipe[1]);
-        return error_errno(err, e, "fork");
+        return error_errno(err, e, "mmap");
     }
-    if (pid == 0)
-        child(sp, errpipe[1]);
+    struct child_args args = {sp, errpipe[1]};
+    pid_t pid = clone(child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int clone_errno = errno;
+    munmap(stack, stack_size);
     close(errpipe[1]);
+    if (pid < 0) {
+        close(errpipe[0]);
+        return error_errno(err, clone_errno, "clone");
+    }
     struct child_error ce;
     ssize_t n;
     do

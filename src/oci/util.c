@@ -128,7 +128,7 @@ int oci_file_replace(const char *path, const char *content, size_t len, mode_t m
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return error_errno(err, errno, "create %s", tmp);
-    if (write_all(fd, content, len) < 0 || fsync(fd) < 0) {
+    if (write_all(fd, content, len) < 0) {
         int e = errno;
         unlink(tmp);
         return error_errno(err, e, "write %s", tmp);

@@ -21,7 +21,10 @@ int oci_file_read_u64_at(int dirfd, const char *name, uint64_t *ret, struct erro
  * memory.oom_control) and parses value; -ENOENT when the key is absent. */
 int oci_file_read_keyed_at(int dirfd, const char *name, const char *key, uint64_t *ret,
                            struct error **err);
-/* Replaces path with content atomically: writes path.tmp, fsyncs, renames. */
+/* Replaces path with content atomically: writes path.tmp and renames it,
+ * so a reader (or a restarted skiffd) sees the old or the new file, never a
+ * part. No fsync: these files describe processes that do not survive a
+ * host crash either, and fsync would sit on every container start. */
 int oci_file_replace(const char *path, const char *content, size_t len, mode_t mode,
                      struct error **err);
 /* mkdir -p with the given mode for the directories it creates. */
