@@ -41,6 +41,19 @@ int ecs_tags_get(struct api_ctx *ctx, const char *arn, json_t **ret, struct erro
 /* Removes every tag of arn (call inside a transaction). */
 int ecs_tags_drop(struct api_ctx *ctx, const char *arn, struct error **err);
 
+/* The TaskDefinition document named by ref ("family" = latest ACTIVE
+ * revision, "family:revision", or an ARN) in the caller's account; a new
+ * reference. ClientException when there is none. */
+int ecs_taskdef_lookup(struct api_ctx *ctx, const char *ref, json_t **ret, struct error **err);
+
+/* Task counts of a cluster (for DescribeClusters and DeleteCluster). */
+struct ecs_task_counts {
+    int running;
+    int pending;
+};
+int ecs_task_counts(struct api_ctx *ctx, const char *cluster_arn, struct ecs_task_counts *ret,
+                    struct error **err);
+
 /* Operation handlers, one file per resource. */
 int ecs_create_cluster(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_describe_clusters(struct api_ctx *, const json_t *, json_t **, struct error **);
@@ -61,5 +74,10 @@ int ecs_delete_task_definitions(struct api_ctx *, const json_t *, json_t **, str
 int ecs_tag_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_untag_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_list_tags_for_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
+
+int ecs_run_task(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_stop_task(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_describe_tasks(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_list_tasks(struct api_ctx *, const json_t *, json_t **, struct error **);
 
 int ecs_describe_capacity_providers(struct api_ctx *, const json_t *, json_t **, struct error **);

@@ -21,6 +21,7 @@ static const struct taggable {
 } taggables[] = {
     {"cluster/", "SELECT 1 FROM clusters WHERE arn = ?1 AND account = ?2 AND status = 'ACTIVE'"},
     {"task-definition/", "SELECT 1 FROM task_definitions WHERE arn = ?1 AND account = ?2"},
+    {"task/", "SELECT 1 FROM tasks WHERE arn = ?1 AND account = ?2"},
 };
 
 static bool reserved(const char *s)

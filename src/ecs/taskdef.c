@@ -545,3 +545,19 @@ int ecs_delete_task_definitions(struct api_ctx *ctx, const json_t *in, json_t **
     *ret_out = json_pack("{s:o, s:o}", "taskDefinitions", deleted, "failures", failures);
     return 0;
 }
+
+int ecs_taskdef_lookup(struct api_ctx *ctx, const char *ref_s, json_t **ret, struct error **err)
+{
+    struct td_ref ref;
+    int r = parse_ref(ctx, ref_s, &ref, err);
+    if (r < 0)
+        return r;
+    json_t *doc = NULL;
+    if ((r = td_find(ctx, &ref, &doc, NULL, err)) < 0)
+        return r;
+    if (!doc)
+        return error_set(err, ENOENT, ERR_CLIENT, "Unable to find task definition '%.256s'.",
+                         ref_s);
+    *ret = doc;
+    return 0;
+}

@@ -10,6 +10,7 @@
 #include "base/xalloc.h"
 #include "ecs/ecs.h"
 #include "image/image_api.h"
+#include "sched/sched.h"
 #include "store/db.h"
 
 #include <errno.h>
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
     struct store *store = NULL;
     struct api_server *api = NULL;
     struct http_server *http = NULL;
+    struct sched *sched = NULL;
     int rc = 1;
     if (accounts_init_file(creds, &err) < 0 || store_open(dbpath, &store, &err) < 0)
         goto out;
@@ -168,7 +170,10 @@ int main(int argc, char **argv)
         .throttle = o.throttle,
     };
     img_init(o.data_dir);
-    if (api_server_new(&cfg, store, NULL, &api, &err) < 0)
+    struct sched_config sc = SCHED_DEFAULT_CONFIG;
+    if (sched_new(&sc, store, &sched, &err) < 0 || sched_start(sched, &err) < 0)
+        goto out;
+    if (api_server_new(&cfg, store, sched, &api, &err) < 0)
         goto out;
     api_server_register(api, &ecs_api);
     api_server_register(api, &image_api);
@@ -200,6 +205,7 @@ out:
     if (err)
         log_err("%s", err->msg);
     http_server_stop(http);
+    sched_free(sched);
     api_server_free(api);
     store_free(store);
     free(o.host);

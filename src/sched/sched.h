@@ -1,0 +1,55 @@
+/* The scheduler: the control plane's side of the node protocol (node.h).
+ *
+ * It places tasks that RunTask recorded (node IS NULL) on a node with room
+ * for their size — never over-committing its advertised capacity — sends
+ * stop messages for tasks whose desired status turned STOPPED, applies the
+ * agent's reports to the task records, fails tasks that could not be placed
+ * within the placement timeout, and purges stopped tasks after the retention
+ * period. It is level-triggered: each pass compares the store with what the
+ * node says and acts on the difference, so a crash at any point is repaired
+ * by the next pass. A pass runs when kicked (a new task, a stop, a report)
+ * and at least every resync interval. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "sched/node.h"
+
+struct store;
+struct sched;
+
+struct sched_config {
+    int64_t placement_timeout_ms; /* unplaced this long -> TaskFailedToStart */
+    int64_t stopped_retention_ms; /* STOPPED tasks stay describable this long */
+    int64_t resync_ms;            /* a pass at least this often */
+    int64_t stop_resend_ms;       /* repeat an unanswered stop this often */
+};
+
+#define SCHED_DEFAULT_CONFIG                                                                       \
+    {                                                                                              \
+        .placement_timeout_ms = 5 * 60 * 1000, .stopped_retention_ms = 60 * 60 * 1000,            \
+        .resync_ms = 1000, .stop_resend_ms = 15 * 1000,                                            \
+    }
+
+int sched_new(const struct sched_config *cfg, struct store *store, struct sched **ret,
+              struct error **err);
+/* Sets the node tasks are placed on (one node today). Call before
+ * sched_start; the node is borrowed. */
+void sched_set_node(struct sched *s, struct node *node);
+/* Starts the scheduler thread. */
+int sched_start(struct sched *s, struct error **err);
+/* Stops the thread (waiting for the pass under way) and frees s. */
+void sched_free(struct sched *s);
+/* Asks for a pass soon. Cheap; callable from any thread. */
+void sched_kick(struct sched *s);
+/* The node_report_fn to give the agent: applies a report (cp is the
+ * struct sched). */
+void sched_report(void *cp, const json_t *report);
+/* Sends a stop for one task now (StopTask), without waiting for the next
+ * pass. Errors are retried by later passes. */
+void sched_stop_task(struct sched *s, const char *task_arn);
+
+/* Task statuses in lifecycle order; -1 for an unknown name. */
+int sched_status_rank(const char *status);
