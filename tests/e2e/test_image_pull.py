@@ -85,3 +85,108 @@ def test_layers_make_a_working_overlay_rootfs(image_skiffd, registry):
     finally:
         subprocess.run(["umount", merged], check=True)
         subprocess.run(["rm", "-rf", work])
+
+
+def marker_image(arch, text):
+    base = reg.busybox_layer()
+    top = reg.Layer().dir("etc").file("etc/platform", text)
+    return reg.Image([(base, "gzip"), (top.bytes(), "gzip")], arch=arch)
+
+
+@pytest.mark.parametrize("docker", [False, True], ids=["oci-index", "docker-list"])
+def test_multi_platform_index_picks_host_platform(image_skiffd, registry, docker):
+    amd = marker_image("amd64", "amd64\n")
+    arm = marker_image("arm64", "arm64\n")
+    idx = reg.Index([(arm, "arm64", "v8"), (amd, "amd64", None)], docker=docker)
+    reg.Pusher(registry).index("multi", "latest", idx)
+    c = reg.client(image_skiffd)
+    im = c.pull_image(reference="%s/multi" % registry.host)["image"]
+    assert im["reference"] == "%s/multi:latest" % registry.host
+    assert im["indexDigest"] == idx.digest
+    assert im["digest"] == amd.digest  # this host is linux/amd64
+    top = reg.layer_dir(image_skiffd, im["layers"][-1]["diffId"])
+    with open(os.path.join(top, "etc/platform")) as f:
+        assert f.read() == "amd64\n"
+    # another platform on request
+    im2 = c.pull_image(reference="%s/multi" % registry.host, platform="linux/arm64")["image"]
+    assert im2["digest"] == arm.digest
+    assert im2["config"]["architecture"] == "arm64"
+    # none fits
+    with pytest.raises(c.exceptions.CannotPullContainerError) as e:
+        c.pull_image(reference="%s/multi" % registry.host, platform="linux/s390x")
+    assert "no matching manifest for linux/s390x" in str(e.value)
+
+
+def test_pull_by_digest_and_docker_schema2(image_skiffd, registry):
+    img = multilayer_image(docker=True)
+    reg.Pusher(registry).image("d/s2", "t", img)
+    c = reg.client(image_skiffd)
+    ref = "%s/d/s2@%s" % (registry.host, img.digest)
+    im = c.pull_image(reference=ref)["image"]
+    assert im["reference"] == ref
+    assert im["digest"] == img.digest
+    assert im["mediaType"] == reg.MT_DOCKER_MANIFEST
+    # the digest names the image: asking for one the registry lacks fails
+    bad = "%s/d/s2@sha256:%s" % (registry.host, "0" * 64)
+    with pytest.raises(c.exceptions.CannotPullContainerError) as e:
+        c.pull_image(reference=bad)
+    msg = str(e.value)
+    assert "CannotPullContainerError: %s" % bad in msg and "not found" in msg
+    # listing and describing
+    listed = c.list_images()["images"]
+    assert [i["reference"] for i in listed] == [ref]
+    d = c.describe_images(references=[ref, "%s/d/s2:nope" % registry.host])
+    assert d["images"][0]["config"]["entrypoint"] == ["/bin/sh"]
+    assert d["failures"] == [{"reference": "%s/d/s2:nope" % registry.host, "reason": "MISSING"}]
+    # by manifest digest too
+    assert c.describe_images(references=[img.digest])["images"][0]["reference"] == ref
+
+
+def test_pull_errors_name_the_image_and_the_cause(image_skiffd, registry):
+    c = reg.client(image_skiffd)
+    reg.Pusher(registry).image("there", "v1", multilayer_image())
+    cases = [
+        ("127.0.0.1:1/nothing:v1", "unreachable"),
+        ("%s/not-there:v1" % registry.host, "not found"),
+        ("%s/there:v2" % registry.host, "manifest v2 not found: MANIFEST_UNKNOWN"),
+    ]
+    for ref, cause in cases:
+        rc, out, err = reg.aws(image_skiffd, "pull-image", "--reference", ref)
+        assert rc != 0
+        assert "(CannotPullContainerError)" in err, err
+        assert "CannotPullContainerError: %s" % ref in err, err
+        assert cause in err, err
+    # a malformed reference is the caller's mistake
+    with pytest.raises(c.exceptions.CannotPullContainerError) as e:
+        c.pull_image(reference="%s/Upper:v1" % registry.host)
+    assert "invalid reference format" in str(e.value)
+    assert c.list_images()["images"] == []
+    assert reg.tmp_entries(image_skiffd) == []
+
+
+def test_if_not_present_needs_no_registry(image_skiffd, registry):
+    img = multilayer_image()
+    reg.Pusher(registry).image("app", "v1", img)
+    c = reg.client(image_skiffd)
+    ref = "%s/app:v1" % registry.host
+    first = c.pull_image(reference=ref)["image"]
+    registry.stop()
+    again = c.pull_image(reference=ref, pullPolicy="IF_NOT_PRESENT")["image"]
+    assert again["digest"] == first["digest"]
+    assert again["lastUsedAt"] >= first["lastUsedAt"]
+    assert again["config"]["cmd"] == ["-c", "echo hello"]
+    # ALWAYS asks the registry, which is gone
+    with pytest.raises(c.exceptions.CannotPullContainerError) as e:
+        c.pull_image(reference=ref)
+    assert "unreachable" in str(e.value)
+
+
+def test_second_pull_downloads_nothing(image_skiffd, registry):
+    img = multilayer_image()
+    reg.Pusher(registry).image("app", "v1", img)
+    c = reg.client(image_skiffd)
+    ref = "%s/app:v1" % registry.host
+    c.pull_image(reference=ref)
+    c.pull_image(reference=ref)
+    for d in img.layer_digests + [img.config_digest]:
+        assert registry.blob_gets(d) == 1, d
