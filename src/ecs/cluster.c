@@ -26,8 +26,8 @@ enum cluster_include {
     INC_TAGS = 1 << 4,
 };
 
-/* Task and service counts of a cluster. The task and service tables arrive
- * with RunTask and CreateService; until then a cluster holds none. */
+/* Task and service counts of a cluster. Services arrive with
+ * CreateService; until then a cluster holds none. */
 struct cluster_counts {
     int running_tasks;
     int pending_tasks;
@@ -38,10 +38,13 @@ struct cluster_counts {
 static int cluster_counts(struct api_ctx *ctx, const char *arn, struct cluster_counts *c,
                           struct error **err)
 {
-    (void)ctx;
-    (void)arn;
-    (void)err;
     memset(c, 0, sizeof(*c));
+    struct ecs_task_counts t;
+    int r = ecs_task_counts(ctx, arn, &t, err);
+    if (r < 0)
+        return r;
+    c->running_tasks = t.running;
+    c->pending_tasks = t.pending;
     return 0;
 }
 
@@ -390,11 +393,13 @@ int ecs_list_clusters(struct api_ctx *ctx, const json_t *in, json_t **ret_out, s
 
 int ecs_delete_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
+    /* Resolving inside the write transaction makes the ACTIVE check and
+     * the change one step: of two racing deletes, one finds no cluster. */
     _cleanup_free_ char *arn = NULL;
-    int r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err);
+    int r = db_begin(ctx->db, err);
     if (r < 0)
         return r;
-    if ((r = db_begin(ctx->db, err)) < 0)
+    if ((r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err)) < 0)
         return r;
     struct cluster_counts c;
     if ((r = cluster_counts(ctx, arn, &c, err)) < 0)
@@ -424,15 +429,17 @@ static int update_column(struct api_ctx *ctx, const json_t *in, const char *sql,
                          json_t **ret_out, struct error **err)
 {
     _cleanup_free_ char *arn = NULL;
-    int r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err);
+    int r = db_begin(ctx->db, err);
     if (r < 0)
+        return r;
+    if ((r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err)) < 0)
         return r;
     sqlite3_stmt *st = db_stmt(ctx->db, sql, err);
     if (!st)
         return -EIO;
     db_bind_text(st, 1, value);
     db_bind_text(st, 2, arn);
-    if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
+    if ((r = db_exec_stmt(ctx->db, st, err)) < 0 || (r = db_commit(ctx->db, err)) < 0)
         return r;
     json_t *doc = NULL;
     if ((r = cluster_load(ctx, arn, INC_CONFIGURATIONS | INC_SETTINGS, &doc, err)) < 0)
@@ -450,9 +457,9 @@ int ecs_update_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
     if (r < 0)
         return r;
     _cleanup_free_ char *arn = NULL;
-    if ((r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err)) < 0)
-        return r;
     if ((r = db_begin(ctx->db, err)) < 0)
+        return r;
+    if ((r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err)) < 0)
         return r;
     static const char *const sqls[] = {
         "UPDATE clusters SET settings = ?1 WHERE arn = ?2",
@@ -502,6 +509,8 @@ int ecs_put_cluster_capacity_providers(struct api_ctx *ctx, const json_t *in, js
     if (r < 0)
         return r;
     _cleanup_free_ char *arn = NULL;
+    if ((r = db_begin(ctx->db, err)) < 0)
+        return r;
     if ((r = ecs_cluster_resolve(ctx, json_get_str(in, "cluster"), &arn, err)) < 0)
         return r;
     _cleanup_free_ char *p = json_dump_compact(providers);
@@ -515,7 +524,7 @@ int ecs_put_cluster_capacity_providers(struct api_ctx *ctx, const json_t *in, js
     db_bind_text(st, 1, p);
     db_bind_text(st, 2, s);
     db_bind_text(st, 3, arn);
-    if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
+    if ((r = db_exec_stmt(ctx->db, st, err)) < 0 || (r = db_commit(ctx->db, err)) < 0)
         return r;
     json_t *doc = NULL;
     if ((r = cluster_load(ctx, arn, INC_CONFIGURATIONS | INC_SETTINGS, &doc, err)) < 0)

@@ -611,3 +611,83 @@ def test_capacity_providers_of_another_account_arn(skiffd):
     r = ecs.describe_capacity_providers(capacityProviders=[other])
     assert r["capacityProviders"] == []
     assert r["failures"] == [{"arn": other, "reason": "MISSING"}]
+
+
+# ---- concurrency --------------------------------------------------------------------
+
+def test_concurrent_deletes_one_wins(skiffd):
+    """Two DeleteCluster calls racing for one cluster: one deletes it, the
+    other finds no ACTIVE cluster (the check and the change are one
+    transaction)."""
+    import threading
+    c = for_profile(skiffd)
+    for round_ in range(15):
+        name = "race%d" % round_
+        assert c.call("CreateCluster", {"clusterName": name}).status == 200
+        barrier = threading.Barrier(3)
+        results = []
+        conns = [c.connect() for _ in range(3)]
+        for conn in conns:  # connect before the race
+            conn.connect()
+
+        def delete(conn):
+            p = c.prepare("DeleteCluster", {"cluster": name})
+            barrier.wait()
+            results.append(c.send(p, conn=conn))
+
+        threads = [threading.Thread(target=delete, args=(conn,)) for conn in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for conn in conns:
+            conn.close()
+        ok = [r for r in results if r.status == 200]
+        assert len(ok) == 1, [(r.status, r.type) for r in results]
+        assert all(r.type == "ClusterNotFoundException" for r in results if r.status != 200)
+
+
+def test_update_racing_delete_never_touches_inactive(skiffd):
+    """An update that loses the race against DeleteCluster fails with
+    ClusterNotFoundException; one that wins is visible on the INACTIVE
+    cluster. Either way, what is stored is what some successful call said."""
+    import threading
+    c = for_profile(skiffd)
+    ecs = skiffd.client()
+    for round_ in range(10):
+        name = "ur%d" % round_
+        assert c.call("CreateCluster", {"clusterName": name}).status == 200
+        barrier = threading.Barrier(2)
+        out = {}
+        conns = [c.connect(), c.connect()]
+        for conn in conns:
+            conn.connect()
+
+        def update():
+            p = c.prepare("UpdateClusterSettings", {"cluster": name, "settings": [
+                {"name": "containerInsights", "value": "enabled"}]})
+            barrier.wait()
+            out["update"] = c.send(p, conn=conns[0])
+
+        def delete():
+            p = c.prepare("DeleteCluster", {"cluster": name})
+            barrier.wait()
+            out["delete"] = c.send(p, conn=conns[1])
+
+        threads = [threading.Thread(target=update), threading.Thread(target=delete)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for conn in conns:
+            conn.close()
+        assert out["delete"].status == 200
+        d = ecs.describe_clusters(clusters=[name], include=["SETTINGS"])["clusters"][0]
+        assert d["status"] == "INACTIVE"
+        value = d["settings"][0]["value"]
+        if out["update"].status == 200:
+            assert out["update"].json["cluster"]["status"] == "ACTIVE"
+            assert value == "enabled"
+        else:
+            assert out["update"].type == "ClusterNotFoundException"
+            assert value == "disabled"
