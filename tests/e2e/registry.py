@@ -337,7 +337,8 @@ class Pusher:
             kv[k] = v.strip('"')
         q = {"service": kv.get("service", "")}
         if "scope" in kv:
-            q["scope"] = kv["scope"]
+            # pushing needs push as well as the pull the challenge names
+            q["scope"] = kv["scope"].rsplit(":", 1)[0] + ":pull,push"
         req = urllib.request.Request(kv["realm"] + "?" + urllib.parse.urlencode(q))
         if self.user:
             req.add_header("Authorization", self._basic())
