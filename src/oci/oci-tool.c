@@ -125,7 +125,8 @@ static int cmd_task_create(struct tool *t, int argc, char **argv)
     if (oci_file_replace(hosts, h, strlen(h), 0644, &err) < 0 ||
         oci_file_replace(resolv, "", 0, 0644, &err) < 0)
         die(err);
-    printf("{\"netns\":\"%s\",\"cgroup\":\"%s\"}\n", ns, oci_cgroup_path(t->cg, task, NULL));
+    _cleanup_free_ char *cgpath = oci_cgroup_path(t->cg, task, NULL);
+    printf("{\"netns\":\"%s\",\"cgroup\":\"%s\"}\n", ns, cgpath);
     return 0;
 }
 
