@@ -11,6 +11,7 @@
  *   run     TASK CTR DIR [container options] -- ARGS...  (create + start)
  *   status  DIR [TASK CTR]                         state, exit code, usage
  *   wait    DIR [--timeout MS]
+ *   exec    DIR [--timeout MS] -- ARGS...          run a command in the container
  *   stop    DIR [--timeout MS]
  *   delete  DIR TASK CTR [--force]
  *   usage   TASK [CTR]
@@ -415,6 +416,31 @@ static int cmd_wait(struct tool *t, int argc, char **argv)
     return 0;
 }
 
+static int cmd_exec(struct tool *t, int argc, char **argv)
+{
+    int dash = 2;
+    while (dash < argc && strcmp(argv[dash], "--") != 0)
+        dash++;
+    if (argc < 2 || dash + 1 >= argc)
+        return 2;
+    struct oci_container *c;
+    load(t, argv[1], &c);
+    _cleanup_error_ struct error *err = NULL;
+    _cleanup_free_ char *out = NULL;
+    int code = -1;
+    int64_t t0 = time_mono_ns();
+    int r = oci_container_exec(c, (const char *const *)argv + dash + 1, timeout_opt(dash, argv, -1),
+                               &code, &out, &err);
+    printf("{\"exit_code\":%d,\"timed_out\":%s,\"exec_ms\":%.3f,", code,
+           r == -ETIMEDOUT ? "true" : "false", (time_mono_ns() - t0) / 1e6);
+    json_str("output", out, false);
+    printf("}\n");
+    oci_container_free(c);
+    if (r < 0 && r != -ETIMEDOUT)
+        die(err);
+    return 0;
+}
+
 static int cmd_stop(struct tool *t, int argc, char **argv)
 {
     if (argc < 2)
@@ -578,6 +604,7 @@ static const struct {
     {"start", cmd_start},
     {"status", cmd_status},
     {"wait", cmd_wait},
+    {"exec", cmd_exec},
     {"stop", cmd_stop},
     {"delete", cmd_delete},
     {"usage", cmd_usage},

@@ -74,6 +74,17 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
                          struct buf *warnings, struct oci_container **ret, struct error **err);
 /* Lets the created container's process exec its command. */
 int oci_container_start(struct oci_container *c, struct error **err);
+/* Runs args inside the running container, as the runtime's `exec` does:
+ * the container's namespaces, cgroup, user, environment, capabilities,
+ * seccomp profile and no_new_privs. Waits at most timeout_ms (negative: no
+ * limit); past it the process is SIGKILLed and the call fails with
+ * -ETIMEDOUT. *ret_exit gets the exit code (128+N after signal N; the
+ * runtime's own failures, such as a container that is not running, show as
+ * a non-zero code with its message in the output). Combined stdout and
+ * stderr, at most 64 KiB, go to *ret_output when it is non-NULL (caller
+ * frees). For health checks. */
+int oci_container_exec(struct oci_container *c, const char *const *args, int timeout_ms,
+                       int *ret_exit, char **ret_output, struct error **err);
 /* Sends sig to the container's init. Signals other than SIGKILL reach an
  * init only when it handles them (PID namespace rule). -ESRCH once exited. */
 int oci_container_signal(struct oci_container *c, int sig, struct error **err);

@@ -4,6 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sched.h>
@@ -37,6 +41,13 @@ static const char *const step_names[] = {
     "chdir",
     "exec",
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct child_error {
     int step;
@@ -161,8 +172,26 @@ int oci_spawn_wait(pid_t pid, int *ret_status, struct error **err)
     return 0;
 }
 
-int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,
-                  char **ret_output, struct error **err)
+/* SIGKILLs the pid written in path, if any. */
+static void kill_pidfile(const char *path)
+{
+    char buf[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    long pid = strtol(buf, NULL, 10);
+    if (pid > 1)
+        kill((pid_t)pid, SIGKILL);
+}
+
+int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool hide_unified,
+                          int timeout_ms, const char *kill_pid_path, char **ret_output,
+                          struct error **err)
 {
     int out[2];
     if (pipe2(out, O_CLOEXEC) < 0)
@@ -182,7 +211,30 @@ int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_un
     }
     _cleanup_free_ char *buf = xmalloc(OUTPUT_CAP + 1);
     size_t len = 0;
+    bool timed_out = false;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
     for (;;) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        int64_t left = deadline == INT64_MAX ? -1 : deadline - now_ms();
+        if (left < 0 && deadline != INT64_MAX)
+            left = 0;
+        int pr = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0) {
+            if (deadline != INT64_MAX && now_ms() >= deadline && !timed_out) {
+                /* Kill what the program started first, so that it can
+                 * report and exit; then the program, after a grace. */
+                timed_out = true;
+                if (kill_pid_path)
+                    kill_pidfile(kill_pid_path);
+                deadline = now_ms() + 2000;
+            } else if (timed_out && now_ms() >= deadline) {
+                kill(pid, SIGKILL);
+                deadline = INT64_MAX;
+            }
+            continue;
+        }
         char tmp[4096];
         ssize_t n = read(out[0], tmp, sizeof(tmp));
         if (n < 0 && errno == EINTR)
@@ -201,7 +253,15 @@ int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_un
         return r;
     if (ret_output)
         *ret_output = TAKE_PTR(buf);
+    if (timed_out)
+        return error_set(err, ETIMEDOUT, NULL, "%s: killed after %d ms", argv[0], timeout_ms);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
+}
+
+int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,
+                  char **ret_output, struct error **err)
+{
+    return oci_spawn_run_timeout(argv, envp, hide_unified, -1, NULL, ret_output, err);
 }

@@ -35,3 +35,10 @@ int oci_spawn_wait(pid_t pid, int *ret_status, struct error **err);
  * the exit code (>= 0, 128+signal when killed) or -errno. */
 int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,
                   char **ret_output, struct error **err);
+
+/* oci_spawn_run with a deadline: after timeout_ms, the process whose pid is
+ * in kill_pidfile (when given: what the runtime started) and then the
+ * program itself are SIGKILLed, and the call fails with -ETIMEDOUT. */
+int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool hide_unified,
+                          int timeout_ms, const char *kill_pidfile, char **ret_output,
+                          struct error **err);

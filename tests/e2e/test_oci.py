@@ -436,6 +436,31 @@ def test_isolation_probes(make_task):
     assert res["ptrace_attach"] == "EPERM"
 
 
+def test_exec_in_running_container(make_task):
+    """What health checks use: a command inside the container, with its
+    confinement, its exit code and output, and a timeout that kills it."""
+    t = make_task(pids=64)
+    t.run("svc", ["/bin/sleep", "1000"], "--env", "ROLE=web")
+    d = t.dir("svc")
+    out = tool("exec", d, "--", "/bin/sh", "-c",
+               "echo $ROLE; grep -E 'CapEff|NoNewPrivs|Seccomp:' /proc/self/status")
+    assert out["exit_code"] == 0 and not out["timed_out"], out
+    assert out["output"].startswith("web\n")
+    assert "00000000a80425fb" in out["output"] and "NoNewPrivs:\t1" in out["output"]
+    assert "Seccomp:\t2" in out["output"]
+    assert tool("exec", d, "--", "/bin/sh", "-c", "exit 3")["exit_code"] == 3
+    t0 = time.time()
+    out = tool("exec", d, "--timeout", "700", "--", "/bin/sleep", "30")
+    assert out["timed_out"] and time.time() - t0 < 5, out
+    time.sleep(0.3)
+    # The timed-out process is gone: only the container's init remains.
+    assert t.status("svc")["usage"]["pids_current"] == 1
+    assert t.status("svc")["state"] == "running"
+    t.stop("svc", 500)
+    # No exec into a container that is gone.
+    assert tool("exec", d, "--", "/bin/true")["exit_code"] != 0
+
+
 def test_sys_ptrace_added(make_task):
     t = make_task()
     t.run("probe", ["/bin/sh", "-c", "grep CapEff /proc/self/status"], "--ptrace")
