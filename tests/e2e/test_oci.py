@@ -305,6 +305,19 @@ def test_long_running_survives_launcher_and_stops_on_sigterm(make_task, lower):
     assert not pid_alive(info["monitor_pid"])
 
 
+def test_exit_and_logs_recorded_with_nobody_watching(make_task):
+    """The launcher is gone as soon as `run` returns; while no process of
+    skiff's runs, the container writes logs and exits. A fresh process then
+    reads the real exit code and the logs (what a restarted skiffd does)."""
+    t = make_task()
+    first = t.run("c", ["/bin/sh", "-c", "sleep 1; echo late line; exit 42"])
+    time.sleep(2.5)
+    st = t.status("c")
+    assert st["state"] == "exited" and st["exit_code"] == 42 and st["pid"] == first["pid"]
+    assert "stdout F late line" in t.log("c")
+    assert st["exited_ms"] - st["started_ms"] >= 900
+
+
 def test_sigterm_ignored_gets_sigkill_after_timeout(make_task):
     t = make_task(memory=64)
     # sleep as PID 1 has no SIGTERM handler, so SIGTERM is ignored.
