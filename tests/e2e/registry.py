@@ -501,6 +501,56 @@ class TokenServer:
         self.httpd.server_close()
 
 
+# ---------------------------------------------------------------- a hostile registry
+
+class HostileRegistry:
+    """A registry that serves whatever the test says: routes map a path to
+    (status, content type, body, chunked). For documents docker-registry
+    refuses to serve (it caps manifests at 4 MiB itself). Counts requests."""
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.hits = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.hits.append(self.path)
+                status, ctype, body, chunked = outer.routes.get(
+                    self.path, (404, "application/json",
+                                b'{"errors":[{"code":"NOT_FOUND","message":"no"}]}', False))
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                try:
+                    if chunked:
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        for i in range(0, len(body), 65536):
+                            part = body[i:i + 65536]
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                        self.wfile.write(b"0\r\n\r\n")
+                    else:
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = "127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 # ---------------------------------------------------------------- proxy
 
 class Proxy:
