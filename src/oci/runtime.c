@@ -284,6 +284,16 @@ static int read_sync(int fd, char **ret, struct error **err)
     return 0;
 }
 
+/* True when pid runs conmon: a pid read from a file is checked before it is
+ * signalled, in case conmon already exited and the pid was reused. */
+static bool is_conmon(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    _cleanup_free_ char *comm = NULL;
+    return oci_file_read_at(AT_FDCWD, path, 32, &comm, NULL) == 0 && strcmp(comm, "conmon\n") == 0;
+}
+
 /* Has conmon create the container; fills c->pid and c->conmon_pid. */
 static int launch(struct oci_container *c, const char *rootfs, const char *mount_data,
                   struct error **err)
@@ -448,8 +458,16 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
     c->created_ms = time_now_ms();
     r = launch(c, rootfs, mount_data, err);
     if (r < 0) {
-        /* Leave nothing behind: the process, the runtime's state, the files. */
-        if (c->pid > 0)
+        /* Leave nothing behind: the monitor (a hung create dies with it:
+         * conmon gives the runtime PDEATHSIG), the process, the runtime's
+         * state, the files. */
+        _cleanup_free_ char *cpidfile = xasprintf("%s/conmon.pid", dir);
+        _cleanup_free_ char *cpid = NULL;
+        if (!c->conmon_pid && oci_file_read_at(AT_FDCWD, cpidfile, 32, &cpid, NULL) == 0)
+            c->conmon_pid = (pid_t)atoi(cpid);
+        if (c->conmon_pid > 1 && is_conmon(c->conmon_pid))
+            kill(c->conmon_pid, SIGKILL);
+        if (c->pid > 1)
             kill(c->pid, SIGKILL);
         struct argv d = {0};
         runtime_argv(rt, &d);
