@@ -113,6 +113,8 @@ const struct store_migration store_migrations[] = {
         "  task_arns TEXT NOT NULL,"
         "  created_at INTEGER NOT NULL,"
         "  PRIMARY KEY(account, token));"},
+    /* ListClusters walks an account's clusters in ARN order. */
+    {5, "CREATE INDEX clusters_account_arn ON clusters(account, arn);"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
