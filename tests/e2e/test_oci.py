@@ -133,6 +133,11 @@ def run_dir():
         pytest.fail("%s not built" % TOOL)
     RUN_DIR = tempfile.mkdtemp(prefix="sko-", dir="/tmp")
     yield RUN_DIR
+    # Namespace files a failed test left mounted would keep rmtree out.
+    with open("/proc/self/mountinfo") as f:
+        for line in f.read().splitlines():
+            if line.split()[4].startswith(RUN_DIR + "/"):
+                subprocess.run(["umount", "-l", line.split()[4]], capture_output=True)
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     for d in glob.glob("/sys/fs/cgroup/*%s" % CGROUP_PARENT) + \
             glob.glob("/sys/fs/cgroup/*/*%s" % CGROUP_PARENT):
@@ -182,7 +187,11 @@ class Task:
             args += ["--memory", str(memory)]
         if pids:
             args += ["--pids", str(pids)]
-        self.info = tool(*args)
+        try:
+            self.info = tool(*args)
+        except AssertionError:
+            tool("task-delete", self.name, check=False)
+            raise
 
     def dir(self, ctr):
         return os.path.join(RUN_DIR, "tasks", self.name, ctr)
