@@ -143,16 +143,37 @@ static int fetch_config(struct pull *p, struct error **err)
 {
     const struct img_descriptor *d = &p->m->config;
     struct buf b;
-    int r = cas_blob_read(p->cas, d->digest, IMG_MAX_CONFIG, &b, err);
-    if (r == -ENOENT && !p->rc)
-        return error_set(err, ENOENT, NULL, "config blob %s is missing", d->digest);
-    if (r == -ENOENT) {
+    int r = -ENOENT;
+    /* fetched once however many pulls want it, like the layers */
+    for (int round = 0; round < CLAIM_ROUNDS && r == -ENOENT; round++) {
+        r = cas_blob_read(p->cas, d->digest, IMG_MAX_CONFIG, &b, err);
+        if (r != -ENOENT)
+            break;
+        if (!p->rc)
+            return error_set(err, ENOENT, NULL, "config blob %s is missing", d->digest);
+        enum cas_claim_state state;
+        struct cas_claim *c = NULL;
+        r = cas_claim(p->cas, CAS_BLOB, d->digest, &state, &c, err);
+        if (r < 0)
+            return r;
+        if (state == CAS_WAIT) {
+            cas_claim_wait(c);
+            r = -ENOENT;
+            continue;
+        }
+        if (state == CAS_PRESENT) {
+            r = -ENOENT;
+            continue;
+        }
         r = reg_get_blob_mem(p->rc, d, IMG_MAX_CONFIG, &b, err);
         if (r == 0)
             r = cas_blob_put(p->cas, d->digest, b.data ? b.data : "", b.len, err);
+        cas_claim_release(c);
         if (r < 0 && b.data)
             buf_done(&b);
     }
+    if (r == -ENOENT)
+        return error_set(err, EAGAIN, NULL, "config blob %s still missing", d->digest);
     if (r < 0)
         return r;
     r = img_config_parse(b.data ? b.data : "", b.len, &p->info->config, err);

@@ -1,0 +1,129 @@
+"""Concurrent pulls download each blob once (threads of one skiffd, and two
+skiffd processes sharing a data dir); kill -9 during a pull leaves only
+temp files, which the next start removes."""
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import conftest
+import registry as reg
+from registry import registry, image_skiffd  # noqa: F401 (fixtures)
+
+
+def random_image(n_layers=3, size=3 << 20):
+    layers = [(reg.busybox_layer(), "gzip")]
+    for i in range(n_layers):
+        layers.append((reg.Layer().file("blob%d" % i, os.urandom(size)).bytes(),
+                       "zstd" if i % 2 else "gzip"))
+    return reg.Image(layers)
+
+
+def pull_all(clients, ref):
+    results, errors = [None] * len(clients), []
+    barrier = threading.Barrier(len(clients))
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = clients[i].pull_image(reference=ref)["image"]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    return results
+
+
+def test_eight_concurrent_pulls_download_each_blob_once(image_skiffd, registry):
+    img = random_image()
+    reg.Pusher(registry).image("shared", "v1", img)
+    # a slow path to the registry, so that the pulls really overlap
+    proxy = reg.Proxy(("127.0.0.1", registry.port), rate=8 << 20)
+    try:
+        ref = "%s/shared:v1" % proxy.host
+        clients = [reg.client(image_skiffd) for _ in range(8)]
+        t0 = time.time()
+        results = pull_all(clients, ref)
+        assert time.time() - t0 > 1.0  # the proxy made them overlap
+        assert {r["digest"] for r in results} == {img.digest}
+        for d in img.layer_digests + [img.config_digest]:
+            assert registry.blob_gets(d) == 1, (d, registry.blob_gets(d))
+            assert proxy.count("/blobs/" + d) == 1
+        # every client asked for the manifest: that is the registry round trip
+        assert proxy.count("/manifests/v1") >= 8
+    finally:
+        proxy.close()
+    reg.check_store_verified(image_skiffd)
+    assert reg.tmp_entries(image_skiffd) == []
+    for d in img.diff_ids:
+        assert os.path.isdir(reg.layer_dir(image_skiffd, d))
+
+
+def test_two_daemons_on_one_data_dir_download_each_blob_once(make_skiffd, registry):
+    img = random_image(n_layers=2)
+    reg.Pusher(registry).image("shared", "v1", img)
+    a = make_skiffd("--throttle-read", "off", "--throttle-write", "off", "--threads", "4")
+    b = conftest.Skiffd(a.data_dir, ["--throttle-read", "off", "--throttle-write", "off",
+                                     "--threads", "4"]).start()
+    b.log_path = a.log_path
+    proxy = reg.Proxy(("127.0.0.1", registry.port), rate=8 << 20)
+    try:
+        ref = "%s/shared:v1" % proxy.host
+        clients = [reg.client(a), reg.client(b)] * 2
+        results = pull_all(clients, ref)
+        assert {r["digest"] for r in results} == {img.digest}
+        for d in img.layer_digests + [img.config_digest]:
+            assert registry.blob_gets(d) == 1, d
+    finally:
+        proxy.close()
+        b.stop()
+    reg.check_store_verified(a)
+    assert reg.tmp_entries(a) == []
+
+
+def test_kill_9_during_pull_leaves_only_temp_files(make_skiffd, registry):
+    img = random_image(n_layers=1, size=24 << 20)
+    reg.Pusher(registry).image("big", "v1", img)
+    s = make_skiffd("--throttle-read", "off", "--throttle-write", "off")
+    proxy = reg.Proxy(("127.0.0.1", registry.port), rate=3 << 20)
+    big = img.layer_digests[1]
+    try:
+        ref = "%s/big:v1" % proxy.host
+        c = reg.client(s)
+        t = threading.Thread(target=lambda: pytest.raises(Exception, c.pull_image,
+                                                          reference=ref))
+        t.start()
+        # wait until the big blob is being written
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if any(n.startswith("blob-" + big.split(":")[1]) for n in reg.tmp_entries(s)):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the download never started: %s" % reg.tmp_entries(s))
+        time.sleep(0.5)
+        s.kill9()
+        t.join(timeout=60)
+        left = reg.tmp_entries(s)
+        assert any(n.startswith("blob-") for n in left), left
+        # nothing partial is visible: blobs/ holds only verified blobs
+        assert not os.path.exists(reg.blob_path(s, big))
+        reg.check_store_verified(s)
+        assert not os.path.exists(reg.layer_dir(s, img.diff_ids[1]))
+        s.start()
+        assert reg.tmp_entries(s) == []  # the next start removed them
+        rc = subprocess.run(["sqlite3", os.path.join(s.data_dir, "state.db"),
+                             "select count(*) from images"], capture_output=True, text=True)
+        assert rc.stdout.strip() == "0"
+    finally:
+        proxy.close()
+    # and the pull works when tried again
+    im = reg.client(s).pull_image(reference="%s/big:v1" % registry.host)["image"]
+    assert im["digest"] == img.digest
+    reg.check_store_verified(s)
