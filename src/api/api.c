@@ -448,6 +448,7 @@ static void dispatch(struct api_server *s, const struct api_request *req,
     db_rollback(db); /* no-op unless a handler left a transaction open */
     if (r < 0) {
         json_decref(out);
+        free(ctx.raw_out);
         if (!err || !err->type) {
             log_err("%s %s: %s", svc->svc->name, op_name, err ? err->msg : strerror(-r));
             api_error_response(resp, 500, ERR_SERVER,
@@ -456,6 +457,11 @@ static void dispatch(struct api_server *s, const struct api_request *req,
         } else {
             api_error_response(resp, 400, err->type, err->msg);
         }
+        return;
+    }
+    if (ctx.raw_out) {
+        json_decref(out);
+        set_body(resp, 200, CT_JSON, ctx.raw_out);
         return;
     }
     if (!out)

@@ -30,6 +30,10 @@ struct api_ctx {
     const char *region;
     const char *request_id;
     int64_t now_ms;
+    /* A handler may answer already-serialised JSON here instead of through
+     * *ret_out (hot paths that splice stored documents); owned by the API,
+     * which sends and frees it. */
+    char *raw_out;
 };
 
 /* A handler reads `in` (already valid against the model), and on success

@@ -15,6 +15,7 @@
 #include "api/accounts.h"
 #include "api/arn.h"
 #include "base/cleanup.h"
+#include "base/buf.h"
 #include "base/json.h"
 #include "base/xalloc.h"
 #include "store/db.h"
@@ -178,6 +179,11 @@ static int next_revision(struct api_ctx *ctx, const char *family, long *ret, str
     return 0;
 }
 
+/* Members of the TaskDefinition shape that come from the row, never from
+ * the stored document (describe splices the document's text after them). */
+static const char *const row_members[] = {"taskDefinitionArn", "revision", "status", "registeredAt",
+                                          "deregisteredAt"};
+
 int ecs_register_task_definition(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
                                  struct error **err)
 {
@@ -190,6 +196,8 @@ int ecs_register_task_definition(struct api_ctx *ctx, const json_t *in, json_t *
         return r;
     _cleanup_free_ char *by = xasprintf("arn:aws:iam::%s:root", ctx->account->account_id);
     json_object_set_new(doc, "registeredBy", json_string(by));
+    for (size_t i = 0; i < ARRAY_SIZE(row_members); i++)
+        json_object_del(doc, row_members[i]);
     const char *family = json_get_str(in, "family");
     _cleanup_free_ char *doc_s = json_dump_compact(doc);
     _cleanup_free_ char *arn = NULL;
@@ -242,30 +250,84 @@ static bool include_tags(const json_t *in)
     return false;
 }
 
+/* Appends a millisecond timestamp as AWS JSON seconds. */
+static void put_time(struct buf *b, const char *key, int64_t ms)
+{
+    buf_printf(b, ",\"%s\":%lld.%03lld", key, (long long)(ms / 1000), (long long)(ms % 1000));
+}
+
+/* DescribeTaskDefinition is the hottest read: it answers by splicing the
+ * stored document's text after the members the row holds, instead of
+ * parsing and re-serialising it. */
 int ecs_describe_task_definition(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
                                  struct error **err)
 {
+    (void)ret_out;
     const char *s = json_get_str(in, "taskDefinition");
     struct td_ref ref;
     int r = parse_ref(ctx, s ? s : "", &ref, err);
     if (r < 0)
         return r;
-    json_t *td = NULL;
-    _cleanup_free_ char *arn = NULL;
-    if ((r = td_find(ctx, &ref, &td, &arn, err)) < 0)
-        return r;
-    if (!td)
+    if (ref.foreign)
         return error_set(err, ENOENT, ERR_CLIENT, TD_MSG_NOT_FOUND);
-    json_t *out = json_pack("{s:o}", "taskDefinition", td);
+    sqlite3_stmt *st;
+    if (ref.revision)
+        st = db_stmt(ctx->db,
+                     "SELECT " TD_COLUMNS " FROM task_definitions "
+                     "WHERE account = ?1 AND family = ?2 AND revision = ?3",
+                     err);
+    else
+        st = db_stmt(ctx->db,
+                     "SELECT " TD_COLUMNS " FROM task_definitions "
+                     "WHERE account = ?1 AND family = ?2 AND status = 'ACTIVE' "
+                     "ORDER BY revision DESC LIMIT 1",
+                     err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, ctx->account->account_id);
+    db_bind_text(st, 2, ref.family);
+    if (ref.revision)
+        sqlite3_bind_int64(st, 3, ref.revision);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            return error_set(err, ENOENT, ERR_CLIENT, TD_MSG_NOT_FOUND);
+        return db_fail(ctx->db, err, "read task definition");
+    }
+    /* ARNs, statuses and families hold no character JSON must escape
+     * (family names are [A-Za-z0-9_-]). */
+    struct buf b;
+    buf_init(&b, 0);
+    _cleanup_free_ char *arn = xstrdup(db_col_text(st, 0));
+    buf_printf(&b,
+               "{\"taskDefinition\":{\"taskDefinitionArn\":\"%s\",\"revision\":%lld,"
+               "\"status\":\"%s\"",
+               arn, (long long)sqlite3_column_int64(st, 2), db_col_text(st, 3));
+    put_time(&b, "registeredAt", sqlite3_column_int64(st, 4));
+    if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+        put_time(&b, "deregisteredAt", sqlite3_column_int64(st, 5));
+    const char *doc = db_col_text(st, 6);
+    size_t len = strlen(doc);
+    /* The stored document is a JSON object: splice its members. */
+    if (len > 2 && doc[0] == '{' && doc[len - 1] == '}') {
+        buf_puts(&b, ",");
+        buf_append(&b, doc + 1, len - 2);
+    }
+    buf_puts(&b, "}");
+    sqlite3_reset(st);
     if (include_tags(in)) {
         json_t *tags = NULL;
         if ((r = ecs_tags_get(ctx, arn, &tags, err)) < 0) {
-            json_decref(out);
+            buf_done(&b);
             return r;
         }
-        json_object_set_new(out, "tags", tags);
+        _cleanup_free_ char *t = json_dump_compact(tags);
+        json_decref(tags);
+        buf_printf(&b, ",\"tags\":%s", t);
     }
-    *ret_out = out;
+    buf_puts(&b, "}");
+    ctx->raw_out = buf_steal(&b);
     return 0;
 }
 
