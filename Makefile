@@ -56,7 +56,7 @@ check: deps
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
 bench: deps all
-	./bench/run
+	SKIFF_BUILD=$(BUILD) ./bench/run
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

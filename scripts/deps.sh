@@ -8,7 +8,8 @@ libjansson-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev
 libarchive-dev libzstd-dev libcmocka-dev libmnl-dev libnftables-dev libseccomp-dev
 python3 python3-botocore python3-boto3 python3-pytest python3-requests awscli
 crun runc conmon catatonit busybox-static docker-registry skopeo umoci
-nftables iproute2 nginx-light wrk haproxy sqlite3 curl"
+nftables iproute2 nginx-light wrk haproxy sqlite3 curl
+golang-github-opencontainers-specs-dev python3-jsonschema"
 
 missing=""
 for p in $PKGS; do

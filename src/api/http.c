@@ -201,7 +201,7 @@ int http_server_start(const struct http_config *cfg, struct api_server *api,
         cfg->timeout_s ? cfg->timeout_s : 60, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : 4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
     if (!h->mhd) {
         free(h);
         return error_set(err, EADDRINUSE, NULL, "cannot listen on %s:%d", cfg->host, cfg->port);
