@@ -1,0 +1,303 @@
+/* Internals of the host agent shared by its files: the parsed task (spec.c),
+ * the supervision state (task.c, health.c), its on-disk form (state.c),
+ * image pulls (pull.c), runtime invocations the oci module does not offer
+ * (exec.c), users and groups from an image (user.c) and the task's files
+ * and kernel objects (provision.c). See docs/agent.md. */
+#pragma once
+
+#include "agent/agent.h"
+#include "base/buf.h"
+#include "oci/bundle.h"
+#include "oci/cgroup.h"
+#include "oci/runtime.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct img_info;
+struct img_config;
+
+#define AGENT_STACK_SIZE       (256 * 1024) /* per task thread */
+#define AGENT_START_TIMEOUT_MS (180 * 1000) /* Fargate's default startTimeout */
+#define AGENT_TASK_ID_MAX      64
+#define AGENT_MAX_CONTAINERS   10
+#define AGENT_MAX_VOLUMES      32
+#define AGENT_MAX_MOUNTS       64
+#define AGENT_MAX_ENV          1024
+#define AGENT_MAX_ARGS         1024
+#define AGENT_PULL_WORKERS     2
+#define AGENT_CATATONIT        "/usr/bin/catatonit"
+
+/* ---- the task as assigned (spec.c) ---- */
+
+enum dep_cond { DEP_START, DEP_COMPLETE, DEP_SUCCESS, DEP_HEALTHY };
+
+struct ctr_dep {
+    size_t idx; /* the container depended on */
+    enum dep_cond cond;
+};
+
+struct health_def {
+    bool enabled;
+    char **argv; /* NULL-terminated: CMD args, or /bin/sh -c for CMD-SHELL */
+    int64_t interval_ms, timeout_ms, start_period_ms;
+    int retries;
+};
+
+struct mount_def {
+    size_t volume; /* index in task_def.volumes */
+    char *container_path;
+    bool readonly;
+};
+
+struct ulimit_def {
+    char *type; /* "RLIMIT_NOFILE" */
+    uint64_t soft, hard;
+};
+
+struct ctr_def {
+    char *name;
+    char *image;
+    char *slug;       /* cgroup and directory name: name when usable, else c<N> */
+    char *runtime_id; /* <taskId>-<N> */
+    bool essential;
+    bool has_entrypoint, has_command;
+    char **entrypoint, **command; /* NULL-terminated */
+    char **env;                   /* "K=V", task definition < overrides */
+    char *working_dir, *user, *hostname;
+    bool readonly_rootfs, init, ptrace;
+    int64_t cpu, memory_mib, reservation_mib;
+    struct ulimit_def *ulimits;
+    size_t n_ulimits;
+    struct mount_def *mounts;
+    size_t n_mounts;
+    struct ctr_dep *deps;
+    size_t n_deps;
+    int64_t start_timeout_ms, stop_timeout_ms;
+    struct health_def health;
+};
+
+struct task_def {
+    char *arn, *id, *region;
+    int64_t cpu, memory_mib, ephemeral_gib;
+    json_t *msg; /* the assign message, owned */
+    struct ctr_def *ctrs;
+    size_t n_ctrs;
+    char **volumes; /* names; the directory of volume i is rw/v/<i> */
+    size_t n_volumes;
+};
+
+/* Parses and validates an assign message (node.h). On failure -EINVAL with
+ * *err set. msg is not kept: the definition holds its own reference. */
+int agent_spec_parse(const json_t *msg, int64_t default_stop_ms, struct task_def *ret,
+                     struct error **err);
+void agent_spec_done(struct task_def *def);
+
+/* What a container's process is, from its definition and its image config
+ * (Docker's merge rules). Strings are owned by the struct. */
+struct ctr_process {
+    char **args;
+    char **env;
+    char *cwd;
+    uint32_t uid, gid;
+    uint32_t *gids;
+    size_t n_gids;
+};
+
+/* Resolves args (entryPoint/command over Entrypoint/Cmd), env (image <
+ * definition, plus what ECS adds), working directory and user (names looked
+ * up in the image's /etc/passwd and /etc/group through lower_dirs, top
+ * first). -EINVAL with a CannotStartContainerError message when the result
+ * is unusable. */
+int agent_process_resolve(const struct task_def *task, const struct ctr_def *def,
+                          const struct img_config *img, const char *const *lower_dirs,
+                          size_t n_lower, struct ctr_process *ret, struct error **err);
+void agent_process_done(struct ctr_process *p);
+
+/* ---- users (user.c) ---- */
+
+/* Resolves a Docker user spec (name, uid, name:group, uid:gid, ...) against
+ * the passwd and group files found in the layers (top first, whiteouts and
+ * opaque directories respected). Numeric ids need no files. Supplementary
+ * groups are those listing the user by name. -ENOENT with *err set when a
+ * name is unknown. */
+int agent_user_resolve(const char *spec, const char *const *lower_dirs, size_t n_lower,
+                       uint32_t *ret_uid, uint32_t *ret_gid, uint32_t **ret_gids,
+                       size_t *ret_n_gids, struct error **err);
+
+/* ---- runtime invocations (exec.c) ---- */
+
+/* How to run the OCI runtime binary exactly as src/oci does: same binary,
+ * --root, global options, in a mount namespace hiding the unified cgroup
+ * hierarchy on hybrid hosts. */
+struct agent_rt_cmd {
+    char *path;
+    char *root;
+    const char *global_arg; /* NULL or one option */
+    bool hide_unified;
+};
+
+int agent_rt_cmd_init(struct agent_rt_cmd *rc, const char *runtime, const char *run_dir,
+                      bool hide_unified, struct error **err);
+void agent_rt_cmd_done(struct agent_rt_cmd *rc);
+/* `runtime exec --pid-file PIDFILE ID ARGS...` started without waiting:
+ * *ret_pid is the runtime's process (the caller's child, to be reaped). */
+int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const char *pidfile,
+                        char *const *args, pid_t *ret_pid, struct error **err);
+/* `runtime delete --force ID`; a container the runtime does not know is
+ * not an error. */
+int agent_rt_delete(const struct agent_rt_cmd *rc, const char *id, struct error **err);
+
+/* ---- the agent and its tasks ---- */
+
+enum task_status {
+    TS_PROVISIONING,
+    TS_PENDING,
+    TS_ACTIVATING,
+    TS_RUNNING,
+    TS_DEACTIVATING,
+    TS_STOPPING,
+    TS_DEPROVISIONING,
+    TS_STOPPED,
+};
+
+enum ctr_state {
+    CTR_NONE,    /* not created */
+    CTR_CREATED, /* created, waiting for its dependencies */
+    CTR_RUNNING,
+    CTR_STOPPED, /* exited, or given up before it started */
+};
+
+enum health_status { HEALTH_UNKNOWN, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
+
+/* A health check in flight or scheduled. */
+struct health_run {
+    pid_t pid; /* the runtime's exec process, 0 when none runs */
+    int pidfd;
+    int64_t next_ns;     /* monotonic time of the next probe */
+    int64_t deadline_ns; /* when the running probe times out */
+    int64_t started_ms;  /* wall clock start of the running probe */
+    int failures;        /* consecutive */
+};
+
+struct ctr {
+    struct ctr_def *def;
+    enum ctr_state state;
+    struct oci_container *oc;
+    int pidfd; /* the container's init while it lives, else -1 */
+    bool has_exit;
+    int exit_code;
+    char *reason;
+    char *image_digest;
+    int stop_signal;
+    enum health_status health;
+    int64_t started_ms; /* wall clock */
+    bool healthy_once;  /* a probe succeeded (start period rule) */
+    /* stopping */
+    bool term_sent;
+    int64_t kill_at_ns;
+    struct health_run hc;
+    struct img_info *img; /* between pull and create */
+};
+
+struct agent;
+
+struct task {
+    struct agent *a;
+    struct task_def def;
+    char *dir; /* DATA-DIR/tasks/<id> */
+    enum task_status status;
+    int64_t created_ms, pull_started_ms, pull_stopped_ms, started_ms, stopping_ms, exec_stopped_ms,
+        stopped_ms;
+    char *stop_code, *stopped_reason;
+    struct ctr *ctrs;      /* def.n_ctrs */
+    int64_t activating_ns; /* start of the dependency waits (startTimeout) */
+    struct buf warnings;
+
+    /* Shared with the node operations, under agent.lock. */
+    bool stop_requested;
+    char *req_code, *req_reason;
+    int efd;       /* eventfd: wakes the task's thread */
+    json_t *last;  /* the latest report */
+    bool threaded; /* a thread supervises the task */
+    struct task *next;
+};
+
+struct pull_req;
+
+struct agent {
+    struct node node; /* first: the control plane sees this */
+    char *data_dir, *tasks_dir, *run_dir, *netns_dir, *node_name;
+    int64_t reserve_mib, stop_timeout_ms, pids_max;
+    struct store *store;
+    node_report_fn report;
+    void *cp;
+    struct oci_cgroups *cg;
+    struct oci_runtime *rt;
+    struct oci_host host;
+    struct agent_rt_cmd rtc;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* task threads ending, pulls completing */
+    struct task *tasks;
+    size_t n_threads;
+    bool closing;
+
+    /* pull.c */
+    pthread_t pullers[AGENT_PULL_WORKERS];
+    size_t n_pullers;
+    struct pull_req *pull_queue;
+};
+
+/* task.c */
+/* Starts the supervision thread of t (new or reattached). */
+int agent_task_start(struct task *t, struct error **err);
+/* Frees a task that has no thread. */
+void agent_task_free(struct task *t);
+/* Allocates the runtime state of a parsed task (def is moved in). */
+struct task *agent_task_new(struct agent *a, struct task_def *def);
+/* Builds the report (node.h) from t's state; new reference. */
+json_t *agent_task_report(const struct task *t);
+const char *agent_status_name(enum task_status s);
+
+/* state.c: DATA-DIR/tasks/<id>/task.json */
+int agent_state_save(const struct task *t, bool durable, struct error **err);
+/* Loads a task saved by agent_state_save (containers are not reattached). */
+int agent_state_load(struct agent *a, const char *dir, struct task **ret, struct error **err);
+
+/* health.c */
+/* Runs due probes, collects finished ones and handles timeouts; returns
+ * true when a health status changed. Adds the earliest deadline to
+ * *next_ns (0: none). */
+bool agent_health_step(struct task *t, struct ctr *c, int64_t now_ns, int64_t *next_ns);
+/* Kills and reaps a running probe. */
+void agent_health_cancel(struct task *t, struct ctr *c);
+/* The task's healthStatus from its essential containers. */
+enum health_status agent_task_health(const struct task *t);
+const char *agent_health_name(enum health_status h);
+
+/* provision.c */
+int agent_provision(struct task *t, struct error **err);
+/* Removes the task's cgroup, netns and rw dir; keeps task.json and logs. */
+int agent_deprovision(struct task *t, struct error **err);
+char *agent_netns_path(const struct agent *a, const char *task_id);
+char *agent_ctr_dir(const struct task *t, const struct ctr_def *d);
+char *agent_log_path(const struct task *t, const struct ctr_def *d);
+/* Removes what tasks no longer held left behind (cgroups, namespaces,
+ * runtime state); keep(name) says whether a task id is held. */
+void agent_reconcile(struct agent *a);
+
+/* pull.c */
+int agent_pull_start(struct agent *a, struct error **err);
+void agent_pull_stop(struct agent *a);
+/* Pulls reference (if missing) on a worker; waits for the result unless
+ * t's stop is requested first (-ECANCELED). */
+int agent_pull(struct task *t, const char *reference, struct img_info **ret, struct error **err);
+
+/* agent.c */
+/* Replaces t->last with a fresh report, sends it and saves task.json. */
+void agent_task_publish(struct task *t, bool durable);

@@ -1,0 +1,237 @@
+/* A task's files and kernel objects: its directory (rw/ for container
+ * layers and volumes, logs/, hosts, resolv.conf), its cgroup and its
+ * network namespace; their removal when it stops; and the sweep at start
+ * that removes what tasks the agent no longer holds left behind. */
+#include "agent/agent-internal.h"
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+#include "oci/netns.h"
+#include "oci/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+char *agent_netns_path(const struct agent *a, const char *task_id)
+{
+    return xasprintf("%s/%s", a->netns_dir, task_id);
+}
+
+char *agent_ctr_dir(const struct task *t, const struct ctr_def *d)
+{
+    return xasprintf("%s/rw/c/%s", t->dir, d->slug);
+}
+
+char *agent_log_path(const struct task *t, const struct ctr_def *d)
+{
+    return xasprintf("%s/logs/%s.log", t->dir, d->slug);
+}
+
+/* /etc/hosts: loopback names plus every container's hostname (the task's
+ * containers share one network namespace, so they all answer on it). */
+static int write_hosts(struct task *t, struct error **err)
+{
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    buf_puts(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    buf_printf(&b, "127.0.0.1\t%s", t->def.id);
+    for (size_t i = 0; i < t->def.n_ctrs; i++)
+        if (t->def.ctrs[i].hostname)
+            buf_printf(&b, " %s", t->def.ctrs[i].hostname);
+    buf_puts(&b, "\n");
+    _cleanup_free_ char *path = xasprintf("%s/hosts", t->dir);
+    int r = oci_file_replace(path, b.data, b.len, 0644, err);
+    buf_done(&b);
+    return r;
+}
+
+/* /etc/resolv.conf: the host's, without loopback name servers (they would
+ * be the task's own loopback), as Docker does. */
+static int write_resolv(struct task *t, struct error **err)
+{
+    _cleanup_free_ char *host = NULL;
+    oci_file_read_at(AT_FDCWD, "/etc/resolv.conf", 64 * 1024, &host, NULL);
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    char *save = NULL;
+    for (char *line = host ? strtok_r(host, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "nameserver", 10) == 0) {
+            const char *addr = line + 10 + strspn(line + 10, " \t");
+            if (strncmp(addr, "127.", 4) == 0 || strncmp(addr, "::1", 3) == 0)
+                continue;
+        } else if (strncmp(line, "search", 6) != 0 && strncmp(line, "options", 7) != 0) {
+            continue;
+        }
+        buf_printf(&b, "%s\n", line);
+    }
+    _cleanup_free_ char *path = xasprintf("%s/resolv.conf", t->dir);
+    int r = oci_file_replace(path, b.data ? b.data : "", b.len, 0644, err);
+    buf_done(&b);
+    return r;
+}
+
+int agent_provision(struct task *t, struct error **err)
+{
+    struct agent *a = t->a;
+    _cleanup_free_ char *logs = xasprintf("%s/logs", t->dir);
+    _cleanup_free_ char *cdir = xasprintf("%s/rw/c", t->dir);
+    int r;
+    if ((r = oci_dir_make(logs, 0700, err)) < 0 || (r = oci_dir_make(cdir, 0700, err)) < 0)
+        return r;
+    for (size_t i = 0; i < t->def.n_volumes; i++) {
+        _cleanup_free_ char *v = xasprintf("%s/rw/v/%zu", t->dir, i);
+        if ((r = oci_dir_make(v, 0755, err)) < 0)
+            return r;
+    }
+    if ((r = write_hosts(t, err)) < 0 || (r = write_resolv(t, err)) < 0)
+        return r;
+    struct oci_cgroup_limits lim = {
+        .cpu_quota = t->def.cpu,
+        .memory_max = t->def.memory_mib << 20,
+        .pids_max = a->pids_max,
+    };
+    if ((r = oci_cgroup_task_create(a->cg, t->def.id, &lim, err)) < 0)
+        return r;
+    _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
+    if (access(ns, F_OK) == 0)
+        return 0; /* resumed after a restart: the namespace is there */
+    return oci_netns_create(ns, err);
+}
+
+int agent_deprovision(struct task *t, struct error **err)
+{
+    struct agent *a = t->a;
+    int ret = 0, r;
+    /* Nothing should be left in the cgroup; kill stragglers all the same
+     * (a process a health check left behind, say). */
+    if ((r = oci_cgroup_kill(a->cg, t->def.id, NULL, err)) < 0 && !ret)
+        ret = r;
+    if ((r = oci_cgroup_remove(a->cg, t->def.id, NULL, ret ? NULL : err)) < 0 && !ret)
+        ret = r;
+    _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
+    if ((r = oci_netns_remove(ns, ret ? NULL : err)) < 0 && !ret)
+        ret = r;
+    _cleanup_free_ char *rw = xasprintf("%s/rw", t->dir);
+    if ((r = oci_dir_remove_tree(rw, ret ? NULL : err)) < 0 && !ret)
+        ret = r;
+    _cleanup_free_ char *tmp = xasprintf("%s/hc", t->dir);
+    oci_dir_remove_tree(tmp, NULL);
+    return ret;
+}
+
+/* ---- the sweep at start ---- */
+
+static bool held(struct agent *a, const char *task_id)
+{
+    for (struct task *t = a->tasks; t; t = t->next)
+        if (t->status != TS_STOPPED && strcmp(t->def.id, task_id) == 0)
+            return true;
+    return false;
+}
+
+/* Calls fn for each subdirectory name of dir. */
+static void each_dir(const char *dir, void (*fn)(struct agent *, const char *, const char *),
+                     struct agent *a, const char *arg)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' &&
+            (de->d_type == DT_DIR || de->d_type == DT_LNK || de->d_type == DT_UNKNOWN))
+            fn(a, de->d_name, arg);
+    closedir(d);
+}
+
+static void sweep_cgroup(struct agent *a, const char *name, const char *unused)
+{
+    (void)unused;
+    if (held(a, name) || !oci_name_valid(name))
+        return;
+    oci_cgroup_kill(a->cg, name, NULL, NULL);
+    oci_cgroup_remove(a->cg, name, NULL, NULL);
+}
+
+/* Every hierarchy that may hold PARENT/<task>: each v1 controller's and the
+ * unified one. */
+static void sweep_hierarchy(struct agent *a, const char *hier, const char *parent)
+{
+    _cleanup_free_ char *dir = xasprintf(CGROUP_ROOT "/%s%s", hier, parent);
+    each_dir(dir, sweep_cgroup, a, NULL);
+}
+
+/* The task id of a runtime id <taskId>-<n>, in buf. */
+static bool task_of_runtime_id(const char *id, char *buf, size_t size)
+{
+    const char *dash = strrchr(id, '-');
+    if (!dash || dash == id || (size_t)(dash - id) >= size)
+        return false;
+    memcpy(buf, id, (size_t)(dash - id));
+    buf[dash - id] = '\0';
+    return true;
+}
+
+static void sweep_runtime(struct agent *a, const char *id, const char *unused)
+{
+    (void)unused;
+    char task[AGENT_TASK_ID_MAX + 1];
+    if (task_of_runtime_id(id, task, sizeof(task)) && held(a, task))
+        return;
+    if (oci_name_valid(id))
+        agent_rt_delete(&a->rtc, id, NULL);
+}
+
+static void sweep_socket_dir(struct agent *a, const char *id, const char *dir)
+{
+    char task[AGENT_TASK_ID_MAX + 1];
+    if (task_of_runtime_id(id, task, sizeof(task)) && held(a, task))
+        return;
+    _cleanup_free_ char *p = xasprintf("%s/%s", dir, id);
+    if (unlink(p) < 0)
+        oci_dir_remove_tree(p, NULL);
+}
+
+void agent_reconcile(struct agent *a)
+{
+    /* Runtime state of containers no task holds: the runtime kills what is
+     * left and forgets them. */
+    each_dir(a->rtc.root, sweep_runtime, a, NULL);
+    _cleanup_free_ char *socks = xasprintf("%s/s", a->run_dir);
+    each_dir(socks, sweep_socket_dir, a, socks);
+
+    /* Cgroups: <parent>/<task> in every hierarchy. */
+    _cleanup_free_ char *probe = oci_cgroup_path(a->cg, "x", NULL);
+    char *slash = strrchr(probe, '/');
+    *slash = '\0'; /* probe is now the parent, "" for the root */
+    if (oci_cgroups_mode(a->cg) == OCI_CGROUP_V2) {
+        sweep_hierarchy(a, "", probe);
+    } else {
+        DIR *d = opendir(CGROUP_ROOT);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+                sweep_hierarchy(a, de->d_name, probe);
+        if (d)
+            closedir(d);
+    }
+
+    /* Network namespaces. */
+    DIR *d = opendir(a->netns_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || held(a, de->d_name))
+            continue;
+        _cleanup_free_ char *p = xasprintf("%s/%s", a->netns_dir, de->d_name);
+        oci_netns_remove(p, NULL);
+    }
+    if (d)
+        closedir(d);
+}
