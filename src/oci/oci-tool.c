@@ -566,7 +566,7 @@ static int cmd_bench(struct tool *t, int argc, char **argv)
                                    .mount_data = data,
                                    .fds = {-1, -1, 2, -1}};
             pid_t pid;
-            int status;
+            int status = 0;
             if (oci_spawn(&sp, &pid, &err) < 0 || oci_spawn_wait(pid, &status, &err) < 0)
                 die(err);
             bare[i / 2] = (time_mono_ns() - t0) / 1e6;

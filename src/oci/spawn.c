@@ -36,7 +36,7 @@ static const char *const step_names[] = {
     "set up descriptors",
     "unshare the mount namespace",
     "make / a slave mount",
-    "hide " UNIFIED_MOUNT,
+    ("hide " UNIFIED_MOUNT),
     "mount the rootfs overlay",
     "chdir",
     "exec",
