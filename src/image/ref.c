@@ -114,7 +114,7 @@ static bool tag_valid(const char *s)
     return true;
 }
 
-static int bad(struct error **err, const char *s, const char *why)
+static int refuse(struct error **err, const char *s, const char *why)
 {
     return error_set(err, EINVAL, ERR_INVALID, "invalid reference format \"%.300s\": %s", s, why);
 }
@@ -122,16 +122,16 @@ static int bad(struct error **err, const char *s, const char *why)
 int img_ref_parse(const char *s, struct img_ref *ret, struct error **err)
 {
     if (!s || !*s)
-        return bad(err, "", "empty reference");
+        return refuse(err, "", "empty reference");
     if (strlen(s) > 4096)
-        return bad(err, "(too long)", "reference too long");
+        return refuse(err, "(too long)", "reference too long");
     _cleanup_free_ char *name = NULL, *tag = NULL, *digest = NULL;
     const char *at = strchr(s, '@');
     if (at) {
         if (strncmp(at + 1, "sha256:", 7) != 0 && strchr(at + 1, ':'))
-            return bad(err, s, "unsupported digest algorithm (only sha256)");
+            return refuse(err, s, "unsupported digest algorithm (only sha256)");
         if (!img_digest_valid(at + 1))
-            return bad(err, s, "digest must be sha256: followed by 64 lowercase hex digits");
+            return refuse(err, s, "digest must be sha256: followed by 64 lowercase hex digits");
         digest = xstrdup(at + 1);
         name = xstrndup(s, (size_t)(at - s));
     } else {
@@ -142,11 +142,11 @@ int img_ref_parse(const char *s, struct img_ref *ret, struct error **err)
     if (colon && (!slash || colon > slash)) {
         *colon = '\0';
         if (!tag_valid(colon + 1))
-            return bad(err, s, "invalid tag");
+            return refuse(err, s, "invalid tag");
         tag = xstrdup(colon + 1);
     }
     if (!*name)
-        return bad(err, s, "empty repository name");
+        return refuse(err, s, "empty repository name");
 
     /* Split off the registry host (Docker's splitDockerDomain). */
     _cleanup_free_ char *domain = NULL;
@@ -160,7 +160,7 @@ int img_ref_parse(const char *s, struct img_ref *ret, struct error **err)
             host = name[i] >= 'A' && name[i] <= 'Z';
         if (host) {
             if (!domain_valid(name, n))
-                return bad(err, s, "invalid registry host");
+                return refuse(err, s, "invalid registry host");
             domain = xstrndup(name, n);
             path = first + 1;
         }
@@ -181,15 +181,15 @@ int img_ref_parse(const char *s, struct img_ref *ret, struct error **err)
         if (!component_valid(p, n)) {
             for (size_t i = 0; i < n; i++)
                 if (p[i] >= 'A' && p[i] <= 'Z')
-                    return bad(err, s, "repository name must be lowercase");
-            return bad(err, s, "invalid repository name");
+                    return refuse(err, s, "repository name must be lowercase");
+            return refuse(err, s, "invalid repository name");
         }
         if (!e)
             break;
         p = e + 1;
     }
     if (strlen(domain) + 1 + strlen(full_path) > IMG_REF_MAX_NAME)
-        return bad(err, s, "repository name must not be more than 255 characters");
+        return refuse(err, s, "repository name must not be more than 255 characters");
     if (!tag && !digest)
         tag = xstrdup("latest");
 
