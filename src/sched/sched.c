@@ -37,6 +37,8 @@ struct sched {
     struct report_item *reports, **reports_tail;
     int64_t last_resync_ms;
     int64_t last_reconcile_ms;
+    sched_purge_fn purge_fn;
+    void *purge_arg;
 };
 
 static const char *const statuses[] = {
@@ -73,6 +75,12 @@ int sched_new(const struct sched_config *cfg, struct store *store, struct sched 
 void sched_set_node(struct sched *s, struct node *node)
 {
     s->node = node;
+}
+
+void sched_set_purge_hook(struct sched *s, sched_purge_fn fn, void *arg)
+{
+    s->purge_fn = fn;
+    s->purge_arg = arg;
 }
 
 void sched_kick(struct sched *s)
@@ -546,12 +554,23 @@ static void purge(struct sched *s, struct db *db)
 {
     _cleanup_error_ struct error *err = NULL;
     int64_t cutoff = time_now_ms() - s->cfg.stopped_retention_ms;
+    json_t *gone = json_array();
     if (db_begin(db, &err) < 0)
         goto out;
     sqlite3_stmt *st = db_stmt(db,
-                               "DELETE FROM tags WHERE arn IN (SELECT arn FROM tasks WHERE "
-                               "last_status = 'STOPPED' AND stopped_at < ?1)",
+                               "SELECT arn FROM tasks WHERE last_status = 'STOPPED' AND "
+                               "stopped_at < ?1 AND node IS NOT NULL",
                                &err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, cutoff);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(gone, json_string(db_col_text(st, 0)));
+    sqlite3_reset(st);
+    st = db_stmt(db,
+                 "DELETE FROM tags WHERE arn IN (SELECT arn FROM tasks WHERE "
+                 "last_status = 'STOPPED' AND stopped_at < ?1)",
+                 &err);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, cutoff);
@@ -569,9 +588,14 @@ static void purge(struct sched *s, struct db *db)
     sqlite3_bind_int64(st, 1, time_now_ms() - 24 * 3600 * 1000LL);
     if (db_exec_stmt(db, st, &err) < 0)
         goto out;
-    db_commit(db, &err);
+    if (db_commit(db, &err) == 0 && s->purge_fn) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(gone, i, a) s->purge_fn(s->purge_arg, json_string_value(a));
+    }
 out:
     db_rollback(db);
+    json_decref(gone);
     if (err)
         log_err("scheduler: purge: %s", err->msg);
 }

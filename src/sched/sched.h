@@ -29,7 +29,7 @@ struct sched_config {
 
 #define SCHED_DEFAULT_CONFIG                                                                       \
     {                                                                                              \
-        .placement_timeout_ms = 5 * 60 * 1000, .stopped_retention_ms = 60 * 60 * 1000,            \
+        .placement_timeout_ms = 5 * 60 * 1000, .stopped_retention_ms = 60 * 60 * 1000,             \
         .resync_ms = 1000, .stop_resend_ms = 15 * 1000,                                            \
     }
 
@@ -38,6 +38,10 @@ int sched_new(const struct sched_config *cfg, struct store *store, struct sched 
 /* Sets the node tasks are placed on (one node today). Call before
  * sched_start; the node is borrowed. */
 void sched_set_node(struct sched *s, struct node *node);
+/* Called (from the scheduler thread) for each task whose record is purged,
+ * so that the node can forget it too. */
+typedef void (*sched_purge_fn)(void *arg, const char *task_arn);
+void sched_set_purge_hook(struct sched *s, sched_purge_fn fn, void *arg);
 /* Starts the scheduler thread. */
 int sched_start(struct sched *s, struct error **err);
 /* Stops the thread (waiting for the pass under way) and frees s. */

@@ -10,6 +10,7 @@
 #include "base/xalloc.h"
 #include "ecs/ecs.h"
 #include "image/image_api.h"
+#include "agent/agent.h"
 #include "sched/sched.h"
 #include "store/db.h"
 
@@ -31,6 +32,10 @@ struct options {
     unsigned threads;
     struct throttle_config throttle;
     enum log_level log_level;
+    const char *run_dir;
+    const char *runtime;
+    const char *cgroup_parent;
+    long placement_timeout_s;
 };
 
 static void usage(FILE *f)
@@ -38,9 +43,14 @@ static void usage(FILE *f)
     fputs("usage: skiffd [--data-dir DIR] [--listen HOST:PORT] [--region REGION]\n"
           "              [--threads N] [--throttle-read RATE:BURST|off]\n"
           "              [--throttle-write RATE:BURST|off] [--log-level error|warn|info|debug]\n"
+          "              [--run-dir DIR] [--runtime crun|runc] [--cgroup-parent PATH]\n"
+          "              [--placement-timeout SECONDS]\n"
           "\n"
           "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
-          "a port of 0 picks a free one (printed at start).\n",
+          "a port of 0 picks a free one (printed at start). --run-dir (default /run/skiff)\n"
+          "holds runtime state and network namespaces and must be a short path;\n"
+          "--cgroup-parent (default /skiff) is the cgroup under which every task lives:\n"
+          "skiffd owns everything below it, so two daemons on one host need two parents.\n",
           f);
 }
 
@@ -69,6 +79,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"throttle-read", required_argument, NULL, 'R'},
         {"throttle-write", required_argument, NULL, 'W'},
         {"log-level", required_argument, NULL, 'v'},
+        {"run-dir", required_argument, NULL, 'D'},
+        {"runtime", required_argument, NULL, 'T'},
+        {"cgroup-parent", required_argument, NULL, 'C'},
+        {"placement-timeout", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -87,6 +101,32 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'r':
             o->region = optarg;
             break;
+        case 'D':
+            o->run_dir = optarg;
+            break;
+        case 'T':
+            if (strcmp(optarg, "crun") != 0 && strcmp(optarg, "runc") != 0) {
+                fprintf(stderr, "skiffd: --runtime is crun or runc, not '%s'\n", optarg);
+                return -EINVAL;
+            }
+            o->runtime = optarg;
+            break;
+        case 'C':
+            if (optarg[0] != '/' || strstr(optarg, "..")) {
+                fprintf(stderr, "skiffd: --cgroup-parent must be an absolute cgroup path\n");
+                return -EINVAL;
+            }
+            o->cgroup_parent = optarg;
+            break;
+        case 'P': {
+            char *end;
+            o->placement_timeout_s = strtol(optarg, &end, 10);
+            if (*end || o->placement_timeout_s < 1) {
+                fprintf(stderr, "skiffd: --placement-timeout wants seconds\n");
+                return -EINVAL;
+            }
+            break;
+        }
         case 't':
             o->threads = (unsigned)strtoul(optarg, NULL, 10);
             break;
@@ -126,6 +166,15 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* The scheduler purged a stopped task's record: the agent forgets it and
+ * removes its directory (logs included). */
+static void purge_task(void *arg, const char *task_arn)
+{
+    _cleanup_error_ struct error *err = NULL;
+    if (agent_task_purge(arg, task_arn, &err) < 0)
+        log_warn("purge %s: %s", task_arn, err->msg);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {
@@ -135,6 +184,10 @@ int main(int argc, char **argv)
         .region = "us-east-1",
         .throttle = THROTTLE_DEFAULT_CONFIG,
         .log_level = LOG_INFO,
+        .run_dir = "/run/skiff",
+        .runtime = "crun",
+        .cgroup_parent = "/skiff",
+        .placement_timeout_s = 300,
     };
     if (parse_options(argc, argv, &o) < 0)
         return 2;
@@ -161,6 +214,7 @@ int main(int argc, char **argv)
     struct api_server *api = NULL;
     struct http_server *http = NULL;
     struct sched *sched = NULL;
+    struct node *node = NULL;
     int rc = 1;
     if (accounts_init_file(creds, &err) < 0 || store_open(dbpath, &store, &err) < 0)
         goto out;
@@ -171,7 +225,22 @@ int main(int argc, char **argv)
     };
     img_init(o.data_dir);
     struct sched_config sc = SCHED_DEFAULT_CONFIG;
-    if (sched_new(&sc, store, &sched, &err) < 0 || sched_start(sched, &err) < 0)
+    sc.placement_timeout_ms = o.placement_timeout_s * 1000;
+    if (sched_new(&sc, store, &sched, &err) < 0)
+        goto out;
+    /* The local agent: the node this control plane places tasks on. It
+     * reattaches to the tasks that kept running while skiffd was down. */
+    struct agent_config ac = {
+        .data_dir = o.data_dir,
+        .run_dir = o.run_dir,
+        .runtime = o.runtime,
+        .cgroup_parent = o.cgroup_parent,
+    };
+    if (agent_new(&ac, store, sched_report, sched, &node, &err) < 0)
+        goto out;
+    sched_set_node(sched, node);
+    sched_set_purge_hook(sched, purge_task, node);
+    if (sched_start(sched, &err) < 0)
         goto out;
     if (api_server_new(&cfg, store, sched, &api, &err) < 0)
         goto out;
@@ -206,6 +275,8 @@ out:
         log_err("%s", err->msg);
     http_server_stop(http);
     sched_free(sched);
+    if (node)
+        node->ops->free(node);
     api_server_free(api);
     store_free(store);
     free(o.host);

@@ -32,6 +32,11 @@ class Skiffd:
         self.proc = None
         self.port = None
         self.log_path = os.path.join(data_dir, "skiffd.log")
+        # Each daemon owns its run dir and cgroup parent, so that daemons of
+        # concurrent tests never reconcile away each other's tasks.
+        tag = os.urandom(4).hex()
+        self.run_dir = "/run/skiff-t" + tag
+        self.cgroup_parent = "/skiff-t" + tag
 
     @property
     def endpoint(self):
@@ -50,7 +55,8 @@ class Skiffd:
         listen = "127.0.0.1:%d" % (port or self.port or 0)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [SKIFFD, "--data-dir", self.data_dir, "--listen", listen] + self.extra_args,
+            [SKIFFD, "--data-dir", self.data_dir, "--listen", listen,
+             "--run-dir", self.run_dir, "--cgroup-parent", self.cgroup_parent] + self.extra_args,
             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         line = self.proc.stdout.readline().decode()
@@ -98,6 +104,44 @@ class Skiffd:
             self.proc = None
             return rc
         return None
+
+    def cleanup_host(self):
+        """After the daemon stopped: ends what its tasks left running (only
+        processes started for this daemon: their command line or cgroup
+        names its run dir, data dir or cgroup parent), unmounts and removes
+        its run dir, and removes its cgroups."""
+        marks = (self.run_dir, self.data_dir, self.cgroup_parent + "/")
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().decode(errors="replace")
+                with open("/proc/%s/cgroup" % pid) as f:
+                    cg = f.read()
+            except OSError:
+                continue
+            if any(m in cmd for m in marks) or (self.cgroup_parent + "/") in cg:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+        time.sleep(0.2)
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in sorted((m for m in mounts if m.startswith(self.run_dir)), reverse=True):
+            subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+        subprocess.run(["rm", "-rf", self.run_dir])
+        for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+            if os.path.basename(root) == self.cgroup_parent.lstrip("/"):
+                for sub, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
+                    try:
+                        os.rmdir(sub)
+                    except OSError:
+                        pass
+                dirs[:] = []
+            elif root.count("/") > 4:
+                dirs[:] = []
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -177,6 +221,7 @@ def make_skiffd():
     yield make
     for s in started:
         s.stop()
+        s.cleanup_host()
     # Under an ASan/UBSan build a sanitizer report fails the test.
     reports = []
     for s in started:
