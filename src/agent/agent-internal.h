@@ -229,6 +229,17 @@ struct task {
 
 struct pull_req;
 
+/* storage.c */
+struct agent_storage {
+    bool enforced; /* loop-mounted ext4 per task */
+    char *dir;     /* DATA-DIR/ephemeral */
+    char *mkfs;
+    size_t ready; /* formatted images in dir/pool */
+    unsigned seq;
+    bool thread_started;
+    pthread_t thread;
+};
+
 struct agent {
     struct node node; /* first: the control plane sees this */
     char *data_dir, *tasks_dir, *run_dir, *netns_dir, *node_name;
@@ -251,6 +262,8 @@ struct agent {
     pthread_t pullers[AGENT_PULL_WORKERS];
     size_t n_pullers;
     struct pull_req *pull_queue;
+
+    struct agent_storage storage;
 };
 
 /* task.c */
@@ -288,8 +301,23 @@ char *agent_netns_path(const struct agent *a, const char *task_id);
 char *agent_ctr_dir(const struct task *t, const struct ctr_def *d);
 char *agent_log_path(const struct task *t, const struct ctr_def *d);
 /* Removes what tasks no longer held left behind (cgroups, namespaces,
- * runtime state); keep(name) says whether a task id is held. */
+ * runtime state, storage mounts). */
 void agent_reconcile(struct agent *a);
+/* True when a task with this id is held and has not stopped. */
+bool agent_task_held(struct agent *a, const char *task_id);
+
+/* storage.c */
+/* Detects whether sizes can be enforced (loop devices, mkfs.ext4) unless
+ * disabled, and starts the pool of formatted images. */
+int agent_storage_init(struct agent *a, bool disable, struct error **err);
+void agent_storage_stop(struct agent *a);
+/* Makes DATA-DIR/tasks/<id>/rw: a mounted file system of the task's size
+ * (kept when already mounted), or a plain directory when not enforced. */
+int agent_storage_attach(struct task *t, struct error **err);
+/* Unmounts and removes rw/ and the image. */
+int agent_storage_detach(struct task *t, struct error **err);
+/* Unmounts the rw/ file systems of tasks not held. */
+void agent_storage_sweep(struct agent *a, bool (*held)(struct agent *, const char *));
 
 /* pull.c */
 int agent_pull_start(struct agent *a, struct error **err);

@@ -205,6 +205,7 @@ static void agent_free(struct node *n)
         pthread_cond_wait(&a->cond, &a->lock);
     pthread_mutex_unlock(&a->lock);
     agent_pull_stop(a);
+    agent_storage_stop(a);
     while (a->tasks) {
         struct task *t = a->tasks;
         a->tasks = t->next;
@@ -315,6 +316,10 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
         (r = oci_runtime_new(&rc, a->cg, &a->rt, err)) < 0 ||
         (r = agent_rt_cmd_init(&a->rtc, cfg->runtime, cfg->run_dir, oci_cgroups_hide_unified(a->cg),
                                err)) < 0) {
+        agent_free(&a->node);
+        return error_wrap(err, "agent");
+    }
+    if ((r = agent_storage_init(a, cfg->no_storage_limit, err)) < 0) {
         agent_free(&a->node);
         return error_wrap(err, "agent");
     }

@@ -7,6 +7,8 @@
  *   DATA-DIR/tasks/<taskId>/task.json        the assign message and the
  *                                            supervision state (temp + rename)
  *   DATA-DIR/tasks/<taskId>/hosts, resolv.conf
+ *   DATA-DIR/tasks/<taskId>/disk.img         the task's ephemeral storage,
+ *                                            mounted on rw/ (storage.c)
  *   DATA-DIR/tasks/<taskId>/rw/c/<ctr>/      one container (runtime.h layout)
  *   DATA-DIR/tasks/<taskId>/rw/v/<n>/        ephemeral task volumes
  *   DATA-DIR/tasks/<taskId>/logs/<ctr>.log   stdout/stderr, CRI "k8s-file"
@@ -20,6 +22,7 @@
 #include "sched/node.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct store;
@@ -39,6 +42,10 @@ struct agent_config {
     int64_t stop_timeout_ms;
     /* Processes and threads per task (pids cgroup); 0: 4096. */
     int64_t pids_max;
+    /* Do not enforce ephemeral storage sizes (by default each task's
+     * writable layers and volumes live on a loop-mounted ext4 of its size,
+     * when the host has loop devices). */
+    bool no_storage_limit;
 };
 
 /* Creates the local agent. cfg strings are copied. store is borrowed (the

@@ -83,7 +83,8 @@ int agent_provision(struct task *t, struct error **err)
     _cleanup_free_ char *logs = xasprintf("%s/logs", t->dir);
     _cleanup_free_ char *cdir = xasprintf("%s/rw/c", t->dir);
     int r;
-    if ((r = oci_dir_make(logs, 0700, err)) < 0 || (r = oci_dir_make(cdir, 0700, err)) < 0)
+    if ((r = oci_dir_make(logs, 0700, err)) < 0 || (r = agent_storage_attach(t, err)) < 0 ||
+        (r = oci_dir_make(cdir, 0700, err)) < 0)
         return r;
     for (size_t i = 0; i < t->def.n_volumes; i++) {
         _cleanup_free_ char *v = xasprintf("%s/rw/v/%zu", t->dir, i);
@@ -118,8 +119,7 @@ int agent_deprovision(struct task *t, struct error **err)
     _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
     if ((r = oci_netns_remove(ns, ret ? NULL : err)) < 0 && !ret)
         ret = r;
-    _cleanup_free_ char *rw = xasprintf("%s/rw", t->dir);
-    if ((r = oci_dir_remove_tree(rw, ret ? NULL : err)) < 0 && !ret)
+    if ((r = agent_storage_detach(t, ret ? NULL : err)) < 0 && !ret)
         ret = r;
     _cleanup_free_ char *tmp = xasprintf("%s/hc", t->dir);
     oci_dir_remove_tree(tmp, NULL);
@@ -128,7 +128,7 @@ int agent_deprovision(struct task *t, struct error **err)
 
 /* ---- the sweep at start ---- */
 
-static bool held(struct agent *a, const char *task_id)
+bool agent_task_held(struct agent *a, const char *task_id)
 {
     for (struct task *t = a->tasks; t; t = t->next)
         if (t->status != TS_STOPPED && strcmp(t->def.id, task_id) == 0)
@@ -154,7 +154,7 @@ static void each_dir(const char *dir, void (*fn)(struct agent *, const char *, c
 static void sweep_cgroup(struct agent *a, const char *name, const char *unused)
 {
     (void)unused;
-    if (held(a, name) || !oci_name_valid(name))
+    if (agent_task_held(a, name) || !oci_name_valid(name))
         return;
     oci_cgroup_kill(a->cg, name, NULL, NULL);
     oci_cgroup_remove(a->cg, name, NULL, NULL);
@@ -183,7 +183,7 @@ static void sweep_runtime(struct agent *a, const char *id, const char *unused)
 {
     (void)unused;
     char task[AGENT_TASK_ID_MAX + 1];
-    if (task_of_runtime_id(id, task, sizeof(task)) && held(a, task))
+    if (task_of_runtime_id(id, task, sizeof(task)) && agent_task_held(a, task))
         return;
     if (oci_name_valid(id))
         agent_rt_delete(&a->rtc, id, NULL);
@@ -192,7 +192,7 @@ static void sweep_runtime(struct agent *a, const char *id, const char *unused)
 static void sweep_socket_dir(struct agent *a, const char *id, const char *dir)
 {
     char task[AGENT_TASK_ID_MAX + 1];
-    if (task_of_runtime_id(id, task, sizeof(task)) && held(a, task))
+    if (task_of_runtime_id(id, task, sizeof(task)) && agent_task_held(a, task))
         return;
     _cleanup_free_ char *p = xasprintf("%s/%s", dir, id);
     if (unlink(p) < 0)
@@ -223,11 +223,13 @@ void agent_reconcile(struct agent *a)
             closedir(d);
     }
 
+    agent_storage_sweep(a, agent_task_held);
+
     /* Network namespaces. */
     DIR *d = opendir(a->netns_dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.' || held(a, de->d_name))
+        if (de->d_name[0] == '.' || agent_task_held(a, de->d_name))
             continue;
         _cleanup_free_ char *p = xasprintf("%s/%s", a->netns_dir, de->d_name);
         oci_netns_remove(p, NULL);

@@ -27,6 +27,7 @@
 #include "oci/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -688,16 +690,48 @@ static bool supervise(struct task *t)
     }
 }
 
+/* Copies src to dst through a temp file and a rename (src is on the
+ * task's own file system, dst beside task.json). */
+static int copy_file(const char *src, const char *dst)
+{
+    _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", dst);
+    _cleanup_close_ int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0)
+        return -errno;
+    for (;;) {
+        ssize_t n = sendfile(out, in, NULL, 1 << 30);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            unlink(tmp);
+            return -e;
+        }
+        if (n == 0)
+            break;
+    }
+    if (rename(tmp, dst) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return -e;
+    }
+    return 0;
+}
+
+/* The container's log replaces the symlink to it in logs/. */
 static void move_log(struct task *t, struct ctr *c)
 {
     _cleanup_free_ char *dir = agent_ctr_dir(t, c->def);
     _cleanup_free_ char *src = xasprintf("%s/ctr.log", dir);
     _cleanup_free_ char *dst = agent_log_path(t, c->def);
-    if (rename(src, dst) < 0) {
-        struct stat st;
-        if (lstat(dst, &st) == 0 && S_ISLNK(st.st_mode))
-            unlink(dst);
-    }
+    if (rename(src, dst) == 0 || (errno == EXDEV && copy_file(src, dst) == 0))
+        return;
+    struct stat st;
+    if (lstat(dst, &st) == 0 && S_ISLNK(st.st_mode))
+        unlink(dst);
 }
 
 static void step_deprovision(struct task *t)

@@ -549,6 +549,32 @@ def test_container_memory_limit_nested(env, agent):
     assert container(r, "app")["reason"].startswith("OutOfMemoryError")
 
 
+def test_ephemeral_storage_enforced(env, agent):
+    """Writing past the task's ephemeral storage fails with ENOSPC in that
+    task only; layers and volumes share the size. (The agent accepts 1 GiB
+    so that the test writes little; the control plane asks for 20-200.)"""
+    small = task(sh("df -k / | tail -1; dd if=/dev/zero of=/big bs=1M count=700 2>&1; "
+                    "dd if=/dev/zero of=/vol/big bs=1M count=700 2>&1; sync",
+                    mountPoints=[{"sourceVolume": "v", "containerPath": "/vol"}]),
+                 volumes=["v"])
+    small["ephemeralStorageGiB"] = 1
+    big = task(sh("dd if=/dev/zero of=/big bs=1M count=100 2>&1 | tail -1; df -k / | tail -1"))
+    agent.assign(small)
+    agent.assign(big)
+    r = agent.wait(small["taskArn"], "STOPPED", timeout=60)
+    out = [m for _, _, m in log_lines(agent.log(small["taskArn"], "app"))]
+    size_kib = int(out[0].split()[1])
+    assert 900 * 1024 < size_kib <= 1024 * 1024, out
+    assert "No space left on device" in "\n".join(out[1:]), out
+    r = agent.wait(big["taskArn"], "STOPPED", timeout=60)
+    assert container(r, "app")["exitCode"] == 0
+    out = [m for _, _, m in log_lines(agent.log(big["taskArn"], "app"))]
+    assert "No space" not in out[0] and int(out[1].split()[1]) > 19 * 1024 * 1024, out
+    for m in (small, big):
+        assert_task_clean(env, m)
+    assert loop_devices(env) == []
+
+
 def test_pull_failure(env, agent):
     msg = task(ctr("app", ["true"], image="127.0.0.1:1/nothing/here:v1"))
     agent.assign(msg)
@@ -692,6 +718,18 @@ def test_run_stop_cycles_leave_nothing(env):
     check_no_leftovers(env)
 
 
+def loop_devices(env):
+    """Loop devices backed by a file in the data dir."""
+    backing = []
+    for f in glob.glob("/sys/block/loop*/loop/backing_file"):
+        try:
+            with open(f) as fh:
+                backing.append(fh.read().strip())
+        except OSError:
+            pass
+    return [b for b in backing if env["data"] in b]
+
+
 def check_no_leftovers(env):
     run = env["run"]
     with open("/proc/self/mountinfo") as f:
@@ -707,6 +745,7 @@ def check_no_leftovers(env):
             leftovers += [os.path.join(root, x) for x in dirs]
     assert leftovers == []
     assert processes(run.encode()) == [] and processes(env["data"].encode()) == []
+    assert loop_devices(env) == []
     # the image store's temp dir holds only its GC lock
     tmp = os.path.join(env["data"], "tmp")
     assert not os.path.exists(tmp) or os.listdir(tmp) in ([], ["gc.lock"])

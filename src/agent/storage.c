@@ -1,0 +1,329 @@
+/* Ephemeral storage, enforced: each task's rw/ directory (its containers'
+ * writable layers and its volumes) is an ext4 file system of the task's
+ * size (ephemeralStorageGiB, 20 by default) in a sparse file,
+ * DATA-DIR/tasks/<id>/disk.img, attached to a loop device and mounted on
+ * the host. Writing past the size fails with ENOSPC in that task only; the
+ * host's disk is used only for blocks actually written.
+ *
+ * Formatting takes about 100 ms, so a pool thread keeps a few images of
+ * the default size formatted ahead in DATA-DIR/ephemeral/pool/; other sizes
+ * are formatted when the task starts. The file systems skip what makes
+ * them slow to create or to mount: no journal (they do not outlive a host
+ * crash anyway), inode tables initialised lazily and never zeroed in the
+ * background (noinit_itable), one inode per 64 KiB.
+ *
+ * Removal: the mount is unmounted on the host and its mount point removed.
+ * Copies of the mount that runtime mount namespaces of other tasks took
+ * when they were created go with the mount point (the kernel detaches
+ * mounts on a removed dentry in every namespace, as for network
+ * namespaces), and the loop device, set to autoclear, detaches itself when
+ * the last one goes. When the host has no loop devices, rw/ is a plain
+ * directory and the size is not enforced (said once in the log). */
+#include "agent/agent-internal.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "oci/spawn.h"
+#include "oci/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POOL_SIZE       2
+#define DEFAULT_GIB     20
+#define LOOP_CONTROL    "/dev/loop-control"
+#define MOUNT_OPTIONS   "noinit_itable"
+#define CONFIGURE_TRIES 64
+
+static const char *const mkfs_paths[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4", NULL};
+static const char *const tool_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+
+/* Creates path as a sparse file of gib GiB holding a fresh ext4. */
+static int format(struct agent *a, const char *path, int64_t gib, struct error **err)
+{
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_errno(err, errno, "create %s", path);
+    if (ftruncate(fd, gib << 30) < 0) {
+        int e = errno;
+        unlink(path);
+        return error_errno(err, e, "size %s", path);
+    }
+    const char *argv[] = {a->storage.mkfs,
+                          "-q",
+                          "-F",
+                          "-m",
+                          "0",
+                          "-i",
+                          "65536",
+                          "-O",
+                          "^has_journal",
+                          "-E",
+                          "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0",
+                          path,
+                          NULL};
+    _cleanup_free_ char *out = NULL;
+    int r = oci_spawn_run(argv, tool_env, false, &out, err);
+    if (r != 0) {
+        unlink(path);
+        if (r > 0)
+            r = error_set(err, EIO, NULL, "mkfs.ext4 %s: %s", path, out ? out : "failed");
+        return r;
+    }
+    return 0;
+}
+
+static void *pool_main(void *p)
+{
+    struct agent *a = p;
+    struct agent_storage *s = &a->storage;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->closing && s->ready >= POOL_SIZE)
+            pthread_cond_wait(&a->cond, &a->lock);
+        if (a->closing)
+            break;
+        unsigned n = ++s->seq;
+        pthread_mutex_unlock(&a->lock);
+        _cleanup_free_ char *tmp = xasprintf("%s/tmp-%u.img", s->dir, n);
+        _cleanup_free_ char *dst = xasprintf("%s/pool/%u.img", s->dir, n);
+        _cleanup_error_ struct error *e = NULL;
+        int r = format(a, tmp, DEFAULT_GIB, &e);
+        if (r == 0 && rename(tmp, dst) < 0)
+            r = -errno;
+        pthread_mutex_lock(&a->lock);
+        if (r == 0) {
+            s->ready++;
+            pthread_cond_broadcast(&a->cond);
+            continue;
+        }
+        /* Try again later rather than spin on a full disk. */
+        log_warn("agent: cannot format an ephemeral storage image: %s", e ? e->msg : strerror(-r));
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 30;
+        while (!a->closing && pthread_cond_timedwait(&a->cond, &a->lock, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* Counts the pool's images; removes half-formatted ones. */
+static void pool_scan(struct agent_storage *s)
+{
+    DIR *d = opendir(s->dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (strncmp(de->d_name, "tmp-", 4) == 0)
+            unlinkat(dirfd(d), de->d_name, 0);
+    if (d)
+        closedir(d);
+    _cleanup_free_ char *pool = xasprintf("%s/pool", s->dir);
+    d = opendir(pool);
+    while (d && (de = readdir(d))) {
+        unsigned n;
+        if (sscanf(de->d_name, "%u.img", &n) == 1) {
+            s->ready++;
+            if (n > s->seq)
+                s->seq = n;
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+int agent_storage_init(struct agent *a, bool disable, struct error **err)
+{
+    struct agent_storage *s = &a->storage;
+    if (disable)
+        return 0;
+    for (size_t i = 0; mkfs_paths[i] && !s->mkfs; i++)
+        if (access(mkfs_paths[i], X_OK) == 0)
+            s->mkfs = xstrdup(mkfs_paths[i]);
+    if (!s->mkfs || access(LOOP_CONTROL, R_OK | W_OK) < 0) {
+        log_warn("agent: no %s: ephemeral storage sizes are not enforced",
+                 s->mkfs ? LOOP_CONTROL : "mkfs.ext4");
+        return 0;
+    }
+    s->dir = xasprintf("%s/ephemeral", a->data_dir);
+    _cleanup_free_ char *pool = xasprintf("%s/pool", s->dir);
+    int r = oci_dir_make(pool, 0700, err);
+    if (r < 0)
+        return r;
+    pool_scan(s);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
+    r = pthread_create(&s->thread, &attr, pool_main, a);
+    pthread_attr_destroy(&attr);
+    if (r != 0)
+        return error_errno(err, r, "start the storage pool thread");
+    s->thread_started = true;
+    s->enforced = true;
+    return 0;
+}
+
+void agent_storage_stop(struct agent *a)
+{
+    struct agent_storage *s = &a->storage;
+    if (s->thread_started) {
+        pthread_mutex_lock(&a->lock);
+        a->closing = true;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+    }
+    free(s->dir);
+    free(s->mkfs);
+    s->dir = s->mkfs = NULL;
+}
+
+/* Moves a formatted default-size image to dst; false when the pool is
+ * empty. */
+static bool pool_take(struct agent *a, const char *dst)
+{
+    struct agent_storage *s = &a->storage;
+    _cleanup_free_ char *pool = xasprintf("%s/pool", s->dir);
+    bool taken = false;
+    pthread_mutex_lock(&a->lock);
+    DIR *d = opendir(pool);
+    struct dirent *de;
+    while (d && !taken && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (renameat(dirfd(d), de->d_name, AT_FDCWD, dst) == 0) {
+            taken = true;
+            if (s->ready > 0)
+                s->ready--;
+            pthread_cond_broadcast(&a->cond);
+        }
+    }
+    if (d)
+        closedir(d);
+    pthread_mutex_unlock(&a->lock);
+    return taken;
+}
+
+/* Attaches image to a free loop device (autoclear) and mounts it on dir. */
+static int mount_image(const char *image, const char *dir, struct error **err)
+{
+    _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "open %s", image);
+    _cleanup_close_ int ctl = open(LOOP_CONTROL, O_RDWR | O_CLOEXEC);
+    if (ctl < 0)
+        return error_errno(err, errno, "open " LOOP_CONTROL);
+    for (int tries = 0; tries < CONFIGURE_TRIES; tries++) {
+        int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+        if (n < 0)
+            return error_errno(err, errno, "get a free loop device");
+        char dev[32];
+        snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+        _cleanup_close_ int lfd = open(dev, O_RDWR | O_CLOEXEC);
+        if (lfd < 0) {
+            if (errno == ENOENT)
+                continue; /* not yet in /dev: take another */
+            return error_errno(err, errno, "open %s", dev);
+        }
+        struct loop_config lc = {.fd = (uint32_t)fd, .block_size = 4096};
+        lc.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
+        if (ioctl(lfd, LOOP_CONFIGURE, &lc) < 0) {
+            if (errno == EBUSY)
+                continue; /* another process took it first */
+            return error_errno(err, errno, "attach %s to %s", image, dev);
+        }
+        if (mount(dev, dir, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, MOUNT_OPTIONS) < 0)
+            return error_errno(err, errno, "mount %s on %s", dev, dir);
+        /* The mount holds the device now; closing lfd leaves it to
+         * autoclear when the file system is unmounted. */
+        return 0;
+    }
+    return error_set(err, EBUSY, NULL, "no free loop device after %d tries", CONFIGURE_TRIES);
+}
+
+static bool is_mount_point(const char *dir, const char *parent)
+{
+    struct stat a, b;
+    return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+int agent_storage_attach(struct task *t, struct error **err)
+{
+    struct agent *a = t->a;
+    _cleanup_free_ char *rw = xasprintf("%s/rw", t->dir);
+    if (mkdir(rw, 0700) < 0 && errno != EEXIST)
+        return error_errno(err, errno, "mkdir %s", rw);
+    if (!a->storage.enforced || is_mount_point(rw, t->dir))
+        return 0;
+    _cleanup_free_ char *image = xasprintf("%s/disk.img", t->dir);
+    int64_t gib = t->def.ephemeral_gib > 0 ? t->def.ephemeral_gib : DEFAULT_GIB;
+    int r;
+    if (access(image, F_OK) < 0 && !(gib == DEFAULT_GIB && pool_take(a, image)) &&
+        (r = format(a, image, gib, err)) < 0)
+        return error_wrap(err, "ephemeral storage");
+    if ((r = mount_image(image, rw, err)) < 0) {
+        unlink(image);
+        return error_wrap(err, "ephemeral storage");
+    }
+    return 0;
+}
+
+int agent_storage_detach(struct task *t, struct error **err)
+{
+    _cleanup_free_ char *rw = xasprintf("%s/rw", t->dir);
+    _cleanup_free_ char *image = xasprintf("%s/disk.img", t->dir);
+    if (is_mount_point(rw, t->dir)) {
+        if (umount2(rw, 0) < 0 && umount2(rw, MNT_DETACH) < 0)
+            return error_errno(err, errno, "unmount %s", rw);
+        /* Removing the mount point also detaches the copies other tasks'
+         * runtime mount namespaces hold. */
+        if (rmdir(rw) < 0 && errno != ENOENT)
+            return error_errno(err, errno, "rmdir %s", rw);
+    } else {
+        int r = oci_dir_remove_tree(rw, err);
+        if (r < 0)
+            return r;
+    }
+    if (unlink(image) < 0 && errno != ENOENT)
+        return error_errno(err, errno, "remove %s", image);
+    return 0;
+}
+
+void agent_storage_sweep(struct agent *a, bool (*held)(struct agent *, const char *))
+{
+    _cleanup_free_ char *mi = NULL;
+    if (oci_file_read_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &mi, NULL) < 0)
+        return;
+    size_t plen = strlen(a->tasks_dir);
+    char *save = NULL;
+    for (char *line = strtok_r(mi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f[6] = {0}, *s2 = NULL;
+        int n = 0;
+        for (char *tok = strtok_r(line, " ", &s2); tok && n < 6; tok = strtok_r(NULL, " ", &s2))
+            f[n++] = tok;
+        if (n < 5 || strncmp(f[4], a->tasks_dir, plen) != 0 || f[4][plen] != '/')
+            continue;
+        char *id = f[4] + plen + 1;
+        char *slash = strchr(id, '/');
+        if (!slash || strcmp(slash, "/rw") != 0)
+            continue;
+        *slash = '\0';
+        if (held(a, id))
+            continue;
+        *slash = '/';
+        if (umount2(f[4], MNT_DETACH) == 0)
+            rmdir(f[4]);
+    }
+}
