@@ -243,7 +243,7 @@ struct agent_storage {
 struct agent {
     struct node node; /* first: the control plane sees this */
     char *data_dir, *tasks_dir, *run_dir, *netns_dir, *node_name;
-    int64_t reserve_mib, stop_timeout_ms, pids_max;
+    int64_t reserve_mib, stop_timeout_ms, pids_max, retention_ms;
     struct store *store;
     node_report_fn report;
     void *cp;

@@ -2,7 +2,7 @@
  * tests (tests/e2e/test_agent*.py). Not installed.
  *
  *   agent-tool -d DATA_DIR -R RUN_DIR [-r crun|runc] [-P CGROUP_PARENT]
- *              [-s STOP_TIMEOUT_MS] COMMAND
+ *              [-s STOP_TIMEOUT_MS] [-T STOPPED_RETENTION_MS] COMMAND
  *   import PATH REFERENCE   import an OCI layout or docker-save tar into
  *                           DATA_DIR's content store; prints the image
  *   serve                   runs the agent; reads one JSON request per line
@@ -110,7 +110,7 @@ static int serve(struct node *n)
 static void usage(void)
 {
     fputs("usage: agent-tool -d DATA_DIR -R RUN_DIR [-r RUNTIME] [-P CGROUP_PARENT]\n"
-          "                  [-s STOP_TIMEOUT_MS] import PATH REF | serve\n",
+          "                  [-s STOP_TIMEOUT_MS] [-T RETENTION_MS] import PATH REF | serve\n",
           stderr);
     exit(2);
 }
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
 {
     struct agent_config cfg = {0};
     int o;
-    while ((o = getopt(argc, argv, "+d:R:r:P:s:")) != -1) {
+    while ((o = getopt(argc, argv, "+d:R:r:P:s:T:")) != -1) {
         switch (o) {
         case 'd':
             cfg.data_dir = optarg;
@@ -135,6 +135,9 @@ int main(int argc, char **argv)
             break;
         case 's':
             cfg.stop_timeout_ms = strtoll(optarg, NULL, 10);
+            break;
+        case 'T':
+            cfg.stopped_retention_ms = strtoll(optarg, NULL, 10);
             break;
         default:
             usage();

@@ -23,6 +23,7 @@
 #define DEFAULT_RESERVE_MIB 256
 #define DEFAULT_STOP_MS     30000
 #define DEFAULT_PIDS_MAX    4096
+#define DEFAULT_RETENTION   (24LL * 3600 * 1000)
 
 static struct agent *agent_of(struct node *n)
 {
@@ -56,6 +57,31 @@ void agent_task_publish(struct task *t, bool durable)
     json_decref(report);
 }
 
+/* Forgets stopped tasks the control plane never purged, past retention. */
+static void sweep_expired(struct agent *a)
+{
+    int64_t limit = time_now_ms() - a->retention_ms;
+    struct task *expired = NULL;
+    pthread_mutex_lock(&a->lock);
+    for (struct task **pp = &a->tasks; *pp;) {
+        struct task *t = *pp;
+        if (!t->threaded && t->status == TS_STOPPED && t->stopped_ms < limit) {
+            *pp = t->next;
+            t->next = expired;
+            expired = t;
+        } else {
+            pp = &t->next;
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    while (expired) {
+        struct task *t = expired;
+        expired = t->next;
+        oci_dir_remove_tree(t->dir, NULL);
+        agent_task_free(t);
+    }
+}
+
 static int op_assign(struct node *n, const json_t *msg, struct error **err)
 {
     struct agent *a = agent_of(n);
@@ -78,6 +104,7 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
         agent_spec_done(&def);
         return 0;
     }
+    sweep_expired(a);
 
     struct task *t = agent_task_new(a, &def);
     t->status = TS_PROVISIONING;
@@ -301,6 +328,7 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
     a->reserve_mib = cfg->memory_reserve_mib;
     a->stop_timeout_ms = cfg->stop_timeout_ms > 0 ? cfg->stop_timeout_ms : DEFAULT_STOP_MS;
     a->pids_max = cfg->pids_max > 0 ? cfg->pids_max : DEFAULT_PIDS_MAX;
+    a->retention_ms = cfg->stopped_retention_ms > 0 ? cfg->stopped_retention_ms : DEFAULT_RETENTION;
     a->store = store;
     a->report = report;
     a->cp = cp;
@@ -324,6 +352,7 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
         return error_wrap(err, "agent");
     }
     load_tasks(a);
+    sweep_expired(a);
     agent_reconcile(a);
     if ((r = agent_pull_start(a, err)) < 0) {
         agent_free(&a->node);

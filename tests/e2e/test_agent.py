@@ -99,8 +99,10 @@ def build_image(workdir):
 class Agent:
     """One agent-tool serve process over a data dir and a run dir."""
 
-    def __init__(self, data_dir, run_dir, runtime=None, stop_timeout_ms=None):
+    def __init__(self, data_dir, run_dir, runtime=None, stop_timeout_ms=None, retention_ms=None):
         cmd = [TOOL, "-d", data_dir, "-R", run_dir, "-P", CGROUP_PARENT]
+        if retention_ms:
+            cmd += ["-T", str(retention_ms)]
         if runtime:
             cmd += ["-r", runtime]
         if stop_timeout_ms:
@@ -676,6 +678,32 @@ def test_kill9_reattach(env):
             assert not os.path.exists(task_dir(env, m))
     finally:
         b.close()
+
+
+def test_stopped_tasks_kept_until_purge_or_retention(env):
+    """A stopped task (its logs) survives a restart; past the retention it
+    is forgotten."""
+    a = Agent(env["data"], env["run"])
+    msg = task(sh("echo kept"))
+    try:
+        a.assign(msg)
+        a.wait(msg["taskArn"], "STOPPED")
+    finally:
+        a.close()
+    b = Agent(env["data"], env["run"])
+    try:
+        listed = [t for t in b.list() if t["taskArn"] == msg["taskArn"]]
+        assert listed and listed[0]["lastStatus"] == "STOPPED"
+        assert "kept" in b.log(msg["taskArn"], "app")
+    finally:
+        b.close()
+    time.sleep(0.2)
+    c = Agent(env["data"], env["run"], retention_ms=100)
+    try:
+        assert [t for t in c.list() if t["taskArn"] == msg["taskArn"]] == []
+        assert not os.path.exists(task_dir(env, msg))
+    finally:
+        c.close()
 
 
 def test_restart_sweeps_leftovers(env):
