@@ -369,26 +369,7 @@ int ecs_list_clusters(struct api_ctx *ctx, const json_t *in, json_t **ret_out, s
     db_bind_text(st, 1, ctx->account->account_id);
     db_bind_text(st, 2, after ? after : "");
     sqlite3_bind_int(st, 3, limit + 1);
-    json_t *arns = json_array();
-    json_t *token = NULL;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((int)json_array_size(arns) == limit) {
-            token = ecs_page_token(json_string_value(json_array_get(arns, (size_t)limit - 1)));
-            break;
-        }
-        json_array_append_new(arns, json_string(db_col_text(st, 0)));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        json_decref(arns);
-        return db_fail(ctx->db, err, "list clusters");
-    }
-    json_t *out = json_pack("{s:o}", "clusterArns", arns);
-    if (token)
-        json_object_set_new(out, "nextToken", token);
-    *ret_out = out;
-    return 0;
+    return ecs_page_collect(ctx, st, limit, 0, "clusterArns", ret_out, err);
 }
 
 int ecs_delete_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)

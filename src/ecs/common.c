@@ -102,3 +102,30 @@ json_t *ecs_page_token(const char *last_key)
     _cleanup_free_ char *tok = hash_b64url_encode(raw, strlen(raw));
     return json_string(tok);
 }
+
+int ecs_page_collect(struct api_ctx *ctx, sqlite3_stmt *st, int limit, int key_col,
+                     const char *member, json_t **ret_out, struct error **err)
+{
+    json_t *items = json_array(), *token = NULL;
+    _cleanup_free_ char *last_key = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((int)json_array_size(items) == limit) {
+            token = ecs_page_token(last_key);
+            break;
+        }
+        json_array_append_new(items, json_string(db_col_text(st, 0)));
+        free(last_key);
+        last_key = xstrdup(db_col_text(st, key_col));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(items);
+        return db_fail(ctx->db, err, member);
+    }
+    json_t *out = json_pack("{s:o}", member, items);
+    if (token)
+        json_object_set_new(out, "nextToken", token);
+    *ret_out = out;
+    return 0;
+}

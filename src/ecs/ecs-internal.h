@@ -2,6 +2,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 
 #include "api/api.h"
@@ -30,6 +31,11 @@ int ecs_page_args(const json_t *in, int def, int max, int *ret_limit, char **ret
                   struct error **err);
 /* Encodes the sort key of the last item of a full page as a nextToken. */
 json_t *ecs_page_token(const char *last_key);
+/* Steps st (bound to fetch limit + 1 rows in key order; column 0 is the
+ * item, column key_col its sort key) and answers {member: [items],
+ * nextToken} with nextToken only when another page exists. */
+int ecs_page_collect(struct api_ctx *ctx, sqlite3_stmt *st, int limit, int key_col,
+                     const char *member, json_t **ret_out, struct error **err);
 
 /* Tags ("tags" members as [{key, value}]). */
 /* Validates a tags list: at most 50, no duplicate keys, no aws: prefix. */

@@ -559,23 +559,5 @@ int ecs_list_tasks(struct api_ctx *ctx, const json_t *in, json_t **ret_out, stru
     db_bind_text(st, 6, group);
     db_bind_text(st, 7, after ? after : "");
     sqlite3_bind_int(st, 8, limit + 1);
-    json_t *arns = json_array(), *token = NULL;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((int)json_array_size(arns) == limit) {
-            token = ecs_page_token(json_string_value(json_array_get(arns, (size_t)limit - 1)));
-            break;
-        }
-        json_array_append_new(arns, json_string(db_col_text(st, 0)));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        json_decref(arns);
-        return db_fail(ctx->db, err, "list tasks");
-    }
-    json_t *out = json_pack("{s:o}", "taskArns", arns);
-    if (token)
-        json_object_set_new(out, "nextToken", token);
-    *ret_out = out;
-    return 0;
+    return ecs_page_collect(ctx, st, limit, 0, "taskArns", ret_out, err);
 }
