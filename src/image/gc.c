@@ -92,8 +92,10 @@ static int collect_refs(struct db *db, struct refset *blobs, struct refset *laye
         }
     }
     img_info_list_free(list, n);
-    qsort(blobs->v, blobs->n, sizeof(*blobs->v), cmp_str);
-    qsort(layers->v, layers->n, sizeof(*layers->v), cmp_str);
+    if (blobs->n)
+        qsort(blobs->v, blobs->n, sizeof(*blobs->v), cmp_str);
+    if (layers->n)
+        qsort(layers->v, layers->n, sizeof(*layers->v), cmp_str);
     return 0;
 }
 
