@@ -1,19 +1,48 @@
 #!/bin/sh
-# Starts skiffd in the foreground and prints how to talk to it.
+# Starts skiffd in the foreground, imports a busybox image built locally from
+# Debian's busybox-static (so the first task needs no registry), and prints
+# how to talk to it.
 set -eu
 build=$1 data=$2 listen=$3
+root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$data"
+data=$(cd "$data" && pwd)
 endpoint="http://$listen"
-creds="$(cd "$data" && pwd)/credentials"
+creds="$data/credentials"
+
+"$root/scripts/busybox-image.sh" "$data/seed/busybox"
+
+"$build/skiffd" --data-dir "$data" --listen "$listen" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+i=0
+until curl -fsS "$endpoint/healthz" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 $pid 2>/dev/null; then
+        echo "skiffd did not start" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+AWS_SHARED_CREDENTIALS_FILE=$creds AWS_DATA_PATH=$root/models AWS_CONFIG_FILE=/dev/null \
+    aws --endpoint-url "$endpoint" --region us-east-1 skiff import-image \
+    --path "$data/seed/busybox" --reference busybox:latest >/dev/null
+
 cat <<MSG
 
-skiff is starting on $endpoint (data dir: $data).
+skiff is running on $endpoint (data dir: $data), with a local busybox image.
 In another terminal, try:
 
-  AWS_SHARED_CREDENTIALS_FILE=$creds aws --endpoint-url $endpoint --region us-east-1 ecs list-clusters
-  AWS_SHARED_CREDENTIALS_FILE=$creds aws --endpoint-url $endpoint --region us-east-1 ecs create-cluster --cluster-name demo
+  export AWS_SHARED_CREDENTIALS_FILE=$creds
+  aws --endpoint-url $endpoint --region us-east-1 ecs list-clusters
+  aws --endpoint-url $endpoint --region us-east-1 ecs create-cluster
+  aws --endpoint-url $endpoint --region us-east-1 ecs register-task-definition \\
+      --family hello --requires-compatibilities FARGATE --network-mode awsvpc \\
+      --cpu 256 --memory 512 \\
+      --container-definitions '[{"name":"hello","image":"busybox","command":["echo","hello from skiff"]}]'
+  aws --endpoint-url $endpoint --region us-east-1 ecs run-task --task-definition hello
 
 Stop it with Ctrl-C.
 
 MSG
-exec "$build/skiffd" --data-dir "$data" --listen "$listen"
+wait $pid
