@@ -205,6 +205,18 @@ int img_install_manifest(struct db *db, struct cas *cas, const struct img_manife
                          const char *digest, const char *index_digest, int64_t manifest_bytes,
                          const char *reference, struct img_info **ret, struct error **err);
 
+/* ---- progress of pulls in flight (progress.c) ---- */
+
+struct img_progress;
+/* Registers a pull of reference with info's layers (all WAITING). */
+struct img_progress *img_progress_begin(const char *reference, const struct img_info *info);
+/* Unregisters and frees; NULL-safe. */
+void img_progress_end(struct img_progress *p);
+/* Updates one layer; all NULL-safe and callable from any thread. */
+void img_progress_state(struct img_progress *p, size_t layer, enum img_layer_state s);
+void img_progress_bytes(struct img_progress *p, size_t layer, int64_t delta);
+void img_progress_reset(struct img_progress *p, size_t layer);
+
 /* ---- layer unpack (unpack.c, tarpath.c) ---- */
 
 /* Normalises a tar entry name for extraction under a layer root: strips

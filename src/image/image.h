@@ -132,6 +132,36 @@ int64_t img_cache_limit(void);
  * fn(reference, arg) returns true for an image in use. */
 void img_set_in_use_hook(bool (*fn)(const char *reference, void *arg), void *arg);
 
+/* Progress of the pulls in flight (for a progress display). */
+enum img_layer_state {
+    IMG_LAYER_WAITING, /* not started, or another pull is fetching it */
+    IMG_LAYER_DOWNLOADING,
+    IMG_LAYER_DOWNLOADED, /* blob verified */
+    IMG_LAYER_EXTRACTING,
+    IMG_LAYER_COMPLETE,       /* unpacked */
+    IMG_LAYER_ALREADY_EXISTS, /* unpacked before this pull */
+};
+
+struct img_layer_status {
+    char digest[IMG_DIGEST_LEN + 1];
+    int64_t size;
+    int64_t bytes; /* downloaded so far */
+    enum img_layer_state state;
+};
+
+struct img_pull_status {
+    char *reference; /* normalised */
+    int64_t started_ms;
+    struct img_layer_status *layers;
+    size_t n_layers;
+};
+
+/* A snapshot of the pulls in flight (of reference, normalised, or all when
+ * NULL); free with img_pull_status_free(). A pull appears once its config
+ * is known. */
+int img_pull_progress(const char *reference, struct img_pull_status **ret, size_t *ret_n);
+void img_pull_status_free(struct img_pull_status *v, size_t n);
+
 /* Offline import of an OCI image layout (directory or tar) or a `docker
  * save` tar at path. Every manifest found is imported (verified, unpacked,
  * recorded under the names the archive gives, or under `reference` when

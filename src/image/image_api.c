@@ -1,5 +1,6 @@
 /* skiff's image operations (PullImage, ListImages, DescribeImages,
- * DeleteImage, PruneImages, ImportImage, DescribeImageStore): AWS JSON 1.1
+ * DeleteImage, PruneImages, ImportImage, DescribeImageStore,
+ * DescribePullProgress): AWS JSON 1.1
  * under X-Amz-Target SkiffV20261101.*, signed with SigV4 for service
  * "skiff" (models/skiff/2026-11-01/service-2.json). */
 #include "image/image_api.h"
@@ -248,14 +249,49 @@ static int describe_store(struct api_ctx *ctx, const json_t *in, json_t **ret, s
     return 0;
 }
 
+static int describe_progress(struct api_ctx *ctx, const json_t *in, json_t **ret,
+                             struct error **err)
+{
+    (void)ctx;
+    static const char *const states[] = {"WAITING",    "DOWNLOADING", "DOWNLOADED",
+                                         "EXTRACTING", "COMPLETE",    "ALREADY_EXISTS"};
+    _cleanup_free_ char *norm = NULL;
+    const char *ref = json_get_str(in, "reference");
+    if (ref) {
+        struct img_ref r = {0};
+        int rc = img_ref_parse(ref, &r, err);
+        if (rc < 0)
+            return rc;
+        norm = img_ref_format(&r);
+        img_ref_done(&r);
+    }
+    struct img_pull_status *v = NULL;
+    size_t n = 0;
+    img_pull_progress(norm, &v, &n);
+    json_t *pulls = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *layers = json_array();
+        for (size_t k = 0; k < v[i].n_layers; k++) {
+            const struct img_layer_status *l = &v[i].layers[k];
+            json_array_append_new(layers,
+                                  json_pack("{s:s, s:I, s:I, s:s}", "digest", l->digest, "size",
+                                            (json_int_t)l->size, "downloadedBytes",
+                                            (json_int_t)l->bytes, "status", states[l->state]));
+        }
+        json_array_append_new(pulls,
+                              json_pack("{s:s, s:o, s:o}", "reference", v[i].reference, "startedAt",
+                                        json_timestamp(v[i].started_ms), "layers", layers));
+    }
+    img_pull_status_free(v, n);
+    *ret = json_pack("{s:o}", "pulls", pulls);
+    return 0;
+}
+
 static const struct api_op ops[] = {
-    {"DeleteImage", delete_image, API_OP_WRITE},
-    {"DescribeImageStore", describe_store, 0},
-    {"DescribeImages", describe_images, 0},
-    {"ImportImage", import_image, API_OP_WRITE},
-    {"ListImages", list_images, 0},
-    {"PruneImages", prune_images, API_OP_WRITE},
-    {"PullImage", pull_image, API_OP_WRITE},
+    {"DeleteImage", delete_image, API_OP_WRITE}, {"DescribeImageStore", describe_store, 0},
+    {"DescribeImages", describe_images, 0},      {"DescribePullProgress", describe_progress, 0},
+    {"ImportImage", import_image, API_OP_WRITE}, {"ListImages", list_images, 0},
+    {"PruneImages", prune_images, API_OP_WRITE}, {"PullImage", pull_image, API_OP_WRITE},
 };
 
 const struct api_service image_api = {

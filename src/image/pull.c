@@ -68,7 +68,38 @@ struct pull {
     struct reg_client *rc;
     struct img_info *info;
     struct img_manifest *m;
+    struct img_progress *progress;
 };
+
+/* A sink that counts bytes for the progress display on their way to the
+ * content store's writer. */
+struct counting_sink {
+    struct reg_sink inner;
+    struct img_progress *progress;
+    size_t layer;
+};
+
+static int counting_write(void *arg, const void *p, size_t n)
+{
+    struct counting_sink *c = arg;
+    int r = c->inner.write(c->inner.arg, p, n);
+    if (r == 0)
+        img_progress_bytes(c->progress, c->layer, (int64_t)n);
+    return r;
+}
+
+static int counting_rewind(void *arg)
+{
+    struct counting_sink *c = arg;
+    img_progress_reset(c->progress, c->layer);
+    return c->inner.rewind(c->inner.arg);
+}
+
+static int64_t counting_written(void *arg)
+{
+    struct counting_sink *c = arg;
+    return c->inner.written(c->inner.arg);
+}
 
 /* ---- manifest and config ---- */
 
@@ -209,6 +240,8 @@ static int fetch_blobs(struct pull *p, struct error **err)
     size_t n = p->info->n_layers;
     for (int round = 0; round < CLAIM_ROUNDS; round++) {
         struct reg_blob_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+        struct counting_sink *counters = xcalloc(n ? n : 1, sizeof(*counters));
+        size_t *job_layer = xcalloc(n ? n : 1, sizeof(*job_layer));
         struct cas_writer **writers = xcalloc(n ? n : 1, sizeof(*writers));
         struct cas_claim **mine = xcalloc(n ? n : 1, sizeof(*mine));
         struct cas_claim **waits = xcalloc(n ? n : 1, sizeof(*waits));
@@ -216,8 +249,11 @@ static int fetch_blobs(struct pull *p, struct error **err)
         int r = 0;
         for (size_t i = 0; i < n && r == 0; i++) {
             const struct img_layer_info *l = &p->info->layers[i];
-            if (cas_layer_present(p->cas, l->diff_id))
+            if (cas_layer_present(p->cas, l->diff_id)) {
+                if (round == 0)
+                    img_progress_state(p->progress, i, IMG_LAYER_ALREADY_EXISTS);
                 continue;
+            }
             /* the same blob twice in one image: claim it once */
             bool dup = false;
             for (size_t k = 0; k < i && !dup; k++)
@@ -229,8 +265,10 @@ static int fetch_blobs(struct pull *p, struct error **err)
             r = cas_claim(p->cas, CAS_BLOB, l->digest, &state, &c, err);
             if (r < 0)
                 break;
-            if (state == CAS_PRESENT)
+            if (state == CAS_PRESENT) {
+                img_progress_state(p->progress, i, IMG_LAYER_DOWNLOADED);
                 continue;
+            }
             missing++;
             if (state == CAS_WAIT) {
                 waits[n_waits++] = c;
@@ -247,8 +285,13 @@ static int fetch_blobs(struct pull *p, struct error **err)
                 break;
             }
             mine[n_jobs] = c;
+            counters[n_jobs] =
+                (struct counting_sink){cas_writer_sink(writers[n_jobs]), p->progress, i};
+            job_layer[n_jobs] = i;
             jobs[n_jobs].desc = &p->m->layers[i];
-            jobs[n_jobs].sink = cas_writer_sink(writers[n_jobs]);
+            jobs[n_jobs].sink = (struct reg_sink){counting_write, counting_rewind, counting_written,
+                                                  &counters[n_jobs]};
+            img_progress_state(p->progress, i, IMG_LAYER_DOWNLOADING);
             n_jobs++;
         }
         if (r == 0)
@@ -256,12 +299,16 @@ static int fetch_blobs(struct pull *p, struct error **err)
         for (size_t k = 0; k < n_jobs; k++) {
             if (r == 0)
                 r = cas_writer_commit(writers[k], err);
+            if (r == 0)
+                img_progress_state(p->progress, job_layer[k], IMG_LAYER_DOWNLOADED);
             cas_writer_free(writers[k]);
             cas_claim_release(mine[k]);
         }
         for (size_t k = 0; k < n_waits; k++)
             cas_claim_wait(waits[k]);
         free(jobs);
+        free(counters);
+        free(job_layer);
         free(writers);
         free(mine);
         free(waits);
@@ -278,6 +325,7 @@ static int fetch_blobs(struct pull *p, struct error **err)
 
 struct unpack_job {
     struct pull *p;
+    size_t index;
     const struct img_layer_info *layer;
     struct cas_claim *claim; /* CAS_MINE */
     int64_t size;
@@ -326,7 +374,10 @@ static void *unpack_worker(void *arg)
         pthread_mutex_unlock(&q->lock);
         if (i >= q->n)
             return NULL;
-        unpack_one(&q->jobs[i]);
+        struct unpack_job *j = &q->jobs[i];
+        img_progress_state(j->p->progress, j->index, IMG_LAYER_EXTRACTING);
+        if (unpack_one(j) == 0)
+            img_progress_state(j->p->progress, j->index, IMG_LAYER_COMPLETE);
         cas_claim_release(q->jobs[i].claim);
         q->jobs[i].claim = NULL;
     }
@@ -351,14 +402,18 @@ static int unpack_layers(struct pull *p, struct error **err)
             enum cas_claim_state state;
             struct cas_claim *c = NULL;
             r = cas_claim(p->cas, CAS_LAYER, l->diff_id, &state, &c, err);
-            if (r < 0 || state == CAS_PRESENT)
+            if (r < 0)
                 continue;
+            if (state == CAS_PRESENT) {
+                img_progress_state(p->progress, i, IMG_LAYER_COMPLETE);
+                continue;
+            }
             missing++;
             if (state == CAS_WAIT) {
                 waits[n_waits++] = c;
                 continue;
             }
-            q.jobs[q.n++] = (struct unpack_job){.p = p, .layer = l, .claim = c};
+            q.jobs[q.n++] = (struct unpack_job){.p = p, .index = i, .layer = l, .claim = c};
         }
         size_t n_threads = q.n < UNPACK_THREADS ? q.n : UNPACK_THREADS;
         pthread_t threads[UNPACK_THREADS];
@@ -398,10 +453,15 @@ static int unpack_layers(struct pull *p, struct error **err)
 /* Config, blobs, layers and record of the image whose manifest p->m is. */
 static int finish(struct pull *p, struct error **err)
 {
-    int r;
-    if ((r = fetch_config(p, err)) < 0 || (r = fetch_blobs(p, err)) < 0 ||
-        (r = unpack_layers(p, err)) < 0)
+    int r = fetch_config(p, err);
+    if (r < 0)
         return r;
+    p->progress = img_progress_begin(p->info->reference, p->info);
+    if ((r = fetch_blobs(p, err)) < 0 || (r = unpack_layers(p, err)) < 0) {
+        img_progress_end(TAKE_PTR(p->progress));
+        return r;
+    }
+    img_progress_end(TAKE_PTR(p->progress));
     int64_t now = time_now_ms();
     p->info->pulled_at_ms = now;
     p->info->last_used_ms = now;

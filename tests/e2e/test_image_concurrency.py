@@ -127,3 +127,35 @@ def test_kill_9_during_pull_leaves_only_temp_files(make_skiffd, registry):
     im = reg.client(s).pull_image(reference="%s/big:v1" % registry.host)["image"]
     assert im["digest"] == img.digest
     reg.check_store_verified(s)
+
+
+def test_pull_progress_while_downloading(image_skiffd, registry):
+    img = random_image(n_layers=2, size=6 << 20)
+    reg.Pusher(registry).image("slow", "v1", img)
+    proxy = reg.Proxy(("127.0.0.1", registry.port), rate=4 << 20)
+    try:
+        ref = "%s/slow:v1" % proxy.host
+        c = reg.client(image_skiffd)
+        done = []
+        t = threading.Thread(target=lambda: done.append(c.pull_image(reference=ref)))
+        t.start()
+        seen = None
+        deadline = time.time() + 60
+        while time.time() < deadline and not done:
+            pulls = c.describe_pull_progress(reference=ref)["pulls"]
+            if pulls:
+                assert pulls[0]["reference"] == ref
+                ls = pulls[0]["layers"]
+                assert [l["digest"] for l in ls] == img.layer_digests
+                partial = [l for l in ls if l["status"] == "DOWNLOADING"
+                           and 0 < l["downloadedBytes"] < l["size"]]
+                if partial:
+                    seen = pulls[0]
+                    break
+            time.sleep(0.05)
+        t.join(timeout=120)
+        assert seen, "never saw a layer part way"
+        assert done and done[0]["image"]["digest"] == img.digest
+        assert c.describe_pull_progress()["pulls"] == []
+    finally:
+        proxy.close()
