@@ -264,8 +264,9 @@ static int answer_tasks(struct api_ctx *ctx, const char *arns_s, json_t **ret_ou
     return 0;
 }
 
-/* Checks the clientToken record: 1 when the request is a retry (answered),
- * 0 to go on, or an error. Call inside the transaction. */
+/* Checks the clientToken record: 1 when the request is a retry (answered
+ * with what the first call started, ending the transaction if one is
+ * open), 0 to go on, or an error. */
 static int check_token(struct api_ctx *ctx, const char *token, const char *hash, json_t **ret_out,
                        struct error **err)
 {
@@ -378,6 +379,12 @@ int ecs_run_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct
     const char *token = json_get_str(in, "clientToken");
     if (token && (strlen(token) < 1 || strlen(token) > 64))
         return error_set(err, EINVAL, ERR_INVALID, "clientToken must be 1-64 characters.");
+    char hash[65];
+    params_hash(in, hash);
+    /* A retry answers what the first call started even when the request
+     * would no longer be valid (its task definition deregistered since). */
+    if (token && (r = check_token(ctx, token, hash, ret_out, err)) != 0)
+        return r > 0 ? 0 : r;
     json_t *taskdef = NULL;
     if ((r = ecs_taskdef_lookup(ctx, json_get_str(in, "taskDefinition"), &taskdef, err)) < 0)
         return r;
@@ -388,12 +395,12 @@ int ecs_run_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct
         ecs_run_plan_done(&plan);
         return r;
     }
-    char hash[65];
-    params_hash(in, hash);
     json_t *arns = json_array();
     _cleanup_free_ char *arns_s = NULL;
     if ((r = db_begin(ctx->db, err)) < 0)
         goto out;
+    /* Again inside the transaction: a concurrent first call may have
+     * committed since. */
     if (token) {
         r = check_token(ctx, token, hash, ret_out, err);
         if (r != 0) {
@@ -486,6 +493,8 @@ int ecs_describe_tasks(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
     if (r < 0)
         return r;
     json_t *refs = json_get_array(in, "tasks");
+    if (!json_array_size(refs))
+        return error_set(err, EINVAL, ERR_INVALID, "Tasks cannot be empty.");
     if (json_array_size(refs) > TASK_MAX_DESCRIBE)
         return error_set(err, EINVAL, ERR_INVALID, "tasks can have at most %d items.",
                          TASK_MAX_DESCRIBE);
@@ -528,18 +537,21 @@ int ecs_list_tasks(struct api_ctx *ctx, const json_t *in, json_t **ret_out, stru
         return error_set(err, EINVAL, ERR_INVALID,
                          "Fargate tasks run on no container instance; containerInstance cannot "
                          "be used.");
-    const char *lt = json_get_str(in, "launchType");
-    if (lt && strcmp(lt, "FARGATE") != 0) {
-        *ret_out = json_pack("{s:[]}", "taskArns");
-        return 0;
-    }
-    const char *desired = json_get_str(in, "desiredStatus");
-    if (!desired || !strcmp(desired, "PENDING"))
-        desired = "RUNNING";
     int limit;
     _cleanup_free_ char *after = NULL;
     if ((r = ecs_page_args(in, ECS_PAGE_DEFAULT, ECS_PAGE_MAX, &limit, &after, err)) < 0)
         return r;
+    /* Every task is a Fargate task, and ECS never sets a desired status of
+     * PENDING: filtering on another launch type or on PENDING lists
+     * nothing. */
+    const char *lt = json_get_str(in, "launchType");
+    const char *desired = json_get_str(in, "desiredStatus");
+    if ((lt && strcmp(lt, "FARGATE") != 0) || (desired && !strcmp(desired, "PENDING"))) {
+        *ret_out = json_pack("{s:[]}", "taskArns");
+        return 0;
+    }
+    if (!desired)
+        desired = "RUNNING";
     const char *service = json_get_str(in, "serviceName");
     _cleanup_free_ char *group = service ? xasprintf("service:%s", service) : NULL;
     sqlite3_stmt *st = db_stmt(ctx->db,

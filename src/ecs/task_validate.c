@@ -53,7 +53,7 @@ static int check_launch(const json_t *in, struct ecs_run_plan *plan, struct erro
                          lt);
     size_t i;
     json_t *s;
-    int bases = 0;
+    int bases = 0, weighted = 0;
     json_array_foreach(strategy, i, s)
     {
         const char *p = json_get_str(s, "capacityProvider");
@@ -71,9 +71,14 @@ static int check_launch(const json_t *in, struct ecs_run_plan *plan, struct erro
                              "Only one capacity provider in a strategy can have a base.");
         /* One host pool: the provider with a base, else the first with
          * weight, names the task's capacity provider. */
-        if (!plan->capacity_provider || b > 0)
+        if ((!bases && w > 0 && !weighted) || b > 0)
             plan->capacity_provider = !strcmp(p, "FARGATE") ? "FARGATE" : "FARGATE_SPOT";
+        weighted += w > 0;
     }
+    if (json_array_size(strategy) && !weighted)
+        return error_set(err, EINVAL, ERR_INVALID,
+                         "At least one capacity provider in the strategy must have a weight "
+                         "greater than zero.");
     return 0;
 }
 
@@ -189,6 +194,13 @@ int ecs_run_task_validate(const json_t *in, const json_t *taskdef, struct ecs_ru
                          "The specified platform version '%.64s' does not exist; skiff offers "
                          "LATEST (1.4.0).",
                          pv);
+    const char *prop = json_get_str(in, "propagateTags");
+    if (prop && !strcmp(prop, "SERVICE"))
+        return error_set(err, EINVAL, ERR_INVALID,
+                         "propagateTags SERVICE is only valid for tasks a service starts.");
+    if (json_get_bool(in, "enableExecuteCommand", false))
+        return error_set(err, EINVAL, ERR_INVALID,
+                         "ECS Exec (enableExecuteCommand) is not supported by skiff.");
     if (json_array_size(json_get_array(in, "placementConstraints")) ||
         json_array_size(json_get_array(in, "placementStrategy")))
         return error_set(err, EINVAL, ERR_INVALID,

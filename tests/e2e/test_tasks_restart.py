@@ -1,0 +1,123 @@
+"""Tasks outlive skiffd: kill -9 of the daemon with tasks running, then a
+restart on the same data dir, run dir and cgroup parent. Running tasks stay
+RUNNING with the same containers (runtime ids, PIDs and their start
+times), an exit that happened while skiffd was down is recorded with its
+real code and the log it wrote meanwhile, StopTask works afterwards, and a
+RunTask retried with its clientToken after the restart duplicates nothing."""
+import os
+import signal
+import time
+
+import pytest
+
+import sigv4_client
+from tasks_util import (assert_no_leftovers, busybox_layout, container, daemons,  # noqa: F401
+                        describe, container_state, log_lines, loop, proc_start_time, register,
+                        run, task_dir, wait_tasks)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+# Exits 7 on SIGUSR1 (sent from the host while skiffd is down), 0 on SIGTERM.
+EXITER = ["sh", "-c", "trap 'echo got-usr1; exit 7' USR1; trap 'exit 0' TERM; echo ready; "
+          "while true; do sleep 0.1; done"]
+
+
+def run_with_token(s, body):
+    r = sigv4_client.for_profile(s).call("RunTask", body)
+    assert r.status == 200, r
+    return [t["taskArn"] for t in r.json["tasks"]]
+
+
+def pids_of(s, arns):
+    """{arn: (pid, start time)} of each task's container, checked alive."""
+    out = {}
+    for a in arns:
+        st = container_state(s, a)
+        assert proc_start_time(st["pid"]) == st["pid_start"], (a, st)
+        out[a] = (st["pid"], st["pid_start"])
+    return out
+
+
+def test_kill9_restart_keeps_running_tasks(daemons):
+    s = daemons.start()
+    ecs = s.client()
+    register(ecs, "survivor", [container(command=loop(0))])
+    register(ecs, "exiter", [container(command=EXITER)])
+    body = {"cluster": "default", "taskDefinition": "survivor", "launchType": "FARGATE",
+            "count": 5, "startedBy": "restart-test", "clientToken": "restart-token-1"}
+    survivors = sorted(run_with_token(s, body))
+    [exiter] = run(ecs, "exiter")
+    before = {t["taskArn"]: t for t in wait_tasks(ecs, survivors + [exiter], "RUNNING")}
+    pids = pids_of(s, survivors + [exiter])
+    assert len({p for p, _ in pids.values()}) == 6
+
+    s.kill9()
+    # The containers do not depend on skiffd.
+    assert pids_of(s, survivors + [exiter]) == pids
+    # One exits while skiffd is down, writing to its log on the way.
+    os.kill(pids[exiter][0], signal.SIGUSR1)
+    assert sigv4_client.wait_until(lambda: proc_start_time(pids[exiter][0]) is None, timeout=10)
+    s.start()
+
+    after = {t["taskArn"]: t for t in describe(ecs, survivors)}
+    for a in survivors:
+        assert after[a]["lastStatus"] == "RUNNING", after[a]
+        assert after[a]["desiredStatus"] == "RUNNING"
+        assert after[a]["startedAt"] == before[a]["startedAt"]
+        [c0], [c1] = before[a]["containers"], after[a]["containers"]
+        assert c1["runtimeId"] == c0["runtimeId"] and c1["lastStatus"] == "RUNNING", c1
+        assert "exitCode" not in c1
+    assert pids_of(s, survivors) == {a: pids[a] for a in survivors}
+
+    [t] = wait_tasks(ecs, [exiter], "STOPPED", timeout=15)
+    assert t["stopCode"] == "EssentialContainerExited", t
+    assert t["containers"][0]["exitCode"] == 7, t["containers"]
+    assert t["executionStoppedAt"] >= t["startedAt"]
+    assert log_lines(s, exiter) == [("stdout", "ready"), ("stdout", "got-usr1")]
+
+    # The RunTask retried after the restart answers the same tasks.
+    assert sorted(run_with_token(s, body)) == survivors
+    assert sorted(ecs.list_tasks(family="survivor")["taskArns"]) == survivors
+    assert sorted(ecs.list_tasks(startedBy="restart-test")["taskArns"]) == survivors
+
+    # StopTask reaches the reattached containers: SIGTERM, the trap, exit 0.
+    for a in survivors:
+        ecs.stop_task(task=a, reason="after the restart")
+    for t in wait_tasks(ecs, survivors, "STOPPED"):
+        assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "after the restart"
+        assert t["containers"][0]["exitCode"] == 0, t["containers"]
+        assert log_lines(s, t["taskArn"]) == [("stdout", "ready"), ("stdout", "got-term")]
+    for a in survivors:
+        assert proc_start_time(pids[a][0]) != pids[a][1]
+    assert_no_leftovers(s)
+
+
+def test_kill9_right_after_run_task_then_retry(daemons):
+    """skiffd dies as soon as RunTask answered (the task may not be placed or
+    assigned yet): after the restart the task runs once, and the retried
+    RunTask answers it instead of starting another."""
+    s = daemons.start()
+    ecs = s.client()
+    register(ecs, "hasty", [container(command=loop(0))])
+    body = {"cluster": "default", "taskDefinition": "hasty", "launchType": "FARGATE",
+            "clientToken": "hasty-token"}
+    [arn] = run_with_token(s, body)
+    s.kill9()
+    s.start()
+    assert run_with_token(s, body) == [arn]
+    wait_tasks(ecs, [arn], "RUNNING", timeout=30)
+    assert ecs.list_tasks(family="hasty")["taskArns"] == [arn]
+    assert os.listdir(os.path.join(s.data_dir, "tasks")) == [arn.rsplit("/", 1)[1]]
+    pid, start = pids_of(s, [arn])[arn]
+    # A second kill and restart while it runs changes nothing.
+    s.kill9()
+    s.start()
+    assert run_with_token(s, body) == [arn]
+    assert pids_of(s, [arn])[arn] == (pid, start)
+    [t] = describe(ecs, [arn])
+    assert t["lastStatus"] == "RUNNING"
+    ecs.stop_task(task=arn)
+    [t] = wait_tasks(ecs, [arn], "STOPPED")
+    assert t["containers"][0]["exitCode"] == 0
+    assert not os.path.exists(os.path.join(task_dir(s, arn), "rw", "c"))
+    assert_no_leftovers(s)
