@@ -127,16 +127,14 @@ static int load_profile(const struct cli *cli, struct profile **ret, struct erro
                      "AWS_SHARED_CREDENTIALS_FILE");
 }
 
-static int connect_client(struct cli *cli)
+static int connect_client(struct cli *cli, struct error **err)
 {
     if (cli->client)
         return 0;
-    _cleanup_error_ struct error *err = NULL;
     struct profile *prof = NULL;
-    if (load_profile(cli, &prof, &err) < 0) {
-        cli_fail("%s", err->msg);
-        return -1;
-    }
+    int r = load_profile(cli, &prof, err);
+    if (r < 0)
+        return r;
     const char *endpoint = cli->endpoint ? cli->endpoint : env("SKIFF_ENDPOINT");
     const char *region = cli->region ? cli->region : env("AWS_REGION");
     if (!region)
@@ -149,9 +147,44 @@ static int connect_client(struct cli *cli)
         .session_token = prof->session_token,
         .user_agent = "skiff/" SKIFF_VERSION,
     };
-    int r = client_new(&cfg, &cli->client, &err);
+    r = client_new(&cfg, &cli->client, err);
     profile_free(prof);
-    if (r < 0) {
+    return r;
+}
+
+struct client *cli_client(struct cli *cli)
+{
+    _cleanup_error_ struct error *err = NULL;
+    if (connect_client(cli, &err) < 0) {
+        cli_fail("%s", err->msg);
+        return NULL;
+    }
+    return cli->client;
+}
+
+int cli_try(struct cli *cli, const struct client_service *svc, const char *operation, json_t *in,
+            json_t **ret_out, struct error **err)
+{
+    int r = connect_client(cli, err);
+    if (r == 0)
+        r = client_call(cli->client, svc, operation, in, ret_out, err);
+    json_decref(in);
+    return r;
+}
+
+bool cli_error_is(const struct error *err, const char *code)
+{
+    /* client_call() words API errors "<Code>: <message>"; other failures
+     * ("cannot reach skiffd at ...") never start with a code and a colon. */
+    size_t n = strlen(code);
+    return err && err->msg && !strncmp(err->msg, code, n) && err->msg[n] == ':';
+}
+
+static int call(struct cli *cli, const struct client_service *svc, const char *operation,
+                json_t *in, json_t **ret_out)
+{
+    _cleanup_error_ struct error *err = NULL;
+    if (cli_try(cli, svc, operation, in, ret_out, &err) < 0) {
         cli_fail("%s", err->msg);
         return -1;
     }
@@ -160,22 +193,16 @@ static int connect_client(struct cli *cli)
 
 int cli_call(struct cli *cli, const char *operation, json_t *in, json_t **ret_out)
 {
-    if (connect_client(cli) < 0) {
-        json_decref(in);
-        return -1;
-    }
-    _cleanup_error_ struct error *err = NULL;
-    int r = client_call(cli->client, &client_ecs, operation, in, ret_out, &err);
-    json_decref(in);
-    if (r < 0) {
-        cli_fail("%s", err->msg);
-        return -1;
-    }
-    return 0;
+    return call(cli, &client_ecs, operation, in, ret_out);
 }
 
-int cli_list(struct cli *cli, const char *operation, json_t *in, const char *key,
-             json_t **ret_items)
+int cli_call_skiff(struct cli *cli, const char *operation, json_t *in, json_t **ret_out)
+{
+    return call(cli, &client_skiff, operation, in, ret_out);
+}
+
+static int list(struct cli *cli, const struct client_service *svc, const char *operation,
+                json_t *in, const char *key, json_t **ret_items)
 {
     json_t *items = json_array();
     for (int page = 0;; page++) {
@@ -184,7 +211,7 @@ int cli_list(struct cli *cli, const char *operation, json_t *in, const char *key
             cli_fail("%s: more than %d pages, giving up", operation, CLI_MAX_PAGES);
             goto fail;
         }
-        if (cli_call(cli, operation, json_deep_copy(in), &out) < 0)
+        if (call(cli, svc, operation, json_deep_copy(in), &out) < 0)
             goto fail;
         json_t *page_items = json_get_array(out, key);
         if (page_items)
@@ -206,6 +233,18 @@ fail:
     return -1;
 }
 
+int cli_list(struct cli *cli, const char *operation, json_t *in, const char *key,
+             json_t **ret_items)
+{
+    return list(cli, &client_ecs, operation, in, key, ret_items);
+}
+
+int cli_list_skiff(struct cli *cli, const char *operation, json_t *in, const char *key,
+                   json_t **ret_items)
+{
+    return list(cli, &client_skiff, operation, in, key, ret_items);
+}
+
 void cli_print_json(const json_t *v)
 {
     json_dumpf(v, stdout, JSON_INDENT(4) | JSON_REAL_PRECISION(15));
@@ -222,6 +261,57 @@ const char *cli_format_time(const json_t *v, char *out, size_t size)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return out;
+}
+
+const char *cli_format_size(int64_t bytes, char *out, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(out, size, "%lldB", (long long)(bytes < 0 ? 0 : bytes));
+        return out;
+    }
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+        v /= 1024;
+        u++;
+    }
+    /* One decimal while it says something; "1024.0KiB" reads as 1.0MiB. */
+    if (v < 99.95)
+        snprintf(out, size, "%.1f%s", v, units[u]);
+    else if (v < 1023.5 || u + 1 == ARRAY_SIZE(units))
+        snprintf(out, size, "%.0f%s", v, units[u]);
+    else
+        snprintf(out, size, "1.0%s", units[u + 1]);
+    return out;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *cli_format_age(const json_t *v, double now, char *out, size_t size)
+{
+    if (!json_is_number(v)) {
+        snprintf(out, size, "-");
+        return out;
+    }
+    double d = now - json_number_value(v);
+    long long age = d > 0 ? (long long)d : 0;
+    if (age < 1)
+        snprintf(out, size, "just now");
+    else if (age < 60)
+        snprintf(out, size, "%llds ago", age);
+    else if (age < 3600)
+        snprintf(out, size, "%lldm ago", age / 60);
+    else if (age < 86400)
+        snprintf(out, size, "%lldh ago", age / 3600);
+    else
+        snprintf(out, size, "%lldd ago", age / 86400);
     return out;
 }
 

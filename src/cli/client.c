@@ -14,7 +14,6 @@
 /* Answers larger than this are refused rather than buffered. */
 #define CLIENT_MAX_RESPONSE (64u << 20)
 #define CLIENT_CONNECT_MS   10000L
-#define CLIENT_TIMEOUT_S    300L
 
 #define CT_JSON "application/x-amz-json-1.1"
 
@@ -23,8 +22,15 @@ const struct client_service client_ecs = {
     .target_prefix = "AmazonEC2ContainerServiceV20141113",
 };
 
+const struct client_service client_skiff = {
+    .signing_name = "skiff",
+    .target_prefix = "SkiffV20261101",
+};
+
 struct client {
     CURL *curl;
+    client_tick_fn tick;
+    void *tick_arg;
     char *endpoint; /* as given, for messages */
     char *url;
     char *host; /* Host header: host[:port] */
@@ -135,6 +141,29 @@ void client_free(struct client *c)
     free(c->secret);
     free(c->session_token);
     free(c);
+}
+
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct client *c = userdata;
+    c->tick(c->tick_arg);
+    return 0;
+}
+
+void client_set_tick(struct client *c, client_tick_fn fn, void *arg)
+{
+    c->tick = fn;
+    c->tick_arg = arg;
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, fn ? on_progress : NULL);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, fn ? 0L : 1L);
+}
+
+void client_set_timeout(struct client *c, long seconds)
+{
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, seconds);
 }
 
 char *client_sign(const struct api_request *req, const char *region, const char *service,

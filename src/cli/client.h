@@ -8,6 +8,8 @@
 #include "api/request.h"
 #include "base/error.h"
 
+#define CLIENT_TIMEOUT_S 300L
+
 /* An API surface: its SigV4 signing name and X-Amz-Target prefix. */
 struct client_service {
     const char *signing_name;
@@ -15,6 +17,8 @@ struct client_service {
 };
 
 extern const struct client_service client_ecs;
+/* skiff's own API (image store, ...): models/skiff/<version>/service-2.json. */
+extern const struct client_service client_skiff;
 
 /* What a client needs; all strings are borrowed and copied by client_new(). */
 struct client_config {
@@ -32,6 +36,15 @@ struct client;
  * Fails with a message naming the endpoint when it is not an http(s) URL. */
 int client_new(const struct client_config *cfg, struct client **ret, struct error **err);
 void client_free(struct client *c);
+
+/* Called with arg while a call waits for its answer: often while bytes
+ * move, at least about once a second while the server works (libcurl's
+ * progress callback), so a caller can show that it is alive. NULL stops it. */
+typedef void (*client_tick_fn)(void *arg);
+void client_set_tick(struct client *c, client_tick_fn fn, void *arg);
+/* How long a call may take in all, in seconds (0: no limit); the default,
+ * CLIENT_TIMEOUT_S, suits every call that does not wait for a download. */
+void client_set_timeout(struct client *c, long seconds);
 
 /* Calls svc's operation with the JSON object `in` (borrowed) and on success
  * stores the answer (a new reference, {} for an empty body) in *ret_out.

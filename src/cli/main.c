@@ -3,8 +3,9 @@
  *   skiff [GLOBAL OPTIONS] COMMAND [SUBCOMMAND] [ARGS]
  *
  * Global options are taken out of the command line wherever they appear (as
- * the aws CLI does), then the command is looked up in the tables below and in
- * the group tables of cluster.c, taskdef.c, ... */
+ * the aws CLI does), then the command is looked up in the top-level tables
+ * (run.c's, task.c's and the one below) and in the group tables of image.c,
+ * cluster.c, taskdef.c, ... */
 #include "cli/cli.h"
 #include "base/cleanup.h"
 #include "base/xalloc.h"
@@ -22,6 +23,7 @@ static int cmd_help(struct cli *cli, int argc, char **argv);
 static int cmd_version(struct cli *cli, int argc, char **argv);
 
 static const struct cli_command commands[] = {
+    {"image", NULL, cli_image_commands, NULL, "Manage the host's images", NULL},
     {"cluster", NULL, cli_cluster_commands, NULL, "Manage clusters", NULL},
     {"taskdef", NULL, cli_taskdef_commands, NULL, "Manage task definitions", NULL},
     {"version", cmd_version, NULL, NULL, "Print the version of skiff", NULL},
@@ -44,6 +46,9 @@ static const char global_help[] =
     "\n"
     "Exit status: 0 on success, 1 when the API or the connection fails, 2 on usage errors.\n";
 
+/* The top level, in the order `skiff help` lists it. */
+static const struct cli_command *const toplevel[] = {cli_run_commands, cli_task_commands, commands};
+
 static const struct cli_command *find(const struct cli_command *table, const char *name)
 {
     for (const struct cli_command *c = table; c->name; c++)
@@ -52,19 +57,38 @@ static const struct cli_command *find(const struct cli_command *table, const cha
     return NULL;
 }
 
-static void list_commands(FILE *f, const struct cli_command *table)
+static const struct cli_command *find_top(const char *name)
 {
-    int width = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(toplevel); i++) {
+        const struct cli_command *c = find(toplevel[i], name);
+        if (c)
+            return c;
+    }
+    return NULL;
+}
+
+static int synopsis_width(const struct cli_command *table, int width)
+{
     for (const struct cli_command *c = table; c->name; c++) {
         int w = (int)strlen(c->name) + (c->args ? 1 + (int)strlen(c->args) : 0);
         if (w > width)
             width = w;
     }
+    return width;
+}
+
+static void list_table(FILE *f, const struct cli_command *table, int width)
+{
     for (const struct cli_command *c = table; c->name; c++) {
         _cleanup_free_ char *synopsis =
             c->args ? xasprintf("%s %s", c->name, c->args) : xstrdup(c->name);
         fprintf(f, "  %-*s   %s\n", width, synopsis, c->summary);
     }
+}
+
+static void list_commands(FILE *f, const struct cli_command *table)
+{
+    list_table(f, table, synopsis_width(table, 0));
 }
 
 static void print_main_help(FILE *f)
@@ -74,7 +98,11 @@ static void print_main_help(FILE *f)
                "The command line client of skiffd, an ECS-compatible container platform.\n"
                "\n"
                "Commands:\n");
-    list_commands(f, commands);
+    int width = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(toplevel); i++)
+        width = synopsis_width(toplevel[i], width);
+    for (size_t i = 0; i < ARRAY_SIZE(toplevel); i++)
+        list_table(f, toplevel[i], width);
     fprintf(f, "\nRun 'skiff help COMMAND' for a command's subcommands.\n\n%s", global_help);
 }
 
@@ -116,7 +144,7 @@ static int show_help(struct cli *cli, FILE *f, int argc, char **argv)
         print_main_help(f);
         return CLI_EXIT_OK;
     }
-    const struct cli_command *top = find(commands, argv[0]);
+    const struct cli_command *top = find_top(argv[0]);
     if (!top)
         return cli_usage_error(cli, "unknown command '%s'", argv[0]);
     if (!top->subcommands) {
@@ -205,6 +233,7 @@ static int parse_global(struct cli *cli, int argc, char **argv, char **args, int
                 cli->output = CLI_OUTPUT_TABLE;
             else
                 return cli_usage_error(cli, "--output must be json or table, not '%s'", value);
+            cli->output_given = true;
         } else {
             *(const char **)((char *)cli + valued[k].offset) = value;
         }
@@ -225,7 +254,7 @@ static int run(struct cli *cli, int argc, char **argv)
         print_main_help(help ? stdout : stderr);
         return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
-    const struct cli_command *cmd = find(commands, args[0]);
+    const struct cli_command *cmd = find_top(args[0]);
     if (!cmd)
         return cli_usage_error(cli, "unknown command '%s'", args[0]);
     if (!cmd->subcommands) {
