@@ -42,6 +42,8 @@
 #define MS_NS          1000000LL
 #define EXIT_RECORD_MS 5000  /* for conmon to write the exit file */
 #define KILL_RETRY_MS  10000 /* between SIGKILLs of a container that does not die */
+#define INIT_GRACE_MS  1000  /* for a just-started init to set up its signals */
+#define INIT_POLL_MS   20
 #define OOM_REASON     "OutOfMemoryError: Container killed due to memory usage"
 #define STOP_ESSENTIAL "Essential container in task exited"
 #define CODE_FAILED    "TaskFailedToStart"
@@ -435,7 +437,9 @@ static void record_exit(struct task *t, struct ctr *c)
         oci_container_status(c->oc, &s, NULL);
     }
     bool was_running = c->state == CTR_RUNNING;
-    if (s.state == OCI_STATE_EXITED) {
+    if (c->started_ms == 0 && c->state == CTR_CREATED) {
+        /* Killed before it started: it never ran, so it has no exit code. */
+    } else if (s.state == OCI_STATE_EXITED) {
         c->has_exit = true;
         c->exit_code = s.exit_code;
     } else if (!c->reason) {
@@ -562,6 +566,30 @@ static bool alive(const struct ctr *c)
     return c->state == CTR_CREATED || c->state == CTR_RUNNING;
 }
 
+/* Whether the container's init has a say about sig yet: it catches, blocks
+ * or ignores it. An init that has none of these (it has only just been
+ * exec'd) would drop it: the kernel discards signals a PID 1 leaves at
+ * their default. */
+static bool init_ready(struct ctr *c, int sig)
+{
+    struct oci_container_status s;
+    if (!c->oc || oci_container_status(c->oc, &s, NULL) < 0 || s.state != OCI_STATE_RUNNING)
+        return true;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)s.pid);
+    _cleanup_free_ char *text = NULL;
+    if (oci_file_read_at(AT_FDCWD, path, 16384, &text, NULL) < 0)
+        return true;
+    uint64_t bit = UINT64_C(1) << (sig - 1), mask = 0;
+    static const char *const keys[] = {"\nSigBlk:", "\nSigIgn:", "\nSigCgt:"};
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        const char *p = strstr(text, keys[i]);
+        if (p)
+            mask |= strtoull(p + strlen(keys[i]), NULL, 16);
+    }
+    return (mask & bit) != 0;
+}
+
 /* Signals the containers no live container depends on: their stop signal,
  * SIGKILL at their stopTimeout. Returns true once every container is
  * stopped. */
@@ -584,8 +612,17 @@ static bool stop_step(struct task *t, int64_t now_ns, int64_t *next_ns)
         if (needed)
             continue;
         if (!c->term_sent) {
-            agent_health_cancel(t, c);
             int sig = c->state == CTR_CREATED ? SIGKILL : c->stop_signal;
+            if (sig != SIGKILL && time_now_ms() - c->started_ms < INIT_GRACE_MS &&
+                !init_ready(c, sig)) {
+                /* Started a moment ago: give its init the time to set up
+                 * its handlers, or the stop signal would be lost. */
+                int64_t retry = now_ns + INIT_POLL_MS * MS_NS;
+                if (!*next_ns || retry < *next_ns)
+                    *next_ns = retry;
+                continue;
+            }
+            agent_health_cancel(t, c);
             if (c->oc)
                 oci_container_signal(c->oc, sig, NULL);
             c->term_sent = true;
