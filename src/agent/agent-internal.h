@@ -144,10 +144,16 @@ struct agent_rt_cmd {
 int agent_rt_cmd_init(struct agent_rt_cmd *rc, const char *runtime, const char *run_dir,
                       bool hide_unified, struct error **err);
 void agent_rt_cmd_done(struct agent_rt_cmd *rc);
-/* `runtime exec --pid-file PIDFILE ID ARGS...` started without waiting:
- * *ret_pid is the runtime's process (the caller's child, to be reaped). */
-int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const char *pidfile,
-                        char *const *args, pid_t *ret_pid, struct error **err);
+/* `runtime exec --process PROCESS_JSON --pid-file PIDFILE ID` started
+ * without waiting: *ret_pid is the runtime's process (the caller's child,
+ * to be reaped). */
+int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const char *process_json,
+                        const char *pidfile, pid_t *ret_pid, struct error **err);
+/* Writes dst: the process of the bundle's config.json (user, groups, env,
+ * cwd, capabilities, rlimits, no_new_privs) running args instead, as
+ * Docker runs a health check. */
+int agent_rt_exec_process(const char *bundle_config, char *const *args, const char *dst,
+                          struct error **err);
 /* `runtime delete --force ID`; a container the runtime does not know is
  * not an error. */
 int agent_rt_delete(const struct agent_rt_cmd *rc, const char *id, struct error **err);
@@ -287,6 +293,8 @@ int agent_state_load(struct agent *a, const char *dir, struct task **ret, struct
  * true when a health status changed. Adds the earliest deadline to
  * *next_ns (0: none). */
 bool agent_health_step(struct task *t, struct ctr *c, int64_t now_ns, int64_t *next_ns);
+/* TASK-DIR/hc/<ctr>.json: the process a probe runs (agent_rt_exec_process). */
+char *agent_health_process_path(const struct task *t, const struct ctr *c);
 /* Kills and reaps a running probe. */
 void agent_health_cancel(struct task *t, struct ctr *c);
 /* The task's healthStatus from its essential containers. */

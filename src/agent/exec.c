@@ -8,6 +8,10 @@
 #include "base/cleanup.h"
 #include "base/xalloc.h"
 #include "oci/spawn.h"
+#include "oci/util.h"
+
+#include <fcntl.h>
+#include <jansson.h>
 
 #include <errno.h>
 #include <string.h>
@@ -66,22 +70,17 @@ static size_t base_argv(const struct agent_rt_cmd *rc, const char *sub, const ch
     return n;
 }
 
-int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const char *pidfile,
-                        char *const *args, pid_t *ret_pid, struct error **err)
+int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const char *process_json,
+                        const char *pidfile, pid_t *ret_pid, struct error **err)
 {
-    size_t n_args = 0;
-    while (args[n_args])
-        n_args++;
-    if (n_args == 0 || n_args > AGENT_MAX_ARGS)
-        return error_set(err, EINVAL, NULL, "exec: no command");
     _cleanup_free_ char *root = xasprintf("--root=%s", rc->root);
     _cleanup_free_ char *pf = xasprintf("--pid-file=%s", pidfile);
-    _cleanup_free_ const char **argv = xcalloc(n_args + 10, sizeof(*argv));
+    _cleanup_free_ char *proc = xasprintf("--process=%s", process_json);
+    const char *argv[10];
     size_t n = base_argv(rc, "exec", argv, root);
+    argv[n++] = proc;
     argv[n++] = pf;
     argv[n++] = id;
-    for (size_t i = 0; i < n_args; i++)
-        argv[n++] = args[i];
     argv[n] = NULL;
     struct oci_spawn sp = {
         .argv = argv,
@@ -93,6 +92,29 @@ int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const cha
     if (r < 0)
         return error_wrap(err, "exec in %s", id);
     return 0;
+}
+
+int agent_rt_exec_process(const char *bundle_config, char *const *args, const char *dst,
+                          struct error **err)
+{
+    _cleanup_free_ char *text = NULL;
+    int r = oci_file_read_at(AT_FDCWD, bundle_config, 16 << 20, &text, err);
+    if (r < 0)
+        return r;
+    json_t *cfg = json_loads(text, 0, NULL);
+    json_t *proc = json_object_get(cfg, "process");
+    if (!json_is_object(proc)) {
+        json_decref(cfg);
+        return error_set(err, EINVAL, NULL, "%s: no process", bundle_config);
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; args[i]; i++)
+        json_array_append_new(a, json_string(args[i]));
+    json_object_set_new(proc, "args", a);
+    json_object_set_new(proc, "terminal", json_false());
+    _cleanup_free_ char *out = json_dumps(proc, JSON_COMPACT);
+    json_decref(cfg);
+    return oci_file_replace(dst, out, strlen(out), 0600, err);
 }
 
 int agent_rt_delete(const struct agent_rt_cmd *rc, const char *id, struct error **err)

@@ -1,7 +1,10 @@
 /* Container health checks, Docker's rules (moby daemon/health.go), run by
  * the task's thread without blocking it: a probe is `runtime exec` of the
  * check's command inside the container, started every interval after the
- * previous one ended (the first one interval after the container started),
+ * previous one ended (the first one interval after the container started)
+ * as the container's own process (user, groups, environment, working
+ * directory, capabilities: its config.json's process with the check's
+ * arguments),
  * watched through a pidfd in the task's poll set and killed at its timeout.
  *   - exit 0: healthy, and the failure streak resets;
  *   - any other end (exit code, timeout, exec failure): a failure, not
@@ -52,6 +55,11 @@ enum health_status agent_task_health(const struct task *t)
         any = true;
     }
     return any ? HEALTH_HEALTHY : HEALTH_UNKNOWN;
+}
+
+char *agent_health_process_path(const struct task *t, const struct ctr *c)
+{
+    return xasprintf("%s/hc/%s.json", t->dir, c->def->slug);
 }
 
 static char *pidfile(const struct task *t, const struct ctr *c)
@@ -126,8 +134,8 @@ static void start_probe(struct task *t, struct ctr *c, int64_t now_ns)
     h->deadline_ns = now_ns + c->def->health.timeout_ms * MS_NS;
     _cleanup_error_ struct error *e = NULL;
     pid_t pid;
-    if (agent_rt_exec_start(&t->a->rtc, c->def->runtime_id, pf, c->def->health.argv, &pid, &e) <
-        0) {
+    _cleanup_free_ char *proc = agent_health_process_path(t, c);
+    if (agent_rt_exec_start(&t->a->rtc, c->def->runtime_id, proc, pf, &pid, &e) < 0) {
         h->pid = 0;
         return;
     }

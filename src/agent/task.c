@@ -374,6 +374,16 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
     agent_process_done(&p);
     if (r < 0)
         return r;
+    if (d->health.enabled) {
+        _cleanup_free_ char *hc = xasprintf("%s/hc", t->dir);
+        _cleanup_free_ char *config = xasprintf("%s/bundle/config.json", dir);
+        _cleanup_free_ char *proc = agent_health_process_path(t, c);
+        _cleanup_error_ struct error *e = NULL;
+        /* Without it every probe fails, which the health status shows. */
+        if (oci_dir_make(hc, 0700, &e) < 0 ||
+            agent_rt_exec_process(config, d->health.argv, proc, &e) < 0)
+            log_warn("task %s: container %s: health check: %s", t->def.id, d->name, e->msg);
+    }
     if (img->config)
         c->stop_signal = parse_signal(img->config->stop_signal);
     img_info_free(c->img);

@@ -531,8 +531,12 @@ def test_health_checks(env, agent):
 
 
 def test_health_status_healthy_task(env, agent):
-    msg = task(sh("trap 'exit 0' TERM; while :; do sleep 0.1; done",
-                  healthCheck={"command": ["CMD-SHELL", "true"], "interval": 1, "timeout": 2,
+    """Probes run as the container's process: its user, working directory
+    and environment."""
+    check = '[ "$(id -u)" = 1000 ] && [ "$(pwd)" = /home/app ] && [ "$MARK" = m1 ]'
+    msg = task(sh("trap 'exit 0' TERM; while :; do sleep 0.1; done", user="app",
+                  workingDirectory="/home/app", environment=[{"name": "MARK", "value": "m1"}],
+                  healthCheck={"command": ["CMD-SHELL", check], "interval": 1, "timeout": 2,
                                "retries": 1, "startPeriod": 5}))
     agent.assign(msg)
     r = agent.wait(msg["taskArn"], "RUNNING", pred=lambda r: r["healthStatus"] == "HEALTHY")
