@@ -132,17 +132,18 @@ def test_kill_9_during_pull_leaves_only_temp_files(make_skiffd, registry):
 def test_pull_progress_while_downloading(image_skiffd, registry):
     img = random_image(n_layers=2, size=6 << 20)
     reg.Pusher(registry).image("slow", "v1", img)
-    proxy = reg.Proxy(("127.0.0.1", registry.port), rate=4 << 20)
+    proxy = reg.Proxy(("127.0.0.1", registry.port), rate=2 << 20)
     try:
         ref = "%s/slow:v1" % proxy.host
         c = reg.client(image_skiffd)
         done = []
         t = threading.Thread(target=lambda: done.append(c.pull_image(reference=ref)))
         t.start()
-        seen = None
+        seen, last = None, None
         deadline = time.time() + 60
         while time.time() < deadline and not done:
             pulls = c.describe_pull_progress(reference=ref)["pulls"]
+            last = pulls or last
             if pulls:
                 assert pulls[0]["reference"] == ref
                 ls = pulls[0]["layers"]
@@ -154,7 +155,7 @@ def test_pull_progress_while_downloading(image_skiffd, registry):
                     break
             time.sleep(0.05)
         t.join(timeout=120)
-        assert seen, "never saw a layer part way"
+        assert seen, ("never saw a layer part way", last, done)
         assert done and done[0]["image"]["digest"] == img.digest
         assert c.describe_pull_progress()["pulls"] == []
     finally:
