@@ -504,13 +504,18 @@ class TokenServer:
 # ---------------------------------------------------------------- a hostile registry
 
 class HostileRegistry:
-    """A registry that serves whatever the test says: routes map a path to
-    (status, content type, body, chunked). For documents docker-registry
-    refuses to serve (it caps manifests at 4 MiB itself). Counts requests."""
+    """A registry that serves whatever the test says. routes map a path to
+    (status, content type, body, chunked), or to a function of the request
+    handler returning that tuple (or a 5th item: send only that many body
+    bytes, then drop the connection). Blob routes made by image() honour
+    Range. For what docker-registry will not do: serve over-cap manifests,
+    fail on purpose, cut connections, redirect. Records (path, headers) of
+    every request in `requests`."""
 
-    def __init__(self, routes):
-        self.routes = routes
-        self.hits = []
+    def __init__(self, routes=None):
+        self.routes = dict(routes or {})
+        self.requests = []
+        self.faults = {}  # path -> list of faults to apply first ("503", "cut:N", "redirect:URL")
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -520,10 +525,24 @@ class HostileRegistry:
                 pass
 
             def do_GET(self):
-                outer.hits.append(self.path)
-                status, ctype, body, chunked = outer.routes.get(
+                outer.requests.append((self.path, dict(self.headers)))
+                route = outer.routes.get(
                     self.path, (404, "application/json",
                                 b'{"errors":[{"code":"NOT_FOUND","message":"no"}]}', False))
+                faults = outer.faults.get(self.path)
+                fault = faults.pop(0) if faults else None
+                if fault and fault.startswith("redirect:"):
+                    self.send_response(307)
+                    self.send_header("Location", fault[9:])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault and fault.isdigit():
+                    route = (int(fault), "application/json",
+                             b'{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}', False)
+                res = route(self) if callable(route) else route
+                status, ctype, body, chunked = res[:4]
+                cut = int(fault[4:]) if fault and fault.startswith("cut:") else None
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 try:
@@ -535,16 +554,47 @@ class HostileRegistry:
                             self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                         self.wfile.write(b"0\r\n\r\n")
                     else:
+                        for k, v in (res[4] if len(res) > 4 else {}).items():
+                            self.send_header(k, v)
                         self.send_header("Content-Length", str(len(body)))
                         self.end_headers()
+                        if cut is not None:
+                            self.wfile.write(body[:cut])
+                            self.wfile.flush()
+                            self.close_connection = True
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
                         self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
+                except (BrokenPipeError, ConnectionResetError, OSError):
                     pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.host = "127.0.0.1:%d" % self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def hits(self):
+        return [p for p, _ in self.requests]
+
+    def image(self, repo, tag, img):
+        """Serves img as repo:tag (and by digest), blobs with Range."""
+        for ref in (tag, img.digest):
+            self.routes["/v2/%s/manifests/%s" % (repo, ref)] = (200, img.media_type,
+                                                                img.manifest, False)
+        for d, data in img.blobs.items():
+            self.routes["/v2/%s/blobs/%s" % (repo, d)] = self._blob(data)
+
+    @staticmethod
+    def _blob(data):
+        def serve(h):
+            rng = h.headers.get("Range", "")
+            if rng.startswith("bytes=") and rng.endswith("-"):
+                start = int(rng[6:-1])
+                return (206, "application/octet-stream", data[start:], False,
+                        {"Content-Range": "bytes %d-%d/%d" % (start, len(data) - 1, len(data))})
+            return (200, "application/octet-stream", data, False)
+        return serve
 
     def close(self):
         self.httpd.shutdown()

@@ -283,6 +283,11 @@ static void test_registry_conf(void **state)
     assert_true(c.allow_http);
     assert_true(c.tls_verify);
     img_registry_conf_done(&c);
+    assert_int_equal(img_registry_conf_load(dir, "10.1.2.3:5000", &c, &err), 0);
+    assert_false(c.allow_http); /* not loopback, not listed: TLS only */
+    assert_true(c.tls_verify);
+    assert_string_equal(c.host, "10.1.2.3:5000");
+    img_registry_conf_done(&c);
     write_file(dir, "registries.conf",
                "# comment\nunqualified-search-registries = [\"docker.io\"]\n"
                "[[registry]]\nlocation = \"reg.lan:5000\"\ninsecure = true\n"
