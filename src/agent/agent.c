@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -335,6 +336,14 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
     oci_host_detect(&a->host);
+    /* Each task holds an eventfd and a pidfd per container (and one per
+     * running probe): hundreds of tasks need more than the usual soft
+     * limit of 1024 descriptors. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max > 1 << 20 ? 1 << 20 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     int r;
     struct oci_runtime_config rc = {.runtime = cfg->runtime, .run_dir = cfg->run_dir};

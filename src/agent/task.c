@@ -284,6 +284,8 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
         int r = agent_pull(t, d->image, &c->img, err);
         if (r < 0)
             return r;
+        set_reason(&c->image_digest,
+                   c->img->index_digest[0] ? c->img->index_digest : c->img->digest);
     }
     const struct img_info *img = c->img;
     size_t n_lower = img->n_layers;
