@@ -213,11 +213,38 @@ def env():
     assert p.returncode == 0, p.stderr
     e = {"work": work, "data": data_dir, "run": run_dir, "digest": img.digest}
     yield e
+    force_cleanup(e)
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(run_dir, ignore_errors=True)
     for d in glob.glob("/sys/fs/cgroup/*%s" % CGROUP_PARENT):
         subprocess.run(["find", d, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"],
                        capture_output=True)
+
+
+def force_cleanup(env):
+    """What a failed test may have left: this module's containers (the
+    processes in its cgroups), their monitors, mounts under its dirs."""
+    for f in glob.glob("/sys/fs/cgroup/pids%s/**/cgroup.procs" % CGROUP_PARENT,
+                       recursive=True):
+        with open(f) as fh:
+            for pid in fh.read().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+    deadline = time.time() + 5
+    while time.time() < deadline and processes(env["run"].encode()):
+        time.sleep(0.1)
+    for p, _ in processes(env["run"].encode()):
+        try:
+            os.kill(int(p.split("/")[2]), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    with open("/proc/self/mountinfo") as f:
+        mounts = [l.split()[4] for l in f.read().splitlines()
+                  if env["run"] in l.split()[4] or env["data"] in l.split()[4]]
+    for m in reversed(mounts):
+        subprocess.run(["umount", "-l", m], capture_output=True)
 
 
 @pytest.fixture
