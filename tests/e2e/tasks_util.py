@@ -292,3 +292,60 @@ def assert_no_leftovers(s, timeout=10):
             break
         time.sleep(0.1)
     assert left == [], left
+
+
+# ---------------------------------------------------------------- the model
+
+_MODEL = None
+
+
+def ecs_shapes():
+    global _MODEL
+    if _MODEL is None:
+        import botocore.session
+        _MODEL = botocore.session.get_session().get_service_model("ecs")
+    return _MODEL
+
+
+def check_shape(value, shape_name, path=""):
+    """Raw JSON (as the server sent it) against the ecs model's output
+    shape: no unknown members, and each value of the member's type."""
+    errors = []
+
+    def walk(v, shape, p):
+        t = shape.type_name
+        if t == "structure":
+            if not isinstance(v, dict):
+                errors.append("%s: want an object, got %r" % (p, v))
+                return
+            for k, sub in v.items():
+                if k not in shape.members:
+                    errors.append("%s.%s: not in %s" % (p, k, shape.name))
+                else:
+                    walk(sub, shape.members[k], "%s.%s" % (p, k))
+        elif t == "list":
+            if not isinstance(v, list):
+                errors.append("%s: want a list, got %r" % (p, v))
+                return
+            for i, sub in enumerate(v):
+                walk(sub, shape.member, "%s[%d]" % (p, i))
+        elif t == "map":
+            if not isinstance(v, dict):
+                errors.append("%s: want a map, got %r" % (p, v))
+        elif t == "string":
+            if not isinstance(v, str):
+                errors.append("%s: want a string, got %r" % (p, v))
+            elif shape.enum and v not in shape.enum:
+                errors.append("%s: %r not in %s" % (p, v, shape.enum))
+        elif t in ("integer", "long"):
+            if not isinstance(v, int) or isinstance(v, bool):
+                errors.append("%s: want an integer, got %r" % (p, v))
+        elif t == "boolean":
+            if not isinstance(v, bool):
+                errors.append("%s: want a boolean, got %r" % (p, v))
+        elif t == "timestamp":
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                errors.append("%s: want epoch seconds, got %r" % (p, v))
+
+    walk(value, ecs_shapes().shape_for(shape_name), path or shape_name)
+    assert errors == [], errors

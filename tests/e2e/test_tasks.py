@@ -17,8 +17,8 @@ import botocore.exceptions
 import pytest
 
 import sigv4_client
-from tasks_util import (IMAGE, assert_no_leftovers, busybox_layout, container,  # noqa: F401
-                        daemons, describe, log_lines, loop, register, run, shared_daemon,
+from tasks_util import (IMAGE, assert_no_leftovers, busybox_layout, check_shape,  # noqa: F401
+                        container, daemons, describe, log_lines, loop, register, run, shared_daemon,
                         stop_all_tasks, task_dir, wait_tasks)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
@@ -37,6 +37,15 @@ def s(shared_daemon):
 @pytest.fixture(scope="module")
 def ecs(s):
     return s.client()
+
+
+def raw_describe(s, arns, cluster="default"):
+    """DescribeTasks (with TAGS) as sent, checked against the model."""
+    r = sigv4_client.for_profile(s).call("DescribeTasks", {
+        "cluster": cluster, "tasks": arns, "include": ["TAGS"]})
+    assert r.status == 200, r
+    check_shape(r.json, "DescribeTasksResponse")
+    return r.json
 
 
 def error_code(excinfo):
@@ -87,6 +96,8 @@ def test_echo_task_exits_zero_with_output_and_times(s, ecs):
     assert c["image"] == IMAGE and c["imageDigest"].startswith("sha256:")
     assert c["runtimeId"].startswith(arn.rsplit("/", 1)[1]), c
     assert log_lines(s, arn) == [("stdout", "hello from skiff"), ("stderr", "to-stderr")]
+    doc = raw_describe(s, [arn])["tasks"][0]
+    assert isinstance(doc["createdAt"], float) and doc["version"] == t["version"]
 
 
 def test_nonzero_exit_code_reported(s, ecs):
@@ -112,6 +123,7 @@ def test_stop_task_sigterm_honoured(s, ecs):
     rc, out, err = s.aws("ecs", "wait", "tasks-running", "--tasks", arn, timeout=30)
     assert rc == 0, err
     [t] = describe(ecs, [arn])
+    raw_describe(s, [arn])
     assert t["lastStatus"] == "RUNNING" and t["startedAt"] >= t["pullStoppedAt"]
     assert {c["lastStatus"] for c in t["containers"]} == {"RUNNING"}
     assert all("exitCode" not in c for c in t["containers"])
@@ -153,6 +165,7 @@ def test_image_not_present_fails_to_start(s, ecs):
     register(ecs, "nopull", [container(image="127.0.0.1:1/nope:latest")])
     [arn] = run(ecs, "nopull")
     [t] = wait_tasks(ecs, [arn], "STOPPED")
+    raw_describe(s, [arn])
     assert t["stopCode"] == "TaskFailedToStart", t
     [c] = t["containers"]
     assert c["reason"].startswith("CannotPullContainerError"), c
@@ -219,6 +232,7 @@ def test_client_token_idempotent_under_concurrency(s, ecs):
     def call(_):
         r = raw.call("RunTask", body)
         assert r.status == 200, r
+        check_shape(r.json, "RunTaskResponse")
         return [t["taskArn"] for t in r.json["tasks"]]
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -402,6 +416,25 @@ def test_waits_for_capacity_then_starts(s, ecs):
     wait_tasks(ecs, [whole], "RUNNING", timeout=15)
     ecs.stop_task(task=whole)
     wait_tasks(ecs, [whole], "STOPPED")
+
+
+def test_never_overcommits(s, ecs):
+    """Five 1 vCPU tasks on a 2-core host: at most two hold capacity at any
+    time (from placement to STOPPED, which contains pullStartedAt to
+    stoppedAt), and all of them run in the end."""
+    ncpu = os.cpu_count()
+    register(ecs, "waves", [container(command=["sh", "-c", "sleep 0.5"])], cpu="1024",
+             memory="2048")
+    arns = run(ecs, "waves", count=5)
+    tasks = wait_tasks(ecs, arns, "STOPPED", timeout=60)
+    spans = []
+    for t in tasks:
+        assert t["stopCode"] == "EssentialContainerExited", t
+        assert t["containers"][0]["exitCode"] == 0
+        spans.append((t["pullStartedAt"], t["stoppedAt"]))
+    most = max(sum(1 for b, e in spans if b <= start < e) for start, _ in spans)
+    assert most <= ncpu, spans
+    assert most >= 2 or ncpu < 2, spans
 
 
 def test_too_large_for_host_fails_after_placement_timeout(daemons):

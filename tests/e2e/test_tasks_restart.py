@@ -121,3 +121,98 @@ def test_kill9_right_after_run_task_then_retry(daemons):
     assert t["containers"][0]["exitCode"] == 0
     assert not os.path.exists(os.path.join(task_dir(s, arn), "rw", "c"))
     assert_no_leftovers(s)
+
+
+def test_kill9_while_creating_and_while_stopping(daemons):
+    """kill -9 while containers are being created: after the restart each
+    task runs exactly one container. kill -9 during a stop: the stop goes on
+    (SIGKILL after stopTimeout for a container that ignores SIGTERM) with
+    the user's reason. A graceful stop of skiffd leaves tasks running."""
+    s = daemons.start()
+    ecs = s.client()
+    register(ecs, "crowd", [container(command=loop(0))])
+    register(ecs, "stubborn", [container(command=[
+        "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"], stopTimeout=2)])
+    arns = run(ecs, "crowd", count=4)
+    sigv4_client.wait_until(
+        lambda: any(t["lastStatus"] != "PROVISIONING" for t in describe(ecs, arns)),
+        timeout=10, interval=0.01)
+    s.kill9()
+    s.start()
+    wait_tasks(ecs, arns, "RUNNING", timeout=30)
+    pids = pids_of(s, arns)
+    assert len({p for p, _ in pids.values()}) == 4
+    conmons = [p for p in os.listdir("/proc") if p.isdigit() and
+               is_conmon_of(p, s.data_dir)]
+    assert len(conmons) == 4, conmons
+
+    [stub] = run(ecs, "stubborn")
+    wait_tasks(ecs, [stub], "RUNNING")
+    ecs.stop_task(task=stub, reason="stop, then a crash")
+    wait_tasks(ecs, [stub], "STOPPING")
+    s.kill9()
+    s.start()
+    [t] = wait_tasks(ecs, [stub], "STOPPED", timeout=20)
+    assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "stop, then a crash", t
+    assert t["containers"][0]["exitCode"] == 137, t["containers"]
+    # The agent restarts the stop timeout after a restart (it is not kept on
+    # disk), so allow for the time skiffd was down.
+    assert (t["executionStoppedAt"] - t["stoppingAt"]).total_seconds() < 2 * 2 + 5
+
+    s.stop()
+    assert pids_of(s, arns) == pids
+    s.start()
+    wait_tasks(ecs, arns, "RUNNING")
+    assert pids_of(s, arns) == pids
+    for a in arns:
+        ecs.stop_task(task=a)
+    for t in wait_tasks(ecs, arns, "STOPPED"):
+        assert t["containers"][0]["exitCode"] == 0
+    assert_no_leftovers(s)
+
+
+def is_conmon_of(pid, data_dir):
+    try:
+        with open("/proc/%s/comm" % pid) as f:
+            if f.read().strip() != "conmon":
+                return False
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return data_dir.encode() in f.read()
+    except OSError:
+        return False
+
+
+def test_crash_between_placement_and_assignment(daemons):
+    """The window the scheduler's reconcile repairs: a task recorded as
+    placed on the node that the node never received (skiffd died between
+    the two). Made by hand in the store while skiffd is down: a waiting task
+    marked placed is assigned again after the restart and runs; one that
+    should stop is recorded as stopped with its reason."""
+    import sqlite3
+    s = daemons.start()
+    ecs = s.client()
+    ncpu = os.cpu_count()
+    register(ecs, "filler", [container(command=loop(0))], cpu="1024", memory="2048")
+    register(ecs, "late", [container(command=loop(0))])
+    fillers = run(ecs, "filler", count=ncpu)
+    wait_tasks(ecs, fillers, "RUNNING")
+    waiting = run(ecs, "late", count=2)
+    time.sleep(0.5)
+    assert [t["lastStatus"] for t in describe(ecs, waiting)] == ["PROVISIONING"] * 2
+    s.kill9()
+    db = sqlite3.connect(os.path.join(s.data_dir, "state.db"))
+    with db:
+        db.execute("UPDATE tasks SET node = 'local' WHERE arn IN (?, ?)", waiting)
+        db.execute("UPDATE tasks SET desired_status = 'STOPPED', stop_code = 'UserInitiated', "
+                   "stopped_reason = 'stopped before the crash' WHERE arn = ?", (waiting[1],))
+    db.close()
+    s.start()
+    [t] = wait_tasks(ecs, [waiting[0]], "RUNNING", timeout=20)
+    [t] = wait_tasks(ecs, [waiting[1]], "STOPPED", timeout=20)
+    assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "stopped before the crash"
+    assert not os.path.exists(task_dir(s, waiting[1]))
+    for a in fillers + [waiting[0]]:
+        ecs.stop_task(task=a)
+    wait_tasks(ecs, fillers + [waiting[0]], "STOPPED")
+    assert "is not held by node" not in s.log()
+    assert_no_leftovers(s)
