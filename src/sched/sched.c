@@ -440,6 +440,12 @@ static int send_stop(struct sched *s, struct db *db, const char *arn, const char
                             *code ? code : "UserInitiated", "reason", reason);
     int r = s->node->ops->stop(s->node, msg, err);
     json_decref(msg);
+    if (r == -ENOENT) {
+        /* The node no longer holds the task: nothing runs, record the stop. */
+        error_freep(err);
+        return fail_unplaced(db, arn, *code ? code : "UserInitiated",
+                             *reason ? reason : "Task stopped by user", err);
+    }
     if (r < 0)
         return r;
     sqlite3_stmt *st = db_stmt(db, "UPDATE tasks SET stop_sent_at = ?2 WHERE arn = ?1", err);

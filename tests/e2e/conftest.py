@@ -127,9 +127,13 @@ class Skiffd:
                 except OSError:
                     pass
         time.sleep(0.2)
+        # Task disks (loop-mounted ext4 under DATA-DIR/tasks/*/rw) and the
+        # run dir's namespace mounts: deepest first.
         with open("/proc/self/mountinfo") as f:
             mounts = [line.split()[4] for line in f]
-        for m in sorted((m for m in mounts if m.startswith(self.run_dir)), reverse=True):
+        mine = [m for m in mounts if m.startswith(self.run_dir + "/") or m == self.run_dir
+                or m.startswith(self.data_dir + "/")]
+        for m in sorted(mine, key=len, reverse=True):
             subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
         subprocess.run(["rm", "-rf", self.run_dir])
         for root, dirs, _ in os.walk("/sys/fs/cgroup"):
