@@ -98,6 +98,10 @@ def test_echo_task_exits_zero_with_output_and_times(s, ecs):
     assert log_lines(s, arn) == [("stdout", "hello from skiff"), ("stderr", "to-stderr")]
     doc = raw_describe(s, [arn])["tasks"][0]
     assert isinstance(doc["createdAt"], float) and doc["version"] == t["version"]
+    # Stopping a stopped task answers it unchanged.
+    again = ecs.stop_task(task=arn, reason="too late")["task"]
+    assert again["stopCode"] == "EssentialContainerExited" and again["version"] == t["version"]
+    assert again["stoppedReason"] == t["stoppedReason"]
 
 
 def test_nonzero_exit_code_reported(s, ecs):
