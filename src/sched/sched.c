@@ -441,7 +441,9 @@ static int send_stop(struct sched *s, struct db *db, const char *arn, const char
     int r = s->node->ops->stop(s->node, msg, err);
     json_decref(msg);
     if (r == -ENOENT) {
-        /* The node no longer holds the task: nothing runs, record the stop. */
+        /* The node no longer holds the task (it was purged there, or
+         * skiffd died between placing and assigning it): nothing runs,
+         * record the stop. */
         error_freep(err);
         return fail_unplaced(db, arn, *code ? code : "UserInitiated",
                              *reason ? reason : "Task stopped by user", err);
@@ -482,19 +484,10 @@ static void send_stops(struct sched *s, struct db *db)
     json_t *t;
     json_array_foreach(todo, i, t)
     {
-        const char *arn = json_string_value(json_array_get(t, 0));
-        const char *code = json_string_value(json_array_get(t, 1));
-        const char *reason = json_string_value(json_array_get(t, 2));
         error_freep(&err);
-        int r = send_stop(s, db, arn, code, reason, &err);
-        /* The node does not hold it (skiffd died between placing and
-         * assigning it): nothing runs, so it has stopped. */
-        if (r == -ENOENT) {
-            error_freep(&err);
-            r = fail_unplaced(db, arn, *code ? code : "UserInitiated",
-                              *reason ? reason : "Task stopped by user", &err);
-        }
-        if (r < 0)
+        if (send_stop(s, db, json_string_value(json_array_get(t, 0)),
+                      json_string_value(json_array_get(t, 1)),
+                      json_string_value(json_array_get(t, 2)), &err) < 0)
             log_err("scheduler: stop: %s", err->msg);
     }
     json_decref(todo);
