@@ -485,7 +485,7 @@ const struct cli_command cli_run_commands[] = {
      "  --cpu N          task CPU units, 1024 per vCPU (default 256)\n"
      "  --memory MIB     task memory in MiB (default 512); cpu and memory must\n"
      "                   be a Fargate size\n"
-     "  --env K=V        set an environment variable; repeat for more\n"
+     "  -e, --env K=V    set an environment variable; repeat for more\n"
      "  --cmd CMD        the container's command, split at blanks (no quoting);\n"
      "                   -- ARGS... gives it word by word instead. Either\n"
      "                   replaces the image's Cmd, not its Entrypoint\n"
