@@ -138,7 +138,7 @@ def compress(tar_bytes, how):
     if how == "tar":
         return tar_bytes
     if how in ("gzip", "docker"):
-        return gzip.compress(tar_bytes, mtime=0)
+        return gzip.compress(tar_bytes, compresslevel=6, mtime=0)
     if how == "zstd":
         return subprocess.run(["zstd", "-q", "-c", "-3"], input=tar_bytes, check=True,
                               capture_output=True).stdout
