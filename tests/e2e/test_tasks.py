@@ -360,6 +360,13 @@ def test_other_account_cannot_touch_task(s, ecs):
     wait_tasks(ecs, [arn], "RUNNING")
     s.add_profile("tasks-other", "210987654321", "AKIATASKSOTHER000001", "tasks-other-secret")
     other = s.client(profile="tasks-other")
+
+    def reloaded():
+        try:
+            return other.list_clusters() is not None
+        except botocore.exceptions.ClientError:
+            return False
+    assert sigv4_client.wait_until(reloaded, timeout=10, interval=0.1)
     other.create_cluster(clusterName="default")
     cluster_arn = arn.rsplit("/", 1)[0].replace(":task/", ":cluster/")
 
