@@ -31,6 +31,7 @@ enum cluster_include {
 struct cluster_counts {
     int running_tasks;
     int pending_tasks;
+    int active_tasks; /* not STOPPED, stopping ones included */
     int active_services;
     int draining_services;
 };
@@ -45,6 +46,7 @@ static int cluster_counts(struct api_ctx *ctx, const char *arn, struct cluster_c
         return r;
     c->running_tasks = t.running;
     c->pending_tasks = t.pending;
+    c->active_tasks = t.active;
     return 0;
 }
 
@@ -388,7 +390,7 @@ int ecs_delete_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
     if (c.active_services + c.draining_services > 0)
         return error_set(err, EBUSY, "ClusterContainsServicesException",
                          "The Cluster cannot be deleted while Services are active.");
-    if (c.running_tasks + c.pending_tasks > 0)
+    if (c.active_tasks > 0)
         return error_set(err, EBUSY, "ClusterContainsTasksException",
                          "The Cluster cannot be deleted while Tasks are active.");
     sqlite3_stmt *st =

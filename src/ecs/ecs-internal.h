@@ -56,6 +56,7 @@ int ecs_taskdef_lookup(struct api_ctx *ctx, const char *ref, json_t **ret, struc
 struct ecs_task_counts {
     int running;
     int pending;
+    int active; /* every task not STOPPED, stopping ones included */
 };
 int ecs_task_counts(struct api_ctx *ctx, const char *cluster_arn, struct ecs_task_counts *ret,
                     struct error **err);

@@ -136,7 +136,7 @@ int ecs_task_counts(struct api_ctx *ctx, const char *cluster_arn, struct ecs_tas
     sqlite3_stmt *st = db_stmt(ctx->db,
                                "SELECT COALESCE(SUM(last_status = 'RUNNING'), 0), "
                                "COALESCE(SUM(last_status IN ('PROVISIONING', 'PENDING', "
-                               "'ACTIVATING')), 0) FROM tasks "
+                               "'ACTIVATING')), 0), COUNT(*) FROM tasks "
                                "WHERE account = ?1 AND cluster_arn = ?2 AND "
                                "last_status != 'STOPPED'",
                                err);
@@ -148,6 +148,7 @@ int ecs_task_counts(struct api_ctx *ctx, const char *cluster_arn, struct ecs_tas
     if (rc == SQLITE_ROW) {
         ret->running = sqlite3_column_int(st, 0);
         ret->pending = sqlite3_column_int(st, 1);
+        ret->active = sqlite3_column_int(st, 2);
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : db_fail(ctx->db, err, "count tasks");
