@@ -80,6 +80,42 @@ static void host_remember_http(const char *host)
     pthread_mutex_unlock(&http_hosts_lock);
 }
 
+/* Connections, DNS answers and TLS sessions shared by every client of the
+ * process, so that the next pull from a registry reuses a kept-alive
+ * connection instead of connecting (and handshaking) again. */
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+static CURLSH *share;
+static pthread_once_t share_once = PTHREAD_ONCE_INIT;
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+    (void)h;
+    (void)access;
+    (void)arg;
+    pthread_mutex_lock(&share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+    (void)h;
+    (void)arg;
+    pthread_mutex_unlock(&share_locks[data]);
+}
+
+static void share_init(void)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(share_locks); i++)
+        pthread_mutex_init(&share_locks[i], NULL);
+    share = curl_share_init();
+    if (!share)
+        abort();
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
+
 int reg_client_new(const char *data_dir, const struct img_ref *ref, const struct img_creds *creds,
                    struct reg_client **ret, struct error **err)
 {
@@ -282,6 +318,8 @@ static void tls_options(const struct reg_client *c, CURL *h)
 
 static void common_options(const struct reg_client *c, CURL *h)
 {
+    pthread_once(&share_once, share_init);
+    curl_easy_setopt(h, CURLOPT_SHARE, share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
