@@ -31,6 +31,11 @@ void img_set_in_use_hook(bool (*fn)(const char *reference, void *arg), void *arg
     in_use_arg = arg;
 }
 
+bool img_in_use(const char *reference)
+{
+    return in_use_fn && in_use_fn(reference, in_use_arg);
+}
+
 int64_t img_cache_limit(void)
 {
     const char *dir = img_data_dir();
@@ -324,7 +329,7 @@ static char *lru_victim(struct db *db, int64_t keep_after_ms, struct error **err
     char *victim = NULL;
     while (!victim && sqlite3_step(st) == SQLITE_ROW) {
         const char *ref = db_col_text(st, 0);
-        if (!in_use_fn || !in_use_fn(ref, in_use_arg))
+        if (!img_in_use(ref))
             victim = xstrdup(ref);
     }
     sqlite3_reset(st);

@@ -95,7 +95,8 @@ int img_touch(struct db *db, const char *reference, struct error **err);
 char *img_layer_path(const char *diff_id);
 
 /* Removes the record of reference (or every record of a manifest digest);
- * blobs and layers go at the next GC. -ENOENT when absent. */
+ * blobs and layers go at the next GC. -ENOENT when absent; -EBUSY
+ * (ClientException) when the in-use hook claims it. */
 int img_delete(struct db *db, const char *reference, size_t *ret_removed, struct error **err);
 
 struct img_usage {

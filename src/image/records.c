@@ -280,10 +280,43 @@ int img_touch(struct db *db, const char *reference, struct error **err)
     return db_exec_stmt(db, st, err);
 }
 
+/* Refuses to delete what a running task uses (its layers are mounted). */
+static int check_not_in_use(struct db *db, const char *reference, struct error **err)
+{
+    struct img_info **list = NULL;
+    size_t n = 0;
+    int r = img_list(db, &list, &n, err);
+    if (r < 0)
+        return r;
+    bool by_digest = img_digest_valid(reference);
+    _cleanup_free_ char *norm = NULL;
+    if (!by_digest) {
+        struct img_ref ref = {0};
+        if (img_ref_parse(reference, &ref, NULL) == 0) {
+            norm = img_ref_format(&ref);
+            img_ref_done(&ref);
+        }
+    }
+    for (size_t i = 0; i < n && r == 0; i++) {
+        const struct img_info *im = list[i];
+        bool match = by_digest
+                         ? (!strcmp(im->digest, reference) || !strcmp(im->index_digest, reference))
+                         : (norm && !strcmp(im->reference, norm));
+        if (match && img_in_use(im->reference))
+            r = error_set(err, EBUSY, ERR_CLIENT, "image %s is in use by a running task",
+                          im->reference);
+    }
+    img_info_list_free(list, n);
+    return r;
+}
+
 int img_delete(struct db *db, const char *reference, size_t *ret_removed, struct error **err)
 {
     sqlite3_stmt *st;
     _cleanup_free_ char *norm = NULL;
+    int r0 = check_not_in_use(db, reference, err);
+    if (r0 < 0)
+        return r0;
     if (img_digest_valid(reference)) {
         st = db_stmt(db, "DELETE FROM images WHERE digest = ?1 OR index_digest = ?1", err);
         if (!st)

@@ -2,6 +2,7 @@
  * files; other modules use image.h. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -15,6 +16,8 @@ int img_record_put(struct db *db, const struct img_info *i, struct error **err);
 /* Records the unpacked size of a layer directory. */
 int img_record_layer(struct db *db, const char *diff_id, int64_t size, int64_t now_ms,
                      struct error **err);
+/* True when the runtime's in-use hook claims reference. */
+bool img_in_use(const char *reference);
 /* Like img_get() without the config. */
 int img_record_find(struct db *db, const char *reference, struct img_info **ret,
                     struct error **err);
