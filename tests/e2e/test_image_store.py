@@ -254,3 +254,32 @@ def test_import_refusals(image_skiffd):
     with pytest.raises(c.exceptions.ClientError) as e:
         reg.client(image_skiffd, "other").import_image(path="/etc")
     assert "AccessDeniedException" in str(e.value)
+
+
+def test_disk_full_is_a_clear_error_and_leaves_nothing(registry):
+    """The data dir on a 16 MiB tmpfs; the image needs more."""
+    import conftest
+    d = tempfile.mkdtemp(prefix="skiff-full-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", d], check=True)
+    s = None
+    try:
+        big = reg.Layer().file("big", os.urandom(24 << 20)).bytes()
+        img = reg.Image([(reg.busybox_layer(), "gzip"), (big, "gzip")])
+        reg.Pusher(registry).image("huge", "v1", img)
+        s = conftest.Skiffd(d, ["--throttle-read", "off", "--throttle-write", "off"]).start()
+        c = reg.client(s)
+        ref = "%s/huge:v1" % registry.host
+        with pytest.raises(c.exceptions.CannotPullContainerError) as e:
+            c.pull_image(reference=ref)
+        msg = str(e.value)
+        assert "CannotPullContainerError: %s" % ref in msg
+        assert "No space left on device" in msg
+        assert c.list_images()["images"] == []
+        assert reg.tmp_entries(s) == []
+        assert not os.path.exists(reg.blob_path(s, img.layer_digests[1]))
+        reg.check_store_verified(s)
+    finally:
+        if s:
+            s.stop()
+        subprocess.run(["umount", d], check=True)
+        os.rmdir(d)
