@@ -138,6 +138,9 @@ static int open_beneath(struct unpacker *u, const char *rel, bool create, const 
                 return error_errno(err, e, "create directory %s in the layer", c);
             }
             next = openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            /* implied parents are 0755 whatever skiffd's umask */
+            if (next >= 0)
+                fchmod(next, 0755);
         }
         int e = errno;
         close(cur);

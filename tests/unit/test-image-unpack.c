@@ -296,7 +296,9 @@ static void test_tree_and_policies(void **state)
     };
     struct unpack_stats st;
     char why[512], p[300];
+    mode_t old_umask = umask(077);
     assert_int_equal(unpack(e, "gzip", false, &st, why, sizeof(why)), 0);
+    umask(old_umask);
     struct stat s;
     at(p, sizeof(p), "bin/tool");
     assert_int_equal(stat(p, &s), 0);
@@ -308,6 +310,9 @@ static void test_tree_and_policies(void **state)
     assert_int_equal((int)st.setid_cleared, 2);
     at(p, sizeof(p), "abs/file");
     assert_int_equal(access(p, F_OK), 0);
+    at(p, sizeof(p), "abs"); /* implied parent: 0755 whatever the umask */
+    assert_int_equal(stat(p, &s), 0);
+    assert_int_equal(s.st_mode & 07777, 0755);
     at(p, sizeof(p), "a/b/c");
     assert_int_equal(access(p, F_OK), 0);
     char target[64] = "";
