@@ -185,7 +185,7 @@ static void sweep_blob(const char *hex, void *arg)
 static int64_t layer_bytes(struct db *db, struct cas *cas, const char *hex)
 {
     char digest[IMG_DIGEST_LEN + 1];
-    snprintf(digest, sizeof(digest), "sha256:%s", hex);
+    snprintf(digest, sizeof(digest), "sha256:%.64s", hex);
     sqlite3_stmt *st = db_stmt(db, "SELECT size FROM image_layers WHERE diff_id = ?1", NULL);
     if (st) {
         db_bind_text(st, 1, digest);
@@ -212,12 +212,12 @@ static void sweep_layer(const char *hex, void *arg)
         /* move it out of layers/ first, so a half-removed layer is never
          * visible under its name */
         char tmpname[96];
-        snprintf(tmpname, sizeof(tmpname), "gc-layer-%s", hex);
+        snprintf(tmpname, sizeof(tmpname), "gc-layer-%.64s", hex);
         if (renameat(cas_layers_fd(s->cas), hex, cas_tmp_fd(s->cas), tmpname) < 0)
             return;
         cas_rmtree_at(cas_tmp_fd(s->cas), tmpname);
         char digest[IMG_DIGEST_LEN + 1];
-        snprintf(digest, sizeof(digest), "sha256:%s", hex);
+        snprintf(digest, sizeof(digest), "sha256:%.64s", hex);
         sqlite3_stmt *st = db_stmt(s->db, "DELETE FROM image_layers WHERE diff_id = ?1", NULL);
         if (st) {
             db_bind_text(st, 1, digest);
