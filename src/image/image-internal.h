@@ -102,6 +102,10 @@ int reg_get_blob_mem(struct reg_client *c, const struct img_descriptor *d, size_
 struct reg_blob_job {
     const struct img_descriptor *desc;
     struct reg_sink sink;
+    /* Called (in the caller's thread, between transfers) once the blob has
+     * been received whole; a failure stops every download. May be NULL. */
+    int (*on_done)(struct reg_blob_job *job, struct error **err);
+    void *arg;
 };
 /* Downloads blobs in parallel (curl multi, up to IMG_PARALLEL at once),
  * following redirects, retrying 5xx/429/timeouts with backoff and resuming

@@ -69,6 +69,9 @@ struct pull {
     struct img_info *info;
     struct img_manifest *m;
     struct img_progress *progress;
+    struct unpack_pool *pool;
+    bool *handled;                  /* per layer: present, unpacking, or waited for */
+    struct cas_claim **layer_waits; /* per layer: another pull's unpack to wait for */
 };
 
 /* A sink that counts bytes for the progress display on their way to the
@@ -231,97 +234,7 @@ static int fetch_config(struct pull *p, struct error **err)
     return 0;
 }
 
-/* ---- blobs ---- */
-
-/* Makes the blobs of the layers that still need unpacking present:
- * downloads the ones this pull claims, waits for the ones others fetch. */
-static int fetch_blobs(struct pull *p, struct error **err)
-{
-    size_t n = p->info->n_layers;
-    for (int round = 0; round < CLAIM_ROUNDS; round++) {
-        struct reg_blob_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
-        struct counting_sink *counters = xcalloc(n ? n : 1, sizeof(*counters));
-        size_t *job_layer = xcalloc(n ? n : 1, sizeof(*job_layer));
-        struct cas_writer **writers = xcalloc(n ? n : 1, sizeof(*writers));
-        struct cas_claim **mine = xcalloc(n ? n : 1, sizeof(*mine));
-        struct cas_claim **waits = xcalloc(n ? n : 1, sizeof(*waits));
-        size_t n_jobs = 0, n_waits = 0, missing = 0;
-        int r = 0;
-        for (size_t i = 0; i < n && r == 0; i++) {
-            const struct img_layer_info *l = &p->info->layers[i];
-            if (cas_layer_present(p->cas, l->diff_id)) {
-                if (round == 0)
-                    img_progress_state(p->progress, i, IMG_LAYER_ALREADY_EXISTS);
-                continue;
-            }
-            /* the same blob twice in one image: claim it once */
-            bool dup = false;
-            for (size_t k = 0; k < i && !dup; k++)
-                dup = !strcmp(p->info->layers[k].digest, l->digest);
-            if (dup)
-                continue;
-            enum cas_claim_state state;
-            struct cas_claim *c = NULL;
-            r = cas_claim(p->cas, CAS_BLOB, l->digest, &state, &c, err);
-            if (r < 0)
-                break;
-            if (state == CAS_PRESENT) {
-                img_progress_state(p->progress, i, IMG_LAYER_DOWNLOADED);
-                continue;
-            }
-            missing++;
-            if (state == CAS_WAIT) {
-                waits[n_waits++] = c;
-                continue;
-            }
-            if (!p->rc) {
-                cas_claim_release(c);
-                r = error_set(err, ENOENT, NULL, "layer blob %s is missing", l->digest);
-                break;
-            }
-            r = cas_writer_new(p->cas, l->digest, l->size, &writers[n_jobs], err);
-            if (r < 0) {
-                cas_claim_release(c);
-                break;
-            }
-            mine[n_jobs] = c;
-            counters[n_jobs] =
-                (struct counting_sink){cas_writer_sink(writers[n_jobs]), p->progress, i};
-            job_layer[n_jobs] = i;
-            jobs[n_jobs].desc = &p->m->layers[i];
-            jobs[n_jobs].sink = (struct reg_sink){counting_write, counting_rewind, counting_written,
-                                                  &counters[n_jobs]};
-            img_progress_state(p->progress, i, IMG_LAYER_DOWNLOADING);
-            n_jobs++;
-        }
-        if (r == 0)
-            r = reg_get_blobs(p->rc, jobs, n_jobs, err);
-        for (size_t k = 0; k < n_jobs; k++) {
-            if (r == 0)
-                r = cas_writer_commit(writers[k], err);
-            if (r == 0)
-                img_progress_state(p->progress, job_layer[k], IMG_LAYER_DOWNLOADED);
-            cas_writer_free(writers[k]);
-            cas_claim_release(mine[k]);
-        }
-        for (size_t k = 0; k < n_waits; k++)
-            cas_claim_wait(waits[k]);
-        free(jobs);
-        free(counters);
-        free(job_layer);
-        free(writers);
-        free(mine);
-        free(waits);
-        if (r < 0)
-            return r;
-        if (missing == 0 || n_waits == 0)
-            return 0;
-        /* others fetched some: look again (they may have failed) */
-    }
-    return error_set(err, EAGAIN, NULL, "blobs still missing after concurrent pulls failed");
-}
-
-/* ---- layers ---- */
+/* ---- layers: a pool of unpack threads fed as blobs arrive ---- */
 
 struct unpack_job {
     struct pull *p;
@@ -332,11 +245,14 @@ struct unpack_job {
     struct error *err;
 };
 
-struct unpack_queue {
-    struct unpack_job *jobs;
-    size_t n;
-    size_t next;
+struct unpack_pool {
     pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct unpack_job *jobs; /* at most one per layer */
+    size_t n, next;
+    bool closed;
+    pthread_t threads[UNPACK_THREADS];
+    size_t n_threads;
 };
 
 static int unpack_one(struct unpack_job *j)
@@ -365,47 +281,174 @@ static int unpack_one(struct unpack_job *j)
     return 0;
 }
 
-static void *unpack_worker(void *arg)
+static void *pool_worker(void *arg)
 {
-    struct unpack_queue *q = arg;
+    struct unpack_pool *q = arg;
+    pthread_mutex_lock(&q->lock);
     for (;;) {
-        pthread_mutex_lock(&q->lock);
-        size_t i = q->next++;
+        while (q->next == q->n && !q->closed)
+            pthread_cond_wait(&q->cond, &q->lock);
+        if (q->next == q->n)
+            break;
+        struct unpack_job *j = &q->jobs[q->next++];
         pthread_mutex_unlock(&q->lock);
-        if (i >= q->n)
-            return NULL;
-        struct unpack_job *j = &q->jobs[i];
         img_progress_state(j->p->progress, j->index, IMG_LAYER_EXTRACTING);
         if (unpack_one(j) == 0)
             img_progress_state(j->p->progress, j->index, IMG_LAYER_COMPLETE);
-        cas_claim_release(q->jobs[i].claim);
-        q->jobs[i].claim = NULL;
+        cas_claim_release(TAKE_PTR(j->claim));
+        pthread_mutex_lock(&q->lock);
     }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
 }
 
-static int unpack_layers(struct pull *p, struct error **err)
+static void pool_init(struct unpack_pool *q, size_t n_layers)
+{
+    memset(q, 0, sizeof(*q));
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->cond, NULL);
+    q->jobs = xcalloc(n_layers ? n_layers : 1, sizeof(*q->jobs));
+}
+
+static void pool_submit(struct unpack_pool *q, const struct unpack_job *job)
+{
+    pthread_mutex_lock(&q->lock);
+    q->jobs[q->n++] = *job;
+    if (q->n_threads < UNPACK_THREADS &&
+        pthread_create(&q->threads[q->n_threads], NULL, pool_worker, q) == 0)
+        q->n_threads++;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Waits for every submitted unpack, records the layers' sizes, and returns
+ * the first failure. */
+static int pool_finish(struct pull *p, struct unpack_pool *q, struct error **err)
+{
+    pthread_mutex_lock(&q->lock);
+    q->closed = true;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    for (size_t t = 0; t < q->n_threads; t++)
+        pthread_join(q->threads[t], NULL);
+    if (q->next < q->n)
+        pool_worker(q); /* no thread could be started: drain here */
+    int r = 0;
+    for (size_t k = 0; k < q->n; k++) {
+        struct unpack_job *j = &q->jobs[k];
+        if (!j->err) {
+            img_record_layer(p->db, j->layer->diff_id, j->size, time_now_ms(), NULL);
+        } else if (r == 0 && err && !*err) {
+            r = -j->err->errnum;
+            *err = TAKE_PTR(j->err);
+        } else {
+            if (r == 0)
+                r = -j->err->errnum;
+            error_free(TAKE_PTR(j->err));
+        }
+    }
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->lock);
+    free(q->jobs);
+    return r;
+}
+
+/* Starts unpacking layer i unless it is present, being unpacked by this
+ * pull already, or by another one (whose claim is kept to wait on). The
+ * layer's blob must be in the store. */
+static int try_unpack(struct pull *p, size_t i, struct error **err)
+{
+    if (p->handled[i])
+        return 0;
+    const struct img_layer_info *l = &p->info->layers[i];
+    for (size_t k = 0; k < p->info->n_layers; k++) {
+        if (k != i && p->handled[k] && !strcmp(p->info->layers[k].diff_id, l->diff_id)) {
+            p->handled[i] = true; /* the same layer twice in one image */
+            return 0;
+        }
+    }
+    enum cas_claim_state state;
+    struct cas_claim *c = NULL;
+    int r = cas_claim(p->cas, CAS_LAYER, l->diff_id, &state, &c, err);
+    if (r < 0)
+        return r;
+    p->handled[i] = true;
+    if (state == CAS_PRESENT)
+        img_progress_state(p->progress, i, IMG_LAYER_COMPLETE);
+    else if (state == CAS_WAIT)
+        p->layer_waits[i] = c;
+    else
+        pool_submit(p->pool, &(struct unpack_job){.p = p, .index = i, .layer = l, .claim = c});
+    return 0;
+}
+
+/* ---- blobs ---- */
+
+/* One download of this pull: its writer and claim, and what to do once
+ * the registry has sent it all. */
+struct blob_fetch {
+    struct pull *p;
+    size_t layer;
+    struct cas_writer *writer;
+    struct cas_claim *claim;
+    struct counting_sink counter;
+};
+
+/* A blob arrived: verify and store it, let other pulls waiting for it go,
+ * and start unpacking the layers made of it while the other downloads run. */
+static int blob_arrived(struct reg_blob_job *job, struct error **err)
+{
+    struct blob_fetch *b = job->arg;
+    struct pull *p = b->p;
+    int r = cas_writer_commit(b->writer, err);
+    if (r < 0)
+        return r;
+    cas_claim_release(TAKE_PTR(b->claim));
+    const char *digest = p->info->layers[b->layer].digest;
+    for (size_t i = 0; i < p->info->n_layers && r == 0; i++) {
+        if (strcmp(p->info->layers[i].digest, digest) != 0)
+            continue;
+        img_progress_state(p->progress, i, IMG_LAYER_DOWNLOADED);
+        r = try_unpack(p, i, err);
+    }
+    return r;
+}
+
+/* Makes the blobs of the layers that still need unpacking present:
+ * downloads the ones this pull claims, waits for the ones others fetch.
+ * Layers whose blob is (or becomes) present go to the unpack pool at once. */
+static int fetch_blobs(struct pull *p, struct error **err)
 {
     size_t n = p->info->n_layers;
     for (int round = 0; round < CLAIM_ROUNDS; round++) {
-        struct unpack_queue q = {.jobs = xcalloc(n ? n : 1, sizeof(struct unpack_job))};
-        pthread_mutex_init(&q.lock, NULL);
+        struct reg_blob_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+        struct blob_fetch *fetches = xcalloc(n ? n : 1, sizeof(*fetches));
         struct cas_claim **waits = xcalloc(n ? n : 1, sizeof(*waits));
-        size_t n_waits = 0, missing = 0;
+        size_t n_jobs = 0, n_waits = 0, missing = 0;
         int r = 0;
         for (size_t i = 0; i < n && r == 0; i++) {
             const struct img_layer_info *l = &p->info->layers[i];
+            if (p->handled[i])
+                continue;
+            if (cas_layer_present(p->cas, l->diff_id)) {
+                img_progress_state(p->progress, i, IMG_LAYER_ALREADY_EXISTS);
+                p->handled[i] = true;
+                continue;
+            }
+            /* the same blob twice in one image: claim it once */
             bool dup = false;
             for (size_t k = 0; k < i && !dup; k++)
-                dup = !strcmp(p->info->layers[k].diff_id, l->diff_id);
+                dup = !strcmp(p->info->layers[k].digest, l->digest);
             if (dup)
                 continue;
             enum cas_claim_state state;
             struct cas_claim *c = NULL;
-            r = cas_claim(p->cas, CAS_LAYER, l->diff_id, &state, &c, err);
+            r = cas_claim(p->cas, CAS_BLOB, l->digest, &state, &c, err);
             if (r < 0)
-                continue;
+                break;
             if (state == CAS_PRESENT) {
-                img_progress_state(p->progress, i, IMG_LAYER_COMPLETE);
+                img_progress_state(p->progress, i, IMG_LAYER_DOWNLOADED);
+                r = try_unpack(p, i, err);
                 continue;
             }
             missing++;
@@ -413,37 +456,69 @@ static int unpack_layers(struct pull *p, struct error **err)
                 waits[n_waits++] = c;
                 continue;
             }
-            q.jobs[q.n++] = (struct unpack_job){.p = p, .index = i, .layer = l, .claim = c};
-        }
-        size_t n_threads = q.n < UNPACK_THREADS ? q.n : UNPACK_THREADS;
-        pthread_t threads[UNPACK_THREADS];
-        size_t started = 0;
-        for (size_t t = 1; t < n_threads; t++)
-            if (pthread_create(&threads[started], NULL, unpack_worker, &q) == 0)
-                started++;
-        unpack_worker(&q);
-        for (size_t t = 0; t < started; t++)
-            pthread_join(threads[t], NULL);
-        for (size_t k = 0; k < q.n; k++) {
-            struct unpack_job *j = &q.jobs[k];
-            if (!j->err) {
-                img_record_layer(p->db, j->layer->diff_id, j->size, time_now_ms(), NULL);
-            } else if (r == 0 && err && !*err) {
-                r = -j->err->errnum;
-                *err = TAKE_PTR(j->err);
-            } else {
-                error_free(TAKE_PTR(j->err));
+            if (!p->rc) {
+                cas_claim_release(c);
+                r = error_set(err, ENOENT, NULL, "layer blob %s is missing", l->digest);
+                break;
             }
+            struct blob_fetch *b = &fetches[n_jobs];
+            r = cas_writer_new(p->cas, l->digest, l->size, &b->writer, err);
+            if (r < 0) {
+                cas_claim_release(c);
+                break;
+            }
+            b->p = p;
+            b->layer = i;
+            b->claim = c;
+            b->counter = (struct counting_sink){cas_writer_sink(b->writer), p->progress, i};
+            jobs[n_jobs] = (struct reg_blob_job){
+                .desc = &p->m->layers[i],
+                .sink = {counting_write, counting_rewind, counting_written, &b->counter},
+                .on_done = blob_arrived,
+                .arg = b,
+            };
+            img_progress_state(p->progress, i, IMG_LAYER_DOWNLOADING);
+            n_jobs++;
+        }
+        if (r == 0)
+            r = reg_get_blobs(p->rc, jobs, n_jobs, err);
+        for (size_t k = 0; k < n_jobs; k++) {
+            cas_writer_free(fetches[k].writer);
+            cas_claim_release(fetches[k].claim); /* those that did not arrive */
         }
         for (size_t k = 0; k < n_waits; k++)
             cas_claim_wait(waits[k]);
-        pthread_mutex_destroy(&q.lock);
-        free(q.jobs);
+        free(jobs);
+        free(fetches);
         free(waits);
         if (r < 0)
             return r;
         if (missing == 0 || n_waits == 0)
             return 0;
+        /* others fetched some: look again (they may have failed) */
+    }
+    return error_set(err, EAGAIN, NULL, "blobs still missing after concurrent pulls failed");
+}
+
+/* Every layer not yet handed to the pool: claim it now (all blobs are
+ * present); wait for the ones other pulls unpack, and claim those again. */
+static int unpack_layers(struct pull *p, struct error **err)
+{
+    size_t n = p->info->n_layers;
+    for (int round = 0; round < CLAIM_ROUNDS; round++) {
+        int r = 0;
+        for (size_t i = 0; i < n && r == 0; i++)
+            r = try_unpack(p, i, err);
+        size_t n_waits = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (p->layer_waits[i]) {
+                cas_claim_wait(TAKE_PTR(p->layer_waits[i]));
+                p->handled[i] = false;
+                n_waits++;
+            }
+        }
+        if (r < 0 || n_waits == 0)
+            return r;
     }
     return error_set(err, EAGAIN, NULL, "layers still missing after concurrent pulls failed");
 }
@@ -456,12 +531,29 @@ static int finish(struct pull *p, struct error **err)
     int r = fetch_config(p, err);
     if (r < 0)
         return r;
+    size_t n = p->info->n_layers;
+    struct unpack_pool pool;
+    pool_init(&pool, n);
+    p->pool = &pool;
+    p->handled = xcalloc(n ? n : 1, sizeof(*p->handled));
+    p->layer_waits = xcalloc(n ? n : 1, sizeof(*p->layer_waits));
     p->progress = img_progress_begin(p->info->reference, p->info);
-    if ((r = fetch_blobs(p, err)) < 0 || (r = unpack_layers(p, err)) < 0) {
-        img_progress_end(TAKE_PTR(p->progress));
-        return r;
-    }
+    r = fetch_blobs(p, err);
+    if (r == 0)
+        r = unpack_layers(p, err);
+    /* even after a failure: the unpacks under way finish (and clean up) */
+    int q = pool_finish(p, &pool, r < 0 ? NULL : err);
+    if (r == 0)
+        r = q;
+    for (size_t i = 0; i < n; i++)
+        if (p->layer_waits[i])
+            cas_claim_wait(p->layer_waits[i]);
+    free(p->handled);
+    free(p->layer_waits);
+    p->pool = NULL;
     img_progress_end(TAKE_PTR(p->progress));
+    if (r < 0)
+        return r;
     int64_t now = time_now_ms();
     p->info->pulled_at_ms = now;
     p->info->last_used_ms = now;

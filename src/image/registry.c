@@ -188,7 +188,8 @@ struct xfer {
     struct buf *mem;
     size_t mem_cap;
     const struct reg_sink *sink;
-    int64_t expect_size; /* -1 unknown */
+    struct reg_blob_job *job; /* blobs: whose on_done runs when it is whole */
+    int64_t expect_size;      /* -1 unknown */
     int64_t resume_from;
     bool body_started;
     /* response */
@@ -734,7 +735,10 @@ static int run(struct reg_client *c, struct xfer **xs, size_t n, struct error **
             CURLcode cc = m->data.result;
             stop(c, x);
             struct error *e = NULL;
-            switch (finish(c, x, cc, &e)) {
+            enum outcome o = finish(c, x, cc, &e);
+            if (o == DONE && x->job && x->job->on_done && x->job->on_done(x->job, &e) < 0)
+                o = FAILED;
+            switch (o) {
             case DONE:
                 x->done = true;
                 done++;
@@ -879,6 +883,7 @@ int reg_get_blobs(struct reg_client *c, struct reg_blob_job *jobs, size_t n, str
         xfer_init(&xv[i], c, xasprintf("/v2/%s/blobs/%s", c->repo, jobs[i].desc->digest));
         snprintf(xv[i].what, sizeof(xv[i].what), "blob %s", jobs[i].desc->digest);
         xv[i].sink = &jobs[i].sink;
+        xv[i].job = &jobs[i];
         xv[i].expect_size = jobs[i].desc->size;
         xs[i] = &xv[i];
     }
