@@ -50,7 +50,7 @@ def test_eight_concurrent_pulls_download_each_blob_once(image_skiffd, registry):
         clients = [reg.client(image_skiffd) for _ in range(8)]
         t0 = time.time()
         results = pull_all(clients, ref)
-        assert time.time() - t0 > 1.0  # the proxy made them overlap
+        assert time.time() - t0 > 0.5  # the proxy made them overlap (without it: ~0.05 s)
         assert {r["digest"] for r in results} == {img.digest}
         for d in img.layer_digests + [img.config_digest]:
             assert registry.blob_gets(d) == 1, (d, registry.blob_gets(d))
