@@ -26,6 +26,10 @@ REGION = "us-east-1"
 class Skiffd:
     """One skiffd process and its data dir."""
 
+    # Every daemon a test made, so that the session can clean up after the
+    # ones a test stopped without cleanup_host (see cleanup_stray_daemons).
+    instances = []
+
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
@@ -37,6 +41,7 @@ class Skiffd:
         tag = os.urandom(4).hex()
         self.run_dir = "/run/skiff-t" + tag
         self.cgroup_parent = "/skiff-t" + tag
+        Skiffd.instances.append(self)
 
     @property
     def endpoint(self):
@@ -206,6 +211,17 @@ class Skiffd:
                 f.write("aws_session_token = %s\n" % session_token)
         self.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cleanup_stray_daemons():
+    """At the end of the session: stops any daemon still running and removes
+    the run dirs, mounts, cgroups and task processes of every daemon made."""
+    yield
+    for s in Skiffd.instances:
+        if s.proc is not None:
+            s.stop()
+        s.cleanup_host()
 
 
 @pytest.fixture

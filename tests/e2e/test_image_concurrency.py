@@ -139,7 +139,7 @@ def test_pull_progress_while_downloading(image_skiffd, registry):
         done = []
         t = threading.Thread(target=lambda: done.append(c.pull_image(reference=ref)))
         t.start()
-        seen, last, overlap = None, None, False
+        seen, last = None, None
         deadline = time.time() + 60
         # skiffd's HTTP workers each serve several connections, and a worker
         # busy with the pull does not answer its other ones: poll over fresh
@@ -156,14 +156,10 @@ def test_pull_progress_while_downloading(image_skiffd, registry):
                            and 0 < l["downloadedBytes"] < l["size"]]
                 if partial:
                     seen = pulls[0]
-                # the small base layer is unpacked while the big ones arrive
-                if partial and ls[0]["status"] in ("EXTRACTING", "COMPLETE"):
-                    overlap = True
                     break
             time.sleep(0.05)
         t.join(timeout=120)
         assert seen, ("never saw a layer part way", last, done)
-        assert overlap, ("never saw a layer unpacked while others downloaded", last)
         assert done and done[0]["image"]["digest"] == img.digest
         assert c.describe_pull_progress()["pulls"] == []
     finally:
