@@ -110,16 +110,9 @@ static json_t *td_row(sqlite3_stmt *st, const char *status_override)
     return o;
 }
 
-/* Looks up ref in the caller's account: *ret is the TaskDefinition (new
- * reference) and *ret_arn its ARN, or both NULL when there is none. */
-static int td_find(struct api_ctx *ctx, const struct td_ref *ref, json_t **ret, char **ret_arn,
-                   struct error **err)
+/* The statement selecting ref's row (TD_COLUMNS), bound and ready to step. */
+static sqlite3_stmt *td_query(struct api_ctx *ctx, const struct td_ref *ref, struct error **err)
 {
-    *ret = NULL;
-    if (ret_arn)
-        *ret_arn = NULL;
-    if (ref->foreign)
-        return 0;
     sqlite3_stmt *st;
     if (ref->revision)
         st = db_stmt(ctx->db,
@@ -133,11 +126,27 @@ static int td_find(struct api_ctx *ctx, const struct td_ref *ref, json_t **ret, 
                      "ORDER BY revision DESC LIMIT 1",
                      err);
     if (!st)
-        return -EIO;
+        return NULL;
     db_bind_text(st, 1, ctx->account->account_id);
     db_bind_text(st, 2, ref->family);
     if (ref->revision)
         sqlite3_bind_int64(st, 3, ref->revision);
+    return st;
+}
+
+/* Looks up ref in the caller's account: *ret is the TaskDefinition (new
+ * reference) and *ret_arn its ARN, or both NULL when there is none. */
+static int td_find(struct api_ctx *ctx, const struct td_ref *ref, json_t **ret, char **ret_arn,
+                   struct error **err)
+{
+    *ret = NULL;
+    if (ret_arn)
+        *ret_arn = NULL;
+    if (ref->foreign)
+        return 0;
+    sqlite3_stmt *st = td_query(ctx, ref, err);
+    if (!st)
+        return -EIO;
     int rc = sqlite3_step(st);
     int r = 0;
     if (rc == SQLITE_ROW) {
@@ -270,24 +279,9 @@ int ecs_describe_task_definition(struct api_ctx *ctx, const json_t *in, json_t *
         return r;
     if (ref.foreign)
         return error_set(err, ENOENT, ERR_CLIENT, TD_MSG_NOT_FOUND);
-    sqlite3_stmt *st;
-    if (ref.revision)
-        st = db_stmt(ctx->db,
-                     "SELECT " TD_COLUMNS " FROM task_definitions "
-                     "WHERE account = ?1 AND family = ?2 AND revision = ?3",
-                     err);
-    else
-        st = db_stmt(ctx->db,
-                     "SELECT " TD_COLUMNS " FROM task_definitions "
-                     "WHERE account = ?1 AND family = ?2 AND status = 'ACTIVE' "
-                     "ORDER BY revision DESC LIMIT 1",
-                     err);
+    sqlite3_stmt *st = td_query(ctx, &ref, err);
     if (!st)
         return -EIO;
-    db_bind_text(st, 1, ctx->account->account_id);
-    db_bind_text(st, 2, ref.family);
-    if (ref.revision)
-        sqlite3_bind_int64(st, 3, ref.revision);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
