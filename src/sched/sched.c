@@ -660,17 +660,23 @@ int sched_start(struct sched *s, struct error **err)
     return 0;
 }
 
+void sched_stop(struct sched *s)
+{
+    if (!s || !s->running)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    s->running = false;
+}
+
 void sched_free(struct sched *s)
 {
     if (!s)
         return;
-    if (s->running) {
-        pthread_mutex_lock(&s->lock);
-        s->stopping = true;
-        pthread_cond_signal(&s->cond);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->thread, NULL);
-    }
+    sched_stop(s);
     struct report_item *it = take_reports(s);
     while (it) {
         struct report_item *n = it->next;

@@ -44,7 +44,11 @@ typedef void (*sched_purge_fn)(void *arg, const char *task_arn);
 void sched_set_purge_hook(struct sched *s, sched_purge_fn fn, void *arg);
 /* Starts the scheduler thread. */
 int sched_start(struct sched *s, struct error **err);
-/* Stops the thread (waiting for the pass under way) and frees s. */
+/* Stops the thread, waiting for the pass under way; reports that arrive
+ * afterwards are queued and dropped by sched_free. Idempotent. */
+void sched_stop(struct sched *s);
+/* Stops the thread if it runs and frees s. The node must be freed first, so
+ * that no agent thread reports into a freed scheduler. */
 void sched_free(struct sched *s);
 /* Asks for a pass soon. Cheap; callable from any thread. */
 void sched_kick(struct sched *s);

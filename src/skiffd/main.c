@@ -274,9 +274,11 @@ out:
     if (err)
         log_err("%s", err->msg);
     http_server_stop(http);
-    sched_free(sched);
+    /* No new placements, then no more reports, then the scheduler. */
+    sched_stop(sched);
     if (node)
         node->ops->free(node);
+    sched_free(sched);
     api_server_free(api);
     store_free(store);
     free(o.host);
