@@ -147,7 +147,7 @@ static void test_records(void **state)
 
     char *p = img_layer_path(D("b"));
     char want[200];
-    snprintf(want, sizeof(want), "%s/layers/%s", dir, D("b") + 7);
+    snprintf(want, sizeof(want), "%s/layers/%s", dir, &D("b")[7]);
     assert_string_equal(p, want);
     free(p);
 }
