@@ -475,7 +475,7 @@ int ecs_stop_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struc
     if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
         return r;
     if (ctx->app)
-        sched_stop_task(ctx->app, arn);
+        sched_kick(ctx->app);
     json_t *doc = NULL;
     if ((r = task_load(ctx, arn, false, &doc, err)) < 0)
         return r;

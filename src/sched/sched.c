@@ -493,14 +493,6 @@ static void send_stops(struct sched *s, struct db *db)
     json_decref(todo);
 }
 
-void sched_stop_task(struct sched *s, const char *task_arn)
-{
-    (void)task_arn;
-    /* The stop itself goes out from the scheduler thread, which owns the
-     * node conversation; the pass runs at once. */
-    sched_kick(s);
-}
-
 /* Compares the store with what the node holds: placed tasks the node does
  * not know are assigned again (a crash between placement and assignment) or,
  * when they should stop anyway, recorded as stopped. */

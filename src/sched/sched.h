@@ -50,14 +50,12 @@ void sched_stop(struct sched *s);
 /* Stops the thread if it runs and frees s. The node must be freed first, so
  * that no agent thread reports into a freed scheduler. */
 void sched_free(struct sched *s);
-/* Asks for a pass soon. Cheap; callable from any thread. */
+/* Asks for a pass soon (the pass sends stops, places tasks, applies
+ * reports). Cheap; callable from any thread. */
 void sched_kick(struct sched *s);
 /* The node_report_fn to give the agent: applies a report (cp is the
  * struct sched). */
 void sched_report(void *cp, const json_t *report);
-/* Sends a stop for one task now (StopTask), without waiting for the next
- * pass. Errors are retried by later passes. */
-void sched_stop_task(struct sched *s, const char *task_arn);
 
 /* Task statuses in lifecycle order; -1 for an unknown name. */
 int sched_status_rank(const char *status);
