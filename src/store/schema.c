@@ -115,6 +115,47 @@ const struct store_migration store_migrations[] = {
         "  PRIMARY KEY(account, token));"},
     /* ListClusters walks an account's clusters in ARN order. */
     {5, "CREATE INDEX clusters_account_arn ON clusters(account, arn);"},
+    /* Metering (src/metering): one usage record per task, written in the
+     * transaction that records the task STOPPED and kept after the task row
+     * is purged (with what a report groups by copied in), and the cgroup
+     * samples the agent sends while a task runs. Billed figures are those of
+     * the prices in effect when the record was written. */
+    {10, "CREATE TABLE usage_records ("
+         "  task_arn TEXT PRIMARY KEY,"
+         "  account TEXT NOT NULL,"
+         "  cluster_arn TEXT NOT NULL,"
+         "  family TEXT NOT NULL,"
+         "  taskdef_arn TEXT NOT NULL,"
+         "  grp TEXT,"
+         "  started_by TEXT,"
+         "  tags TEXT NOT NULL DEFAULT '{}',"
+         "  cpu INTEGER NOT NULL,"
+         "  memory INTEGER NOT NULL,"
+         "  ephemeral_gib INTEGER NOT NULL,"
+         "  arch TEXT NOT NULL,"
+         "  created_at INTEGER NOT NULL,"
+         "  pull_started_at INTEGER,"
+         "  stopped_at INTEGER NOT NULL,"
+         "  billed_ms INTEGER NOT NULL,"
+         "  vcpu_nd INTEGER NOT NULL,"
+         "  memory_nd INTEGER NOT NULL,"
+         "  storage_nd INTEGER NOT NULL,"
+         "  total_nd INTEGER NOT NULL,"
+         "  samples INTEGER NOT NULL DEFAULT 0,"
+         "  use_wall_ms INTEGER NOT NULL DEFAULT 0,"
+         "  use_cpu_usec INTEGER NOT NULL DEFAULT 0,"
+         "  cpu_avg_milli INTEGER NOT NULL DEFAULT 0,"
+         "  cpu_p95_milli INTEGER NOT NULL DEFAULT 0,"
+         "  mem_avg_bytes INTEGER NOT NULL DEFAULT 0,"
+         "  mem_peak_bytes INTEGER NOT NULL DEFAULT 0);"
+         "CREATE INDEX usage_records_stopped ON usage_records(account, stopped_at);"
+         "CREATE TABLE usage_samples ("
+         "  task_arn TEXT NOT NULL,"
+         "  t_ms INTEGER NOT NULL,"
+         "  cpu_usec INTEGER NOT NULL,"
+         "  memory_bytes INTEGER NOT NULL,"
+         "  memory_peak_bytes INTEGER NOT NULL DEFAULT 0,"
+         "  PRIMARY KEY(task_arn, t_ms)) WITHOUT ROWID;"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
