@@ -115,6 +115,56 @@ const struct store_migration store_migrations[] = {
         "  PRIMARY KEY(account, token));"},
     /* ListClusters walks an account's clusters in ARN order. */
     {5, "CREATE INDEX clusters_account_arn ON clusters(account, arn);"},
+    /* Services (src/ecs/service*.c, src/sched/service*.c): a service row
+     * holds what the user asked for (spec is the launch settings as JSON),
+     * the reconciler's backoff state and whether it last found the service
+     * steady; each deployment remembers the task definition and launch
+     * settings it rolls out. A task launched by a service carries the
+     * service's ARN, and service_noted once the reconciler has accounted for
+     * its stop (event, failure count). */
+    {6, "CREATE TABLE services ("
+        "  arn TEXT PRIMARY KEY,"
+        "  account TEXT NOT NULL,"
+        "  cluster_arn TEXT NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL,"
+        "  desired_count INTEGER NOT NULL,"
+        "  taskdef_arn TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  client_token TEXT,"
+        "  params_hash TEXT NOT NULL,"
+        "  fail_streak INTEGER NOT NULL DEFAULT 0,"
+        "  backoff_until INTEGER NOT NULL DEFAULT 0,"
+        "  steady INTEGER NOT NULL DEFAULT 0,"
+        "  updated_at INTEGER NOT NULL);"
+        "CREATE INDEX services_cluster ON services(account, cluster_arn, status, arn);"
+        "CREATE INDEX services_status ON services(status);"
+        "CREATE TABLE deployments ("
+        "  id TEXT PRIMARY KEY,"
+        "  service_arn TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  taskdef_arn TEXT NOT NULL,"
+        "  taskdef TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  failed_tasks INTEGER NOT NULL DEFAULT 0,"
+        "  rollout_state TEXT NOT NULL,"
+        "  rollout_reason TEXT,"
+        "  completed INTEGER NOT NULL DEFAULT 0,"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL);"
+        "CREATE INDEX deployments_service ON deployments(service_arn, status);"
+        "CREATE TABLE service_events ("
+        "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  service_arn TEXT NOT NULL,"
+        "  id TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL,"
+        "  message TEXT NOT NULL);"
+        "CREATE INDEX service_events_service ON service_events(service_arn, seq);"
+        "ALTER TABLE tasks ADD COLUMN service_arn TEXT;"
+        "ALTER TABLE tasks ADD COLUMN service_noted INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX tasks_service ON tasks(service_arn, last_status) "
+        "  WHERE service_arn IS NOT NULL;"},
     /* Metering (src/metering): one usage record per task, written in the
      * transaction that records the task STOPPED and kept after the task row
      * is purged (with what a report groups by copied in), and the cgroup
