@@ -51,6 +51,15 @@
  * each carries the whole current state, so a lost or repeated report does no
  * harm and the latest wins.
  *
+ * ## stats (agent -> control plane), every sampling interval per RUNNING task
+ *   {"taskArn": "...",
+ *    "stats": {"t": ms, "cpuUsec": cumulative CPU time of the task cgroup,
+ *              "memoryBytes": memory charged now,
+ *              "memoryPeakBytes": high-water mark (0 when the kernel lacks it)}}
+ * Delivered through node_report_fn like a report (a message with "stats"
+ * is not a status report). The control plane keeps the samples for
+ * metering (src/metering); a lost sample only thins the series.
+ *
  * ## capacity (agent -> control plane, on request)
  *   {"node": "local", "cpu": cores*1024, "memory": MiB minus a reserve}
  *

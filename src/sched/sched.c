@@ -39,6 +39,8 @@ struct sched {
     int64_t last_reconcile_ms;
     sched_purge_fn purge_fn;
     void *purge_arg;
+    struct sched_usage_hooks usage;
+    void *usage_arg;
 };
 
 static const char *const statuses[] = {
@@ -81,6 +83,12 @@ void sched_set_purge_hook(struct sched *s, sched_purge_fn fn, void *arg)
 {
     s->purge_fn = fn;
     s->purge_arg = arg;
+}
+
+void sched_set_usage_hooks(struct sched *s, const struct sched_usage_hooks *h, void *arg)
+{
+    s->usage = *h;
+    s->usage_arg = arg;
 }
 
 void sched_kick(struct sched *s)
@@ -161,7 +169,13 @@ static json_t *merge_containers(const char *stored, const json_t *reported)
 static int apply_report(struct sched *s, struct db *db, const json_t *r, bool *ret_stopped,
                         struct error **err)
 {
-    (void)s;
+    if (json_object_get(r, "stats")) {
+        if (s->usage.stats && s->usage.stats(s->usage_arg, db, r, err) < 0) {
+            log_err("scheduler: stats: %s", (*err)->msg);
+            error_freep(err);
+        }
+        return 0;
+    }
     const char *arn = json_get_str(r, "taskArn");
     const char *status = json_get_str(r, "lastStatus");
     int rank = sched_status_rank(status);
@@ -236,6 +250,13 @@ static int apply_report(struct sched *s, struct db *db, const json_t *r, bool *r
     sqlite3_bind_int(st, 14, stopped);
     db_bind_text(st, 15, report_s);
     int ret = db_exec_stmt(db, st, err);
+    /* Metering must not hold back task states: a failed usage record is
+     * logged, the report still applies. */
+    if (ret == 0 && stopped && s->usage.stopped &&
+        s->usage.stopped(s->usage_arg, db, arn, err) < 0) {
+        log_err("scheduler: usage record of %s: %s", arn, (*err)->msg);
+        error_freep(err);
+    }
     if (ret == 0 && stopped)
         *ret_stopped = true;
     return ret;

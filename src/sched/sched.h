@@ -42,6 +42,18 @@ void sched_set_node(struct sched *s, struct node *node);
  * so that the node can forget it too. */
 typedef void (*sched_purge_fn)(void *arg, const char *task_arn);
 void sched_set_purge_hook(struct sched *s, sched_purge_fn fn, void *arg);
+/* Metering hooks, called from the scheduler thread inside the transaction
+ * that applies a batch of reports (db is that thread's connection):
+ * stopped(arg, db, arn) once a report has recorded the task STOPPED (again
+ * for a repeated STOPPED report: it must be idempotent), and stats(arg, db,
+ * msg) for each stats message (node.h). A hook's failure is logged and
+ * does not hold back the report (its writes must be all or nothing). */
+struct db;
+struct sched_usage_hooks {
+    int (*stopped)(void *arg, struct db *db, const char *task_arn, struct error **err);
+    int (*stats)(void *arg, struct db *db, const json_t *msg, struct error **err);
+};
+void sched_set_usage_hooks(struct sched *s, const struct sched_usage_hooks *h, void *arg);
 /* Starts the scheduler thread. */
 int sched_start(struct sched *s, struct error **err);
 /* Stops the thread, waiting for the pass under way; reports that arrive
