@@ -165,6 +165,35 @@ const struct store_migration store_migrations[] = {
         "ALTER TABLE tasks ADD COLUMN service_noted INTEGER NOT NULL DEFAULT 0;"
         "CREATE INDEX tasks_service ON tasks(service_arn, last_status) "
         "  WHERE service_arn IS NOT NULL;"},
+    /* Secrets (src/secrets): a subset of AWS Secrets Manager. A version's
+     * value is AES-256-GCM ciphertext (never plain text); a staging label
+     * names one version of its secret. purge_at is when a scheduled
+     * deletion (DeleteSecret with a recovery window) removes the secret. */
+    {7, "CREATE TABLE secrets ("
+        "  arn TEXT PRIMARY KEY,"
+        "  account TEXT NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  description TEXT,"
+        "  kms_key_id TEXT,"
+        "  tags TEXT NOT NULL DEFAULT '[]',"
+        "  created_at INTEGER NOT NULL,"
+        "  changed_at INTEGER NOT NULL,"
+        "  deleted_at INTEGER,"
+        "  purge_at INTEGER,"
+        "  UNIQUE(account, name));"
+        "CREATE INDEX secrets_account ON secrets(account, created_at);"
+        "CREATE TABLE secret_versions ("
+        "  secret_arn TEXT NOT NULL,"
+        "  version_id TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL,"
+        "  is_binary INTEGER NOT NULL,"
+        "  value BLOB NOT NULL,"
+        "  PRIMARY KEY(secret_arn, version_id));"
+        "CREATE TABLE secret_stages ("
+        "  secret_arn TEXT NOT NULL,"
+        "  stage TEXT NOT NULL,"
+        "  version_id TEXT NOT NULL,"
+        "  PRIMARY KEY(secret_arn, stage));"},
     /* Networking (src/ec2, src/net): VPCs, subnets, security groups and
      * their rules, EC2 tags, and the elastic network interfaces of tasks.
      * An ENI row is the IP allocation of its subnet: UNIQUE(subnet_id, addr)
