@@ -65,7 +65,25 @@
  *
  * ## list (agent -> control plane, on request)
  *   [ report, ... ] for every task the agent holds (after a restart the
- *   control plane reconciles its records with this list). */
+ *   control plane reconciles its records with this list).
+ *
+ * ## logs (agent -> control plane), the awslogs driver's shipping
+ *   {
+ *     "taskArn": "...", "accountId": "...", "container": "NAME",
+ *     "logGroup": "awslogs-group", "logStream": "PREFIX/NAME/TASK-ID",
+ *     "createGroup": awslogs-create-group == "true",
+ *     "offset": N, "end": M,
+ *     "lines": "bytes N..M of the container's log: whole CRI k8s-file
+ *               lines, 'TIME stdout|stderr F|P text\n', as UTF-8"
+ *   }
+ * answered with {"offset": the byte offset the control plane has stored
+ * for this taskArn and container}. The lines and the new offset are stored
+ * in one transaction, and a batch whose "offset" is not the stored one is
+ * not stored (the answer says where to resume), so every line is stored
+ * exactly once across restarts of either side. Without "lines" the message
+ * only asks for the stored offset (what an agent does after a restart). A
+ * group that does not exist, without createGroup, is a
+ * ResourceNotFoundException. See docs/logs.md. */
 #pragma once
 
 #include <jansson.h>
@@ -77,6 +95,9 @@ struct node;
 /* Delivers a report to the control plane; report is borrowed. May be called
  * from any agent thread. */
 typedef void (*node_report_fn)(void *cp, const json_t *report);
+/* Delivers a logs message (see "## logs"); msg is borrowed, the answer is
+ * a new reference in *ret. May be called from any agent thread. */
+typedef int (*node_logs_fn)(void *cp, const json_t *msg, json_t **ret, struct error **err);
 
 struct node_ops {
     int (*assign)(struct node *n, const json_t *msg, struct error **err);
