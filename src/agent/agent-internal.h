@@ -70,6 +70,7 @@ struct ctr_def {
     char **env;                   /* "K=V", task definition < overrides */
     char *working_dir, *user, *hostname;
     bool readonly_rootfs, init, ptrace;
+    uint64_t drop_caps; /* linuxParameters.capabilities.drop: 1 << CAP_* bits, ~0 for ALL */
     int64_t cpu, memory_mib, reservation_mib;
     struct ulimit_def *ulimits;
     size_t n_ulimits;
@@ -193,6 +194,7 @@ struct health_run {
 struct ctr {
     struct ctr_def *def;
     enum ctr_state state;
+    bool created; /* the runtime created it once: it has a runtimeId */
     struct oci_container *oc;
     int pidfd; /* the container's init while it lives, else -1 */
     bool has_exit;
@@ -203,9 +205,10 @@ struct ctr {
     enum health_status health;
     int64_t started_ms; /* wall clock */
     bool healthy_once;  /* a probe succeeded (start period rule) */
-    /* stopping */
+    /* stopping: kill_at_ms (wall clock, saved in task.json so that a
+     * restarted agent keeps the deadline) becomes kill_at_ns when loaded */
     bool term_sent;
-    int64_t kill_at_ns;
+    int64_t kill_at_ns, kill_at_ms;
     struct health_run hc;
     struct img_info *img; /* between pull and create */
 };
@@ -250,6 +253,7 @@ struct agent {
     struct node node; /* first: the control plane sees this */
     char *data_dir, *tasks_dir, *run_dir, *netns_dir, *node_name;
     int64_t reserve_mib, stop_timeout_ms, pids_max, retention_ms;
+    int64_t capacity_cpu, capacity_memory_mib; /* 0: the host's */
     struct store *store;
     node_report_fn report;
     void *cp;

@@ -194,8 +194,13 @@ static int op_capacity(struct node *n, json_t **ret, struct error **err)
             reserve = DEFAULT_RESERVE_MIB;
     }
     int64_t mem = total > reserve ? total - reserve : 0;
-    *ret = json_pack("{s:s, s:I, s:I}", "node", a->node_name, "cpu",
-                     (json_int_t)get_nprocs() * 1024, "memory", (json_int_t)mem);
+    int64_t cpu = (int64_t)get_nprocs() * 1024;
+    if (a->capacity_cpu > 0)
+        cpu = a->capacity_cpu;
+    if (a->capacity_memory_mib > 0)
+        mem = a->capacity_memory_mib;
+    *ret = json_pack("{s:s, s:I, s:I}", "node", a->node_name, "cpu", (json_int_t)cpu, "memory",
+                     (json_int_t)mem);
     return 0;
 }
 
@@ -330,6 +335,8 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
     a->stop_timeout_ms = cfg->stop_timeout_ms > 0 ? cfg->stop_timeout_ms : DEFAULT_STOP_MS;
     a->pids_max = cfg->pids_max > 0 ? cfg->pids_max : DEFAULT_PIDS_MAX;
     a->retention_ms = cfg->stopped_retention_ms > 0 ? cfg->stopped_retention_ms : DEFAULT_RETENTION;
+    a->capacity_cpu = cfg->capacity_cpu;
+    a->capacity_memory_mib = cfg->capacity_memory_mib;
     a->store = store;
     a->report = report;
     a->cp = cp;

@@ -49,6 +49,10 @@ struct agent_config {
     /* Stopped tasks (their logs) are forgotten this long after they
      * stopped if the control plane has not purged them; 0: 24 h. */
     int64_t stopped_retention_ms;
+    /* Advertised capacity instead of the host's (cores x 1024, MemTotal
+     * minus the reserve), for tests and benchmarks that run more idle tasks
+     * than a small host's size admits; 0: the host's. */
+    int64_t capacity_cpu, capacity_memory_mib;
 };
 
 /* Creates the local agent. cfg strings are copied. store is borrowed (the

@@ -263,13 +263,27 @@ static int parse_container(struct task_def *t, size_t idx, const json_t *c, cons
     d->init = json_get_bool(lp, "initProcessEnabled", false);
     size_t i;
     json_t *cap;
-    json_array_foreach(json_get_array(json_get_object(lp, "capabilities"), "add"), i, cap)
+    const json_t *caps = json_get_object(lp, "capabilities");
+    json_array_foreach(json_get_array(caps, "add"), i, cap)
     {
         const char *cs = json_string_value(cap);
         if (cs && (strcmp(cs, "SYS_PTRACE") == 0 || strcmp(cs, "CAP_SYS_PTRACE") == 0))
             d->ptrace = true;
         else
             return REFUSE("container %s: only SYS_PTRACE may be added to the capabilities", name);
+    }
+    json_array_foreach(json_get_array(caps, "drop"), i, cap)
+    {
+        const char *cs = json_string_value(cap);
+        int n = oci_cap_from_name(cs);
+        if (cs && strcmp(cs, "ALL") == 0)
+            d->drop_caps = UINT64_MAX;
+        else if (n >= 0)
+            d->drop_caps |= UINT64_C(1) << n;
+        else if (!cs || !*cs)
+            return REFUSE("container %s: invalid capability to drop", name);
+        /* Other names the control plane accepted (MAC_ADMIN, SYSLOG...)
+         * are outside the default set: dropping them changes nothing. */
     }
 
     d->cpu = json_get_int(ov, "cpu", json_get_int(c, "cpu", 0));

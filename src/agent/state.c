@@ -9,6 +9,7 @@
 #include "agent/agent-internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "oci/util.h"
 
@@ -80,7 +81,7 @@ json_t *agent_task_report(const struct task *t)
         if (c->has_exit)
             json_object_set_new(o, "exitCode", json_integer(c->exit_code));
         json_set_str(o, "reason", c->reason);
-        if (c->state != CTR_NONE || c->has_exit)
+        if (c->created)
             json_object_set_new(o, "runtimeId", json_string(c->def->runtime_id));
         json_set_str(o, "imageDigest", c->image_digest);
         json_array_append_new(cs, o);
@@ -116,6 +117,12 @@ static json_t *state_json(const struct task *t)
         set_ms(o, "startedAt", c->started_ms);
         if (c->healthy_once)
             json_object_set_new(o, "healthyOnce", json_true());
+        if (c->created)
+            json_object_set_new(o, "created", json_true());
+        if (c->term_sent) {
+            json_object_set_new(o, "termSent", json_true());
+            set_ms(o, "killAt", c->kill_at_ms);
+        }
         json_array_append_new(cs, o);
     }
     json_object_set_new(s, "containers", cs);
@@ -223,6 +230,18 @@ int agent_state_load(struct agent *a, const char *dir, struct task **ret, struct
         c->started_ms = json_get_int(o, "startedAt", 0);
         c->stop_signal = (int)json_get_int(o, "stopSignal", 0);
         c->healthy_once = json_get_bool(o, "healthyOnce", false);
+        /* Files written before "created" existed: a container past NONE
+         * that ran or exited was created. */
+        c->created = json_get_bool(o, "created", false) || c->state == CTR_CREATED ||
+                     c->state == CTR_RUNNING || c->has_exit || c->started_ms > 0;
+        c->term_sent = json_get_bool(o, "termSent", false);
+        c->kill_at_ms = json_get_int(o, "killAt", 0);
+        if (c->term_sent) {
+            /* The deadline on this boot's monotonic clock; one already
+             * past is due now. */
+            int64_t left_ms = c->kill_at_ms - time_now_ms();
+            c->kill_at_ns = time_mono_ns() + (left_ms > 0 ? left_ms : 0) * 1000000LL;
+        }
         const char *h = json_get_str(o, "healthStatus");
         c->health = h && strcmp(h, "HEALTHY") == 0     ? HEALTH_HEALTHY
                     : h && strcmp(h, "UNHEALTHY") == 0 ? HEALTH_UNHEALTHY

@@ -343,6 +343,7 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
             .hostname = d->hostname ? d->hostname : t->def.id,
             .readonly_rootfs = d->readonly_rootfs,
             .add_sys_ptrace = d->ptrace,
+            .drop_caps = d->drop_caps,
             .init_path = d->init ? AGENT_CATATONIT : NULL,
             .hosts_file = hosts,
             .resolv_conf = resolv,
@@ -391,6 +392,7 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
     img_info_free(c->img);
     c->img = NULL;
     c->state = CTR_CREATED;
+    c->created = true;
     watch(c);
     return 0;
 }
@@ -607,7 +609,7 @@ static bool init_ready(struct ctr *c, int sig)
  * stopped. */
 static bool stop_step(struct task *t, int64_t now_ns, int64_t *next_ns)
 {
-    bool all_stopped = true;
+    bool all_stopped = true, save = false;
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         struct ctr *c = &t->ctrs[i];
         if (!alive(c))
@@ -638,17 +640,24 @@ static bool stop_step(struct task *t, int64_t now_ns, int64_t *next_ns)
             if (c->oc)
                 oci_container_signal(c->oc, sig, NULL);
             c->term_sent = true;
-            c->kill_at_ns =
-                now_ns + (sig == SIGKILL ? KILL_RETRY_MS : c->def->stop_timeout_ms) * MS_NS;
+            int64_t wait_ms = sig == SIGKILL ? KILL_RETRY_MS : c->def->stop_timeout_ms;
+            c->kill_at_ns = now_ns + wait_ms * MS_NS;
+            c->kill_at_ms = time_now_ms() + wait_ms;
+            /* A restarted agent must keep this deadline, not start a new
+             * stopTimeout. */
+            save = true;
         } else if (now_ns >= c->kill_at_ns) {
             if (c->oc)
                 oci_container_signal(c->oc, SIGKILL, NULL);
             oci_cgroup_kill(t->a->cg, t->def.id, c->def->slug, NULL);
             c->kill_at_ns = now_ns + KILL_RETRY_MS * MS_NS;
+            c->kill_at_ms = time_now_ms() + KILL_RETRY_MS;
         }
         if (!*next_ns || c->kill_at_ns < *next_ns)
             *next_ns = c->kill_at_ns;
     }
+    if (save)
+        agent_state_save(t, false, NULL);
     return all_stopped;
 }
 

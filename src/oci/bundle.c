@@ -298,7 +298,9 @@ json_t *oci_bundle_config(const struct oci_container_spec *spec, const struct oc
 {
     if (validate(spec, err) < 0)
         return NULL;
-    uint64_t caps = oci_caps_default();
+    /* Dropping comes first, as in Docker: drop ALL, add SYS_PTRACE leaves
+     * SYS_PTRACE alone. */
+    uint64_t caps = oci_caps_default() & ~spec->drop_caps;
     if (spec->add_sys_ptrace)
         caps |= OCI_CAP(CAP_SYS_PTRACE);
 

@@ -39,6 +39,7 @@ struct oci_container_spec {
     const char *hostname; /* NULL: none set */
     bool readonly_rootfs;
     bool add_sys_ptrace;     /* the one capability a task may add */
+    uint64_t drop_caps;      /* removed from the default set: bits 1 << CAP_*; ~0 for all */
     const char *init_path;   /* host path of an init (catatonit) run as PID 1, or NULL */
     const char *hosts_file;  /* bind-mounted at /etc/hosts, or NULL */
     const char *resolv_conf; /* bind-mounted at /etc/resolv.conf, or NULL */
@@ -62,6 +63,10 @@ struct oci_host {
 };
 
 void oci_host_detect(struct oci_host *host);
+
+/* The CAP_* number of a capability name, with or without its "CAP_"
+ * prefix ("SYS_PTRACE", "CAP_CHOWN"); -1 when unknown. */
+int oci_cap_from_name(const char *name);
 
 /* Builds config.json for spec. Clamped rlimits are reported as lines in
  * warnings (may be NULL). Returns a new reference, or NULL with *err set

@@ -7,12 +7,14 @@
  * userfaultfd, open_by_handle_at, clock_settime, ...). The lists below are
  * written for skiff, grouped by purpose; names unknown to the runtime's
  * libseccomp on a given architecture are skipped by the runtime. */
+#include "oci/bundle.h"
 #include "oci/oci-internal.h"
 #include "base/cleanup.h"
 
 #include <errno.h>
 #include <linux/capability.h>
 #include <stddef.h>
+#include <string.h>
 
 static const struct {
     unsigned cap;
@@ -67,6 +69,18 @@ const char *oci_cap_name(unsigned cap)
         if (cap_names[i].cap == cap)
             return cap_names[i].name;
     return NULL;
+}
+
+int oci_cap_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    if (strncmp(name, "CAP_", 4) == 0)
+        name += 4;
+    for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
+        if (strcmp(cap_names[i].name + 4, name) == 0)
+            return (int)cap_names[i].cap;
+    return -1;
 }
 
 /* Files, directories, descriptors and I/O. */
