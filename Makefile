@@ -6,6 +6,11 @@ DATA_DIR   ?= .skiff
 LISTEN     ?= 127.0.0.1:8080
 PYTHON     := /usr/bin/python3
 FUZZ_SECONDS ?= 30
+# End-to-end test files run in parallel workers (pytest-xdist), one file per
+# worker at a time so module fixtures are shared; most tests wait on
+# containers rather than burn CPU, so more workers than cores pays off.
+E2E_JOBS   ?= 3
+PYTEST     := $(PYTHON) -m pytest -q -n $(E2E_JOBS) --dist loadfile
 
 .PHONY: all deps up check unit e2e asan asan-check fuzz bench clean format format-check
 
@@ -32,7 +37,7 @@ unit: all
 	meson test -C $(BUILD) --print-errorlogs
 
 e2e: all
-	$(PYTHON) -m pytest -q tests/e2e
+	$(PYTEST) tests/e2e
 
 asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
@@ -40,7 +45,7 @@ asan: $(ASAN_BUILD)/build.ninja
 # Unit and end-to-end tests against the sanitizer build.
 asan-check: asan
 	meson test -C $(ASAN_BUILD) --print-errorlogs
-	SKIFF_BUILD=$(ASAN_BUILD) $(PYTHON) -m pytest -q tests/e2e
+	SKIFF_BUILD=$(ASAN_BUILD) $(PYTEST) tests/e2e
 
 fuzz: $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)

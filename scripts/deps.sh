@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
 libjansson-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev
 libarchive-dev libzstd-dev libcmocka-dev libmnl-dev libnftables-dev libseccomp-dev
-python3 python3-botocore python3-boto3 python3-pytest python3-requests awscli
+python3 python3-botocore python3-boto3 python3-pytest python3-pytest-xdist python3-requests awscli
 crun runc conmon catatonit busybox-static docker-registry skopeo umoci
 nftables iproute2 nginx-light wrk haproxy sqlite3 curl
 golang-github-opencontainers-specs-dev python3-jsonschema"
