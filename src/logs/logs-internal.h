@@ -1,0 +1,141 @@
+/* Internals of the log store shared by its files. */
+#pragma once
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "base/error.h"
+#include "logs/logs.h"
+
+/* CloudWatch Logs limits (PutLogEvents, GetLogEvents, FilterLogEvents). */
+#define LOGS_MAX_BATCH_BYTES   1048576
+#define LOGS_EVENT_OVERHEAD    26
+#define LOGS_MAX_EVENT_BYTES   (256 * 1024 - LOGS_EVENT_OVERHEAD)
+#define LOGS_MAX_BATCH_EVENTS  10000
+#define LOGS_MAX_RESULT_EVENTS 10000
+#define LOGS_MAX_RESULT_BYTES  1048576
+/* FilterLogEvents looks at this many events per call at most, then answers
+ * with a nextToken (as CloudWatch may answer a page with few events). */
+#define LOGS_FILTER_SCAN_MAX 100000
+#define LOGS_DAY_MS          (24LL * 3600 * 1000)
+
+/* One connection of the store (per thread). */
+struct logs_db;
+
+int logs_db_get(struct logs_store *ls, struct logs_db **ret, struct error **err);
+/* A reset, cached statement; sql must be a string literal. */
+sqlite3_stmt *logs_stmt(struct logs_db *db, const char *sql, struct error **err);
+sqlite3 *logs_db_handle(struct logs_db *db);
+int logs_begin(struct logs_db *db, struct error **err);
+int logs_commit(struct logs_db *db, struct error **err);
+void logs_rollback(struct logs_db *db);
+int logs_db_fail(struct logs_db *db, struct error **err, const char *what);
+/* Steps a statement expected to finish; resets it. */
+int logs_exec(struct logs_db *db, sqlite3_stmt *st, struct error **err);
+
+/* The store the API handlers use. */
+struct logs_store *logs_api_store(void);
+
+/* A log group row of an account. */
+struct logs_group {
+    int64_t id;
+    int64_t retention_days; /* 0: never expire */
+};
+
+/* Looks up group name of account: 0, -ENOENT (with a
+ * ResourceNotFoundException) or another error. */
+int logs_group_find(struct logs_db *db, const char *account, const char *name,
+                    struct logs_group *ret, struct error **err);
+/* Creates the group (inside a transaction); -EEXIST when it exists. */
+int logs_group_create(struct logs_db *db, const char *account, const char *name, int64_t now_ms,
+                      int64_t *ret_id, struct error **err);
+/* The stream's id in group, created when create is true; -ENOENT (with a
+ * ResourceNotFoundException) otherwise. */
+int logs_stream_get(struct logs_db *db, int64_t group_id, const char *name, bool create,
+                    int64_t now_ms, int64_t *ret_id, struct error **err);
+
+/* Appends events to a stream inside the caller's transaction and updates
+ * the stream's and group's figures. */
+struct logs_event {
+    int64_t ts;
+    const char *msg;
+    size_t len;
+};
+int logs_events_insert(struct logs_db *db, int64_t group_id, int64_t stream_id,
+                       const struct logs_event *ev, size_t n, int64_t now_ms, struct error **err);
+
+/* The same one event at a time: begin, add each, finish (which updates
+ * the figures), all inside the caller's transaction. */
+struct logs_inserter {
+    struct logs_db *db;
+    sqlite3_stmt *st;
+    int64_t group_id, stream_id, now_ms;
+    int64_t first, last, bytes;
+    size_t n;
+};
+int logs_insert_begin(struct logs_db *db, int64_t group_id, int64_t stream_id, int64_t now_ms,
+                      struct logs_inserter *ret, struct error **err);
+int logs_insert_add(struct logs_inserter *ins, int64_t ts, const char *msg, size_t len,
+                    struct error **err);
+int logs_insert_finish(struct logs_inserter *ins, struct error **err);
+
+/* Deletes group_id's events older than cutoff_ms in its own transaction
+ * and recomputes the figures of what is left. */
+int logs_retention_apply(struct logs_db *db, int64_t group_id, int64_t cutoff_ms,
+                         struct error **err);
+
+/* Log group and stream names (CloudWatch's rules). */
+bool logs_group_name_valid(const char *name);
+bool logs_stream_name_valid(const char *name);
+/* "arn:aws:logs:REGION:ACCOUNT:log-group:NAME" as a new string. */
+char *logs_group_arn(const struct api_ctx *ctx, const char *name);
+
+/* Filter patterns (filter.c): terms, "quoted phrases" and -exclusions, all
+ * of which must hold. JSON and space-delimited patterns are refused. */
+struct logs_filter;
+int logs_filter_parse(const char *pattern, struct logs_filter **ret, struct error **err);
+bool logs_filter_match(const struct logs_filter *f, const char *msg, size_t len);
+void logs_filter_free(struct logs_filter *f);
+
+/* CRI "k8s-file" lines (cri.c): "TIME stdout|stderr F|P text". Parses the
+ * timestamp (RFC 3339 with nanoseconds and an offset) to ms; -EINVAL when
+ * malformed. */
+int logs_cri_time(const char *s, size_t len, int64_t *ret_ms);
+/* Calls fn for each event of text (whole lines): a run of P lines and the
+ * line that ends it make one event; a run still open at the end of text is
+ * one event too. Returns the first negative fn result, else 0. */
+typedef int (*logs_cri_fn)(void *arg, int64_t ts, const char *msg, size_t len);
+int logs_cri_parse(const char *text, size_t len, logs_cri_fn fn, void *arg);
+/* Length of the prefix of text (len bytes) that ends with a complete line
+ * whose tag is F, or, when there is none, with any complete line. */
+size_t logs_cri_cut(const char *text, size_t len);
+/* Replaces every byte that is not part of valid UTF-8 with '?', in place. */
+void logs_utf8_sanitize(char *s, size_t len);
+
+/* API handlers. */
+int logs_create_log_group(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_delete_log_group(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_describe_log_groups(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_create_log_stream(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_delete_log_stream(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_describe_log_streams(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_put_retention_policy(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_delete_retention_policy(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_tag_log_group(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_untag_log_group(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_list_tags_log_group(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_tag_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_untag_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_list_tags_for_resource(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_put_log_events(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_get_log_events(struct api_ctx *, const json_t *, json_t **, struct error **);
+int logs_filter_log_events(struct api_ctx *, const json_t *, json_t **, struct error **);
+
+static inline void logs_filter_freep(struct logs_filter **f)
+{
+    logs_filter_free(*f);
+}

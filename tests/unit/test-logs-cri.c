@@ -1,0 +1,133 @@
+/* CRI log lines (src/logs/cri.c): timestamps, joining P pieces, where a
+ * batch may be cut, and UTF-8 repair. Table-driven. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "logs/logs-internal.h"
+#include "base/buf.h"
+
+static void test_time(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int r;
+        int64_t ms;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", 0, 0},
+        {"1970-01-01T00:00:01.5Z", 0, 1500},
+        {"2026-11-27T07:16:18.162462896+00:00", 0, 1795763778162},
+        {"2026-11-27T08:16:18.162462896+01:00", 0, 1795763778162},
+        {"2026-11-27T06:16:18.162999999-01:00", 0, 1795763778162},
+        {"2000-02-29T23:59:59.999Z", 0, 951868799999},
+        {"2026-11-27T07:16:18", -EINVAL, 0},
+        {"2026-13-27T07:16:18Z", -EINVAL, 0},
+        {"2026-11-27 07:16:18Z", -EINVAL, 0},
+        {"2026-11-27T07:16:18+0000", -EINVAL, 0},
+        {"garbage", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = -1;
+        int r = logs_cri_time(cases[i].in, strlen(cases[i].in), &ms);
+        assert_int_equal(r, cases[i].r);
+        if (r == 0)
+            assert_int_equal(ms, cases[i].ms);
+    }
+}
+
+static int collect(void *arg, int64_t ts, const char *msg, size_t len)
+{
+    struct buf *b = arg;
+    buf_printf(b, "%lld:%.*s|", (long long)ts, (int)len, msg);
+    return 0;
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"1970-01-01T00:00:01Z stdout F hello\n", "1000:hello|"},
+        {"1970-01-01T00:00:01Z stdout F hello\n1970-01-01T00:00:02Z stderr F world\n",
+         "1000:hello|2000:world|"},
+        /* an empty line */
+        {"1970-01-01T00:00:01Z stdout F\n", "1000:|"},
+        {"1970-01-01T00:00:01Z stdout F \n", "1000:|"},
+        /* pieces joined, stamped with the first */
+        {"1970-01-01T00:00:01Z stdout P ab\n1970-01-01T00:00:02Z stdout P cd\n"
+         "1970-01-01T00:00:03Z stdout F ef\n1970-01-01T00:00:04Z stdout F g\n",
+         "1000:abcdef|4000:g|"},
+        /* a run still open at the end is an event too */
+        {"1970-01-01T00:00:01Z stdout P ab\n", "1000:ab|"},
+        /* spaces inside the text are kept */
+        {"1970-01-01T00:00:01Z stdout F  two  spaces \n", "1000: two  spaces |"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b;
+        buf_init(&b, 0);
+        assert_int_equal(logs_cri_parse(cases[i].in, strlen(cases[i].in), collect, &b), 0);
+        assert_string_equal(b.data ? b.data : "", cases[i].out);
+        buf_done(&b);
+    }
+}
+
+static void test_cut(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t cut;
+    } cases[] = {
+        {"", 0},
+        {"T stdout F a\n", 13},
+        {"T stdout F a\nT stdout F b", 13},   /* the unfinished line waits */
+        {"T stdout F a\nT stdout P b\n", 13}, /* so does an open run */
+        {"T stdout P a\nT stdout F b\n", 26},
+        {"T stdout P a\nT stdout P b\n", 26}, /* only pieces: cut after them */
+        {"T stdout P a", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(logs_cri_cut(cases[i].in, strlen(cases[i].in)), cases[i].cut);
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},
+        {"\xe2\x82\xac euro", "\xe2\x82\xac euro"},
+        {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+        {"bad \xff byte", "bad ? byte"},
+        {"cut \xc3", "cut ?"},
+        {"overlong \xc0\xaf", "overlong ??"},
+        {"surrogate \xed\xa0\x80", "surrogate ???"},
+        {"lone \x80", "lone ?"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char s[64];
+        snprintf(s, sizeof(s), "%s", cases[i].in);
+        logs_utf8_sanitize(s, strlen(s));
+        assert_string_equal(s, cases[i].out);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_utf8),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
