@@ -10,6 +10,8 @@
 #include "base/xalloc.h"
 #include "ecs/ecs.h"
 #include "image/image_api.h"
+#include "logs/logs.h"
+#include "logs/ship.h"
 #include "agent/agent.h"
 #include "sched/sched.h"
 #include "store/db.h"
@@ -166,6 +168,13 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* Where the local agent keeps a container's log, for the awslogs shipper. */
+static int log_path(void *node, const char *task_arn, const char *container, char **ret,
+                    struct error **err)
+{
+    return agent_task_log_path(node, task_arn, container, ret, err);
+}
+
 /* The scheduler purged a stopped task's record: the agent forgets it and
  * removes its directory (logs included). */
 static void purge_task(void *arg, const char *task_arn)
@@ -215,9 +224,15 @@ int main(int argc, char **argv)
     struct http_server *http = NULL;
     struct sched *sched = NULL;
     struct node *node = NULL;
+    struct logs_store *logs = NULL;
+    struct logs_ship *ship = NULL;
+    _cleanup_free_ char *logs_path = xasprintf("%s/logs.db", o.data_dir);
     int rc = 1;
     if (accounts_init_file(creds, &err) < 0 || store_open(dbpath, &store, &err) < 0)
         goto out;
+    if (logs_store_open(logs_path, 0, &logs, &err) < 0)
+        goto out;
+    logs_api_init(logs);
     struct api_config cfg = {
         .region = o.region,
         .credentials_path = creds,
@@ -240,12 +255,22 @@ int main(int argc, char **argv)
         goto out;
     sched_set_node(sched, node);
     sched_set_purge_hook(sched, purge_task, node);
+    /* The awslogs driver: the agent side ships container logs to the log
+     * store through the node protocol's logs message. */
+    struct logs_ship_config lc = {.data_dir = o.data_dir,
+                                  .send = logs_ingest,
+                                  .cp = logs,
+                                  .path = log_path,
+                                  .path_arg = node};
+    if (logs_ship_start(&lc, &ship, &err) < 0)
+        goto out;
     if (sched_start(sched, &err) < 0)
         goto out;
     if (api_server_new(&cfg, store, sched, &api, &err) < 0)
         goto out;
     api_server_register(api, &ecs_api);
     api_server_register(api, &image_api);
+    api_server_register(api, &logs_api);
     struct http_config hc = {.host = o.host, .port = o.port, .threads = o.threads};
     if (http_server_start(&hc, api, &http, &err) < 0)
         goto out;
@@ -276,10 +301,12 @@ out:
     http_server_stop(http);
     /* No new placements, then no more reports, then the scheduler. */
     sched_stop(sched);
+    logs_ship_free(ship);
     if (node)
         node->ops->free(node);
     sched_free(sched);
     api_server_free(api);
+    logs_store_free(logs);
     store_free(store);
     free(o.host);
     return rc;
