@@ -52,6 +52,16 @@ int ecs_tags_drop(struct api_ctx *ctx, const char *arn, struct error **err);
  * reference. ClientException when there is none. */
 int ecs_taskdef_lookup(struct api_ctx *ctx, const char *ref, json_t **ret, struct error **err);
 
+/* Inserts one task (PROVISIONING, desired RUNNING, not yet placed) and its
+ * tags inside the caller's transaction: the path RunTask and the service
+ * reconciler share. in is RunTask-shaped (startedBy, group,
+ * networkConfiguration, tags, propagateTags, enableECSManagedTags), plan
+ * comes from ecs_run_task_validate(). *ret_arn is the new task's ARN. */
+struct ecs_run_plan;
+int ecs_task_insert(struct api_ctx *ctx, const json_t *in, const char *cluster_arn,
+                    const json_t *taskdef, const struct ecs_run_plan *plan, char **ret_arn,
+                    struct error **err);
+
 /* Task counts of a cluster (for DescribeClusters and DeleteCluster). */
 struct ecs_task_counts {
     int running;
@@ -86,5 +96,11 @@ int ecs_run_task(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_stop_task(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_describe_tasks(struct api_ctx *, const json_t *, json_t **, struct error **);
 int ecs_list_tasks(struct api_ctx *, const json_t *, json_t **, struct error **);
+
+int ecs_create_service(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_describe_services(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_list_services(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_update_service(struct api_ctx *, const json_t *, json_t **, struct error **);
+int ecs_delete_service(struct api_ctx *, const json_t *, json_t **, struct error **);
 
 int ecs_describe_capacity_providers(struct api_ctx *, const json_t *, json_t **, struct error **);

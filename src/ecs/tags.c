@@ -22,6 +22,8 @@ static const struct taggable {
     {"cluster/", "SELECT 1 FROM clusters WHERE arn = ?1 AND account = ?2 AND status = 'ACTIVE'"},
     {"task-definition/", "SELECT 1 FROM task_definitions WHERE arn = ?1 AND account = ?2"},
     {"task/", "SELECT 1 FROM tasks WHERE arn = ?1 AND account = ?2"},
+    {"service/", "SELECT 1 FROM services WHERE arn = ?1 AND account = ?2 AND status != "
+                 "'INACTIVE'"},
 };
 
 static bool reserved(const char *s)

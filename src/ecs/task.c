@@ -295,10 +295,13 @@ static int check_token(struct api_ctx *ctx, const char *token, const char *hash,
     return r < 0 ? r : 1;
 }
 
-static int insert_task(struct api_ctx *ctx, const json_t *in, const char *cluster_arn,
-                       const json_t *taskdef, const struct ecs_run_plan *plan, const char *arn,
-                       const char *task_id, struct error **err)
+int ecs_task_insert(struct api_ctx *ctx, const json_t *in, const char *cluster_arn,
+                    const json_t *taskdef, const struct ecs_run_plan *plan, char **ret_arn,
+                    struct error **err)
 {
+    char task_id[33];
+    new_id(task_id);
+    _cleanup_free_ char *arn = ecs_arn(ctx, "task/%s/%s", cluster_name(cluster_arn), task_id);
     const char *tdarn = json_get_str(taskdef, "taskDefinitionArn");
     json_t *containers =
         initial_containers(ctx, arn, cluster_arn, task_id, taskdef, plan->overrides);
@@ -368,6 +371,7 @@ static int insert_task(struct api_ctx *ctx, const json_t *in, const char *cluste
         if (r < 0)
             return r;
     }
+    *ret_arn = TAKE_PTR(arn);
     return 0;
 }
 
@@ -410,10 +414,8 @@ int ecs_run_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct
         }
     }
     for (long i = 0; i < plan.count; i++) {
-        char id[33];
-        new_id(id);
-        _cleanup_free_ char *arn = ecs_arn(ctx, "task/%s/%s", cluster_name(cluster_arn), id);
-        if ((r = insert_task(ctx, in, cluster_arn, taskdef, &plan, arn, id, err)) < 0)
+        _cleanup_free_ char *arn = NULL;
+        if ((r = ecs_task_insert(ctx, in, cluster_arn, taskdef, &plan, &arn, err)) < 0)
             goto out;
         json_array_append_new(arns, json_string(arn));
     }

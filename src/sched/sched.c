@@ -1,4 +1,5 @@
 #include "sched/sched.h"
+#include "sched/service.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -647,6 +648,9 @@ static void *run(void *arg)
             break;
         bool freed = false;
         apply_reports(s, db, &freed);
+        /* Services see this pass's reports and their new tasks are placed
+         * at once. */
+        sched_services_reconcile(db, time_now_ms());
         place(s, db);
         send_stops(s, db);
         int64_t now = time_now_ms();

@@ -1,0 +1,24 @@
+/* The service reconciler: keeps each service's desired count of tasks alive
+ * and rolls deployments out (docs/services.md).
+ *
+ * It is level-triggered: every scheduler pass (a kick on a task report or a
+ * service write, and the periodic resync) compares each ACTIVE or DRAINING
+ * service's records with its tasks and acts on the difference — notes tasks
+ * that stopped, replaces unhealthy ones after the grace period, trips the
+ * circuit breaker, stops and launches tasks within the deployment's
+ * minimum/maximum percent, marks deployments COMPLETED or INACTIVE and
+ * records events. Each service's decision and the task rows it creates or
+ * stops are one SQLite transaction, so a crash between the two cannot
+ * double-launch: after a restart the next pass sees exactly what was
+ * committed. New tasks are left unplaced for the scheduler's placement. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db;
+
+/* Reconciles every live service once, using db (the scheduler thread's
+ * connection, no transaction open). Answers true when it created or stopped
+ * tasks. Errors are logged per service and do not stop the pass. */
+bool sched_services_reconcile(struct db *db, int64_t now_ms);
