@@ -1,19 +1,124 @@
 /* Image pulls for tasks, on a few long-lived worker threads: each holds its
  * own store connection (store_thread_db connections live as long as the
  * store, so they must not be taken by short-lived task threads), and a
- * task waiting for a pull can still be stopped. */
+ * task waiting for a pull can still be stopped.
+ *
+ * Registry credentials (the assign message's "registryAuth", node.h) are
+ * taken out of the message before the agent parses or saves it, and kept
+ * here, in memory only, until the task is gone: they never reach task.json
+ * or a report. */
 #include "agent/agent-internal.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/xalloc.h"
 #include "image/image.h"
 #include "store/db.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <string.h>
+
+/* The credentials of one task: {"<container name>": {username, password}}. */
+struct auth_entry {
+    char *task_arn;
+    json_t *auth;
+    struct auth_entry *next;
+};
+
+/* Under auth_lock; ARNs are unique across agents, so one list serves all. */
+static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct auth_entry *auths;
+
+static void wipe_json_strings(json_t *v)
+{
+    const char *k;
+    json_t *m;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, m) wipe_json_strings(m);
+    } else if (json_is_string(v)) {
+        OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+    }
+}
+
+static void auth_entry_free(struct auth_entry *e)
+{
+    free(e->task_arn);
+    wipe_json_strings(e->auth);
+    json_decref(e->auth);
+    free(e);
+}
+
+static bool held(struct agent *a, const char *arn)
+{
+    for (struct task *t = a->tasks; t; t = t->next)
+        if (strcmp(t->def.arn, arn) == 0)
+            return true;
+    return false;
+}
+
+json_t *agent_pull_auth_take(struct agent *a, const json_t *msg)
+{
+    json_t *auth = json_object_get(msg, "registryAuth");
+    const char *arn = json_get_str(msg, "taskArn");
+    /* Forget the credentials of tasks this agent no longer holds. */
+    pthread_mutex_lock(&a->lock);
+    pthread_mutex_lock(&auth_lock);
+    for (struct auth_entry **pp = &auths; *pp;) {
+        struct auth_entry *e = *pp;
+        if (!held(a, e->task_arn) || (arn && auth && strcmp(e->task_arn, arn) == 0)) {
+            *pp = e->next;
+            auth_entry_free(e);
+        } else {
+            pp = &e->next;
+        }
+    }
+    if (json_is_object(auth) && arn) {
+        struct auth_entry *e = xzalloc(sizeof(*e));
+        e->task_arn = xstrdup(arn);
+        e->auth = json_deep_copy(auth);
+        e->next = auths;
+        auths = e;
+    }
+    pthread_mutex_unlock(&auth_lock);
+    pthread_mutex_unlock(&a->lock);
+    if (!auth)
+        return json_incref((json_t *)msg);
+    json_t *copy = json_copy((json_t *)msg);
+    json_object_del(copy, "registryAuth");
+    return copy;
+}
+
+/* The credentials for container `name` of task `arn`, as new strings. */
+static bool auth_find(const char *arn, const char *name, char **ret_user, char **ret_pass)
+{
+    bool found = false;
+    pthread_mutex_lock(&auth_lock);
+    for (struct auth_entry *e = auths; e && !found; e = e->next) {
+        if (strcmp(e->task_arn, arn) != 0)
+            continue;
+        json_t *c = json_object_get(e->auth, name);
+        const char *u = json_get_str(c, "username"), *p = json_get_str(c, "password");
+        if (u && p) {
+            *ret_user = xstrdup(u);
+            *ret_pass = xstrdup(p);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&auth_lock);
+    return found;
+}
+
+static void free_secret(char *s)
+{
+    if (s)
+        OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
 
 struct pull_req {
     char *reference;
-    int refs; /* the queue or worker, and the waiting task */
+    char *username, *password; /* NULL: DATA-DIR/config.json or anonymous */
+    int refs;                  /* the queue or worker, and the waiting task */
     bool done;
     int r;
     struct img_info *info;
@@ -26,6 +131,8 @@ static void req_unref(struct pull_req *q)
     if (--q->refs > 0)
         return;
     free(q->reference);
+    free_secret(q->username);
+    free_secret(q->password);
     img_info_free(q->info);
     error_free(q->err);
     free(q);
@@ -54,7 +161,9 @@ static void *worker(void *p)
             r = error_set(&e, EIO, NULL, "%s: %s: no store connection: %s", IMG_ERR_PULL,
                           q->reference, dberr ? dberr->msg : "?");
         } else {
-            struct img_pull_opts opts = {.policy = IMG_PULL_IF_MISSING};
+            struct img_creds creds = {.username = q->username, .password = q->password};
+            struct img_pull_opts opts = {.policy = IMG_PULL_IF_MISSING,
+                                         .creds = q->username ? &creds : NULL};
             r = img_pull(db, q->reference, &opts, &info, &e);
         }
 
@@ -111,6 +220,10 @@ int agent_pull(struct task *t, const char *reference, struct img_info **ret, str
     struct pull_req *q = xzalloc(sizeof(*q));
     q->reference = xstrdup(reference);
     q->refs = 2;
+    for (size_t i = 0; i < t->def.n_ctrs; i++)
+        if ((t->def.ctrs[i].image == reference || strcmp(t->def.ctrs[i].image, reference) == 0) &&
+            auth_find(t->def.arn, t->def.ctrs[i].name, &q->username, &q->password))
+            break;
     pthread_mutex_lock(&a->lock);
     struct pull_req **tail = &a->pull_queue;
     while (*tail)
