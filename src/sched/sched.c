@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "secrets/secrets.h"
 #include "store/db.h"
 
 #include <errno.h>
@@ -361,7 +362,27 @@ static int assign(struct sched *s, struct db *db, const char *arn, struct error 
     }
     json_t *msg = assign_message(st);
     sqlite3_reset(st);
-    int r = s->node->ops->assign(s->node, msg, err);
+    /* Registry credentials travel in the assign message only (node.h),
+     * never in the task's record. A missing secret or one that is not
+     * {"username", "password"} stops the task as ECS does. */
+    json_t *auth = NULL;
+    _cleanup_error_ struct error *auth_err = NULL;
+    int r =
+        secrets_task_registry_auth(db, json_get_str(msg, "accountId"), json_get_str(msg, "region"),
+                                   json_object_get(msg, "taskDefinition"), &auth, &auth_err);
+    if (r < 0) {
+        json_decref(msg);
+        if (!auth_err->type) {
+            *err = TAKE_PTR(auth_err);
+            return r;
+        }
+        return fail_unplaced(db, arn, "TaskFailedToStart", auth_err->msg, err);
+    }
+    if (json_object_size(auth) > 0)
+        json_object_set_new(msg, "registryAuth", auth);
+    else
+        json_decref(auth);
+    r = s->node->ops->assign(s->node, msg, err);
     json_decref(msg);
     return r;
 }
