@@ -337,6 +337,11 @@ void agent_pull_stop(struct agent *a);
 /* Pulls reference (if missing) on a worker; waits for the result unless
  * t's stop is requested first (-ECANCELED). */
 int agent_pull(struct task *t, const char *reference, struct img_info **ret, struct error **err);
+/* Takes the registry credentials out of an assign message (node.h,
+ * "registryAuth") and keeps them in memory for the task's pulls until the
+ * agent no longer holds it; answers the message without them (a new
+ * reference), which is what the agent parses and saves. */
+json_t *agent_pull_auth_take(struct agent *a, const json_t *msg);
 
 /* agent.c */
 /* Replaces t->last with a fresh report, sends it and saves task.json. */
