@@ -21,10 +21,25 @@
  *     "taskDefinition": { the full TaskDefinition document (ecs model shape) },
  *     "overrides": { TaskOverride as given to RunTask, or {} },
  *     "networkConfiguration": { as given to RunTask } | absent,
- *     "createdAt": ms
+ *     "createdAt": ms,
+ *     "registryAuth": {"<container name>": {"username": "...",
+ *                                           "password": "..."}}  (optional)
  *   }
  * The agent takes the task and answers at once; the task then moves on by
  * reports. Assigning a task the agent already holds is a no-op.
+ *
+ * registryAuth carries the registry credentials of the containers whose
+ * definition names repositoryCredentials.credentialsParameter: the control
+ * plane reads the secret (src/secrets) when it assigns the task and sends
+ * its value here, and nowhere else. The agent takes the member out of the
+ * message before it parses or saves it (task.json keeps the message
+ * without it) and holds the credentials in memory only, for that task's
+ * pulls; they never appear in reports, task documents or logs. After an
+ * agent restart a pull that still needs them (rare: the image was pulled
+ * before the create) goes without. When the secret is missing or its value
+ * is not {"username", "password"}, the control plane does not assign the
+ * task: it stops it with TaskFailedToStart and "ResourceInitializationError:
+ * unable to pull secrets or registry auth: ...".
  *
  * ## stop (control plane -> agent)
  *   {"taskArn": "...", "stopCode": "UserInitiated", "reason": "..."}
