@@ -165,7 +165,7 @@ static int op_stop(struct node *n, const json_t *msg, struct error **err)
         t->req_code = xstrdup(code && *code ? code : "UserInitiated");
         t->req_reason = reason && *reason ? xstrndup(reason, 1024) : NULL;
         uint64_t one = 1;
-        if (write(t->efd, &one, sizeof(one)) < 0) {
+        if (t->efd >= 0 && write(t->efd, &one, sizeof(one)) < 0) {
             /* The counter cannot overflow with one write per task. */
         }
         pthread_cond_broadcast(&a->cond); /* a task waiting for a pull */
@@ -312,6 +312,11 @@ static void load_tasks(struct agent *a)
             continue;
         }
         t->last = agent_task_report(t);
+        if (t->status == TS_STOPPED) {
+            /* Only listed from now on: it needs no wake-ups. */
+            close(t->efd);
+            t->efd = -1;
+        }
         t->next = a->tasks;
         a->tasks = t;
     }

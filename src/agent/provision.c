@@ -123,6 +123,12 @@ int agent_deprovision(struct task *t, struct error **err)
         ret = r;
     _cleanup_free_ char *tmp = xasprintf("%s/hc", t->dir);
     oci_dir_remove_tree(tmp, NULL);
+    /* The containers are gone: only task.json and the logs stay. */
+    static const char *const files[] = {"hosts", "resolv.conf"};
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        _cleanup_free_ char *f = xasprintf("%s/%s", t->dir, files[i]);
+        unlink(f);
+    }
     return ret;
 }
 

@@ -885,6 +885,12 @@ static void *task_main(void *p)
         t->ctrs[i].pidfd = -1;
     }
     pthread_mutex_lock(&a->lock);
+    if (t->status == TS_STOPPED && t->efd >= 0) {
+        /* A stopped task stays listed until purged, possibly for hours:
+         * it keeps no descriptor. */
+        close(t->efd);
+        t->efd = -1;
+    }
     t->threaded = false;
     a->n_threads--;
     pthread_cond_broadcast(&a->cond);
