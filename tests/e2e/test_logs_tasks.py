@@ -1,0 +1,185 @@
+"""The awslogs log driver end to end: containers' stdout/stderr shipped
+from the agent's CRI logs to the log store through the node protocol, read
+back with the unmodified aws CLI (get-log-events, filter-log-events, tail
+and tail --follow) while the task runs and after it stopped; the group
+rules (awslogs-create-group); and 100,000 lines from one task stored all,
+in order, exactly once across a kill -9 of skiffd while the task keeps
+writing."""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tasks_util import (container, daemons, busybox_layout, register, run,  # noqa: F401
+                        task_id, wait_tasks, describe)
+
+REGION = "us-east-1"
+
+
+def awslogs(group, prefix="app", create=True):
+    opts = {"awslogs-group": group, "awslogs-region": REGION, "awslogs-stream-prefix": prefix}
+    if create:
+        opts["awslogs-create-group"] = "true"
+    return {"logDriver": "awslogs", "options": opts}
+
+
+def stream_of(arn, name="main", prefix="app"):
+    return "%s/%s/%s" % (prefix, name, task_id(arn))
+
+
+def all_events(logs, group, stream):
+    out, token = [], None
+    while True:
+        kw = {"nextToken": token} if token else {"startFromHead": True}
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, **kw)
+        out += page["events"]
+        if page["nextForwardToken"] == token:
+            return out
+        token = page["nextForwardToken"]
+
+
+def wait_messages(logs, group, stream, want, timeout=30):
+    """Polls until the stream holds at least `want` events; answers them."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            ev = all_events(logs, group, stream)
+        except logs.exceptions.ResourceNotFoundException:
+            ev = []
+        if len(ev) >= want:
+            return ev
+        if time.time() > deadline:
+            raise AssertionError("only %d of %d events in %s/%s" % (len(ev), want, group, stream))
+        time.sleep(0.1)
+
+
+def test_running_and_stopped_task(daemons):
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    # Lines on stdout and stderr, then it waits for StopTask.
+    script = ("echo hello stdout; sleep 0.2; echo ERROR on stderr >&2; sleep 0.2; "
+              "echo 'spaces  kept '; "
+              "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done")
+    td = register(ecs, "logs-run", [container(command=["sh", "-c", script],
+                                               logConfiguration=awslogs("/skiff/logs-run"))])
+    arn = run(ecs, td)[0]
+    wait_tasks(ecs, [arn], "RUNNING")
+    stream = stream_of(arn)
+    ev = wait_messages(logs, "/skiff/logs-run", stream, 4)
+    msgs = [e["message"] for e in ev]
+    assert msgs == ["hello stdout", "ERROR on stderr", "spaces  kept ", "ready"]
+    assert all(abs(e["timestamp"] - time.time() * 1000) < 120000 for e in ev)
+    assert [e["timestamp"] for e in ev] == sorted(e["timestamp"] for e in ev)
+
+    # The aws CLI, unmodified, while the task runs.
+    out = s.aws("logs", "get-log-events", "--log-group-name", "/skiff/logs-run",
+                "--log-stream-name", stream, "--start-from-head", check=True)[1]
+    assert [e["message"] for e in out["events"]] == msgs
+    out = s.aws("logs", "filter-log-events", "--log-group-name", "/skiff/logs-run",
+                "--filter-pattern", "ERROR", check=True)[1]
+    assert [(e["logStreamName"], e["message"]) for e in out["events"]] == [
+        (stream, "ERROR on stderr")]
+    streams = s.aws("logs", "describe-log-streams", "--log-group-name", "/skiff/logs-run",
+                    "--order-by", "LastEventTime", "--descending", check=True)[1]
+    assert [x["logStreamName"] for x in streams["logStreams"]] == [stream]
+
+    # tail --follow sees a line written after it started.
+    follow = subprocess.Popen(
+        ["/usr/bin/aws", "--endpoint-url", s.endpoint, "--region", REGION, "logs", "tail",
+         "/skiff/logs-run", "--follow", "--since", "10m", "--format", "short"],
+        env=s.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ecs.stop_task(cluster="default", task=arn, reason="test")
+        wait_tasks(ecs, [arn], "STOPPED")
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(iter(follow.stdout.readline, "")),
+                                  daemon=True)
+        reader.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(ln.endswith(" bye\n") for ln in list(got)):
+            time.sleep(0.2)
+        lines = [ln.rstrip("\n").split(" ", 1)[1] for ln in list(got)]
+        # (the CLI strips trailing blanks)
+        assert lines == [m.rstrip() for m in msgs] + ["bye"], got
+    finally:
+        follow.send_signal(signal.SIGINT)
+        try:
+            follow.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            follow.kill()
+            follow.wait()
+        follow.stdout.close()
+        follow.stderr.close()
+
+    # After the stop: everything, through get-log-events and tail.
+    ev = wait_messages(logs, "/skiff/logs-run", stream, 5)
+    assert [e["message"] for e in ev] == msgs + ["bye"]
+    rc, text, err = s.aws("logs", "tail", "/skiff/logs-run", "--since", "1h", "--format", "short")
+    assert rc == 0, err
+    assert [ln.split(" ", 1)[1] for ln in text.splitlines()] == [m.rstrip() for m in msgs] + [
+        "bye"]
+
+
+def test_group_must_exist_without_create_group(daemons):
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    td = register(ecs, "logs-nogroup", [container(
+        command=["sh", "-c", "echo one; sleep 1; echo two"],
+        logConfiguration=awslogs("/skiff/absent", create=False))])
+    arn = run(ecs, td)[0]
+    wait_tasks(ecs, [arn], "STOPPED", timeout=60)
+    time.sleep(1)
+    # Nothing was created behind the user's back.
+    assert logs.describe_log_groups(logGroupNamePrefix="/skiff/absent")["logGroups"] == []
+    # Once the group exists, the lines arrive (the shipper retries).
+    logs.create_log_group(logGroupName="/skiff/absent")
+    ev = wait_messages(logs, "/skiff/absent", stream_of(arn), 2, timeout=30)
+    assert [e["message"] for e in ev] == ["one", "two"]
+
+
+def test_containers_without_awslogs_ship_nothing(daemons):
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    td = register(ecs, "logs-two", [
+        container("a", command=["sh", "-c", "echo from-a"], essential=False,
+                  logConfiguration=awslogs("/skiff/logs-two")),
+        container("b", command=["sh", "-c", "echo from-b; sleep 1"])])
+    arn = run(ecs, td)[0]
+    wait_tasks(ecs, [arn], "STOPPED", timeout=60)
+    ev = wait_messages(logs, "/skiff/logs-two", stream_of(arn, "a"), 1)
+    assert [e["message"] for e in ev] == ["from-a"]
+    time.sleep(1)
+    streams = logs.describe_log_streams(logGroupName="/skiff/logs-two")["logStreams"]
+    assert [x["logStreamName"] for x in streams] == [stream_of(arn, "a")]
+
+
+def test_100k_lines_survive_kill9(daemons):
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    n = 100000
+    # The first 30,000 lines, a pause long enough to kill skiffd and keep it
+    # down while the rest is written, then 70,000 more.
+    script = "seq 1 30000; sleep 4; seq 30001 %d; sleep 1" % n
+    td = register(ecs, "logs-100k", [container(command=["sh", "-c", script],
+                                               logConfiguration=awslogs("/skiff/logs-100k"))])
+    arn = run(ecs, td)[0]
+    stream = stream_of(arn)
+    wait_messages(logs, "/skiff/logs-100k", stream, 1, timeout=60)
+    s.kill9()
+    time.sleep(5)  # the container writes the other 70,000 lines meanwhile
+    s.start(s.port)
+    ecs, logs = s.client(), s.client("logs")
+    wait_tasks(ecs, [arn], "STOPPED", timeout=120)
+    ev = wait_messages(logs, "/skiff/logs-100k", stream, n, timeout=120)
+    msgs = [e["message"] for e in ev]
+    assert len(msgs) == n, "got %d lines" % len(msgs)
+    assert msgs == [str(i) for i in range(1, n + 1)]
+    stamps = [e["timestamp"] for e in ev]
+    assert stamps == sorted(stamps)
+    # Nothing more arrives later (no duplicate batch).
+    time.sleep(1.5)
+    assert len(all_events(logs, "/skiff/logs-100k", stream)) == n
