@@ -21,6 +21,11 @@
  * died is replaced at once), then 1 s doubling up to 5 minutes. */
 #define SVC_BACKOFF_BASE_MS 1000
 #define SVC_BACKOFF_MAX_MS  (5 * 60 * 1000)
+/* A new task stands in for an old one (which may then be stopped) once it
+ * has been RUNNING, and HEALTHY when it has a health check, this long: a
+ * release whose tasks start and die at once does not take the old tasks
+ * down with it before the circuit breaker sees it fail. */
+#define SVC_SETTLE_MS 1000
 /* Tasks listed by name in one "has started/stopped" event. */
 #define SVC_EVENT_TASKS 10
 
@@ -40,7 +45,7 @@ struct rdep {
     bool has_hc; /* a container has a health check: RUNNING is not enough */
     bool dirty;
     /* Counts, recomputed from the tasks. */
-    int alive, want, healthy;
+    int alive, want, healthy, settled;
 };
 
 struct rsvc {
@@ -245,7 +250,7 @@ static bool healthy(struct rsvc *s, const struct rtask *t)
 static void count(struct rsvc *s)
 {
     for (size_t i = 0; i < s->n_deps; i++)
-        s->deps[i].alive = s->deps[i].want = s->deps[i].healthy = 0;
+        s->deps[i].alive = s->deps[i].want = s->deps[i].healthy = s->deps[i].settled = 0;
     for (size_t i = 0; i < s->n_tasks; i++) {
         struct rtask *t = &s->tasks[i];
         struct rdep *d = find_dep(s, t->dep);
@@ -254,6 +259,8 @@ static void count(struct rsvc *s)
         d->alive++;
         d->want += t->want;
         d->healthy += healthy(s, t);
+        d->settled +=
+            healthy(s, t) && t->started_at >= 0 && s->now - t->started_at >= SVC_SETTLE_MS;
     }
 }
 
@@ -577,7 +584,7 @@ static int scale(struct db *db, struct rsvc *s, struct error **err)
     buf_init(&names, 0);
     int n_stopped = 0, r = 0;
     count(s);
-    int p_want = p ? p->want : 0, p_healthy = p ? p->healthy : 0;
+    int p_want = p ? p->want : 0, p_settled = p ? p->settled : 0;
     int o_healthy = 0, alive = 0;
     for (size_t i = 0; i < s->n_deps; i++) {
         alive += s->deps[i].alive;
@@ -603,7 +610,7 @@ static int scale(struct db *db, struct rsvc *s, struct error **err)
             a.want_healthy = 1;
             before = n_stopped;
             r = stop_some(db, s, (int)extra, pick_task, &a, reason, &names, &n_stopped, err);
-            p_healthy -= n_stopped - before;
+            p_settled -= n_stopped - before;
         }
     }
     /* Older deployments: tasks not (yet) healthy go at once, healthy ones
@@ -613,7 +620,7 @@ static int scale(struct db *db, struct rsvc *s, struct error **err)
         r = stop_some(db, s, 1 << 30, pick_task, &a, reason, &names, &n_stopped, err);
     }
     if (r == 0) {
-        long can = p_healthy + o_healthy - min_healthy;
+        long can = p_settled + o_healthy - min_healthy;
         if (can > 0) {
             struct pick_arg a = {pid, 1, true};
             r = stop_some(db, s, (int)(can < o_healthy ? can : o_healthy), pick_task, &a, reason,

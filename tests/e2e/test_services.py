@@ -56,7 +56,8 @@ def describe_tasks(ecs, arns):
 def all_tasks(ecs, name):
     """Every task of the service that is not purged, whatever its state."""
     arns = service_tasks(ecs, name, "RUNNING") + service_tasks(ecs, name, "STOPPED")
-    return describe_tasks(ecs, arns)
+    # A task may move between the two lists while they are read.
+    return describe_tasks(ecs, sorted(set(arns)))
 
 
 def wait_stable(s, name, timeout=120):
