@@ -49,6 +49,7 @@ struct cli_command {
 /* Top-level commands (run.c: run; task.c: ps, stop, inspect) and groups. */
 extern const struct cli_command cli_run_commands[];
 extern const struct cli_command cli_task_commands[];
+extern const struct cli_command cli_cost_commands[];
 extern const struct cli_command cli_image_commands[];
 extern const struct cli_command cli_cluster_commands[];
 extern const struct cli_command cli_taskdef_commands[];

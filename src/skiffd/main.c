@@ -10,9 +10,12 @@
 #include "base/xalloc.h"
 #include "ecs/ecs.h"
 #include "image/image_api.h"
+#include "metering/metering.h"
+#include "metering/metering_api.h"
 #include "logs/logs.h"
 #include "logs/ship.h"
 #include "agent/agent.h"
+#include "agent/stats.h"
 #include "sched/sched.h"
 #include "store/db.h"
 
@@ -38,6 +41,8 @@ struct options {
     const char *runtime;
     const char *cgroup_parent;
     long placement_timeout_s;
+    const char *billing_config;
+    long stats_interval_ms;
 };
 
 static void usage(FILE *f)
@@ -46,6 +51,7 @@ static void usage(FILE *f)
           "              [--threads N] [--throttle-read RATE:BURST|off]\n"
           "              [--throttle-write RATE:BURST|off] [--log-level error|warn|info|debug]\n"
           "              [--run-dir DIR] [--runtime crun|runc] [--cgroup-parent PATH]\n"
+          "              [--billing-config FILE] [--stats-interval SECONDS]\n"
           "              [--placement-timeout SECONDS]\n"
           "\n"
           "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
@@ -85,6 +91,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"runtime", required_argument, NULL, 'T'},
         {"cgroup-parent", required_argument, NULL, 'C'},
         {"placement-timeout", required_argument, NULL, 'P'},
+        {"billing-config", required_argument, NULL, 'B'},
+        {"stats-interval", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -127,6 +135,20 @@ static int parse_options(int argc, char **argv, struct options *o)
                 fprintf(stderr, "skiffd: --placement-timeout wants seconds\n");
                 return -EINVAL;
             }
+            break;
+        }
+        case 'B':
+            o->billing_config = optarg;
+            break;
+        case 'S': {
+            /* Seconds between cgroup samples of each running task (metering). */
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*end || !(v >= 0.1 && v <= 3600)) {
+                fprintf(stderr, "skiffd: --stats-interval wants 0.1..3600 seconds\n");
+                return -EINVAL;
+            }
+            o->stats_interval_ms = (long)(v * 1000);
             break;
         }
         case 't':
@@ -219,11 +241,15 @@ int main(int argc, char **argv)
     }
     _cleanup_free_ char *creds = xasprintf("%s/credentials", o.data_dir);
     _cleanup_free_ char *dbpath = xasprintf("%s/state.db", o.data_dir);
+    _cleanup_free_ char *billing_conf = xasprintf("%s/billing.conf", o.data_dir);
     struct store *store = NULL;
     struct api_server *api = NULL;
     struct http_server *http = NULL;
     struct sched *sched = NULL;
     struct node *node = NULL;
+    struct agent_stats *stats = NULL;
+    struct metering metering;
+    bool metering_ready = false;
     struct logs_store *logs = NULL;
     struct logs_ship *ship = NULL;
     _cleanup_free_ char *logs_path = xasprintf("%s/logs.db", o.data_dir);
@@ -239,6 +265,13 @@ int main(int argc, char **argv)
         .throttle = o.throttle,
     };
     img_init(o.data_dir);
+    /* Prices and the EC2 instance table: --billing-config, else
+     * DATA-DIR/billing.conf when it exists, else the defaults. */
+    if (metering_init(&metering, o.billing_config ? o.billing_config : billing_conf,
+                      o.billing_config != NULL, &err) < 0)
+        goto out;
+    metering_ready = true;
+    metering_api_init(&metering);
     struct sched_config sc = SCHED_DEFAULT_CONFIG;
     sc.placement_timeout_ms = o.placement_timeout_s * 1000;
     if (sched_new(&sc, store, &sched, &err) < 0)
@@ -255,6 +288,12 @@ int main(int argc, char **argv)
         goto out;
     sched_set_node(sched, node);
     sched_set_purge_hook(sched, purge_task, node);
+    sched_set_usage_hooks(sched,
+                          &(struct sched_usage_hooks){.stopped = metering_task_stopped,
+                                                      .stats = metering_stats_apply},
+                          &metering);
+    if (agent_stats_start(node, o.stats_interval_ms, &stats, &err) < 0)
+        goto out;
     /* The awslogs driver: the agent side ships container logs to the log
      * store through the node protocol's logs message. */
     struct logs_ship_config lc = {.data_dir = o.data_dir,
@@ -270,6 +309,7 @@ int main(int argc, char **argv)
         goto out;
     api_server_register(api, &ecs_api);
     api_server_register(api, &image_api);
+    api_server_register(api, &metering_api);
     api_server_register(api, &logs_api);
     struct http_config hc = {.host = o.host, .port = o.port, .threads = o.threads};
     if (http_server_start(&hc, api, &http, &err) < 0)
@@ -302,10 +342,13 @@ out:
     /* No new placements, then no more reports, then the scheduler. */
     sched_stop(sched);
     logs_ship_free(ship);
+    agent_stats_free(stats);
     if (node)
         node->ops->free(node);
     sched_free(sched);
     api_server_free(api);
+    if (metering_ready)
+        metering_done(&metering);
     logs_store_free(logs);
     store_free(store);
     free(o.host);
