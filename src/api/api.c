@@ -1,6 +1,7 @@
 #include "api/api.h"
 #include "api/accounts.h"
 #include "api/model.h"
+#include "api/query.h"
 #include "api/sigv4.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -26,6 +27,7 @@
 struct service_entry {
     const struct api_service *svc;
     struct model *model;
+    json_t *query_model; /* query protocols: the parsed model, for decoding */
     size_t prefix_len;
 };
 
@@ -87,8 +89,10 @@ void api_server_free(struct api_server *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_services; i++)
+    for (size_t i = 0; i < s->n_services; i++) {
         model_free(s->services[i].model);
+        json_decref(s->services[i].query_model);
+    }
     accounts_free(s->accounts);
     pthread_rwlock_destroy(&s->accounts_lock);
     throttle_free(s->throttle);
@@ -104,7 +108,9 @@ void api_server_register(struct api_server *s, const struct api_service *svc)
     struct service_entry *e = &s->services[s->n_services++];
     e->svc = svc;
     e->model = model_new(svc->model_json);
-    e->prefix_len = strlen(svc->target_prefix);
+    e->prefix_len = svc->target_prefix ? strlen(svc->target_prefix) : 0;
+    if (svc->protocol != API_PROTOCOL_JSON)
+        e->query_model = json_loads(svc->model_json, 0, NULL);
 }
 
 int api_server_reload_accounts(struct api_server *s, struct error **err)
@@ -189,6 +195,44 @@ void api_error_response(struct api_response *resp, int status, const char *type,
     json_decref(o);
 }
 
+/* A query-protocol service has no X-Amz-Target: a form-encoded POST goes to
+ * the service its signature is scoped to (AWS tells them apart by host
+ * name; skiff serves every service on one endpoint). */
+static const struct service_entry *find_query_service(const struct api_server *s,
+                                                      const struct api_request *req)
+{
+    const char *ct = api_request_header(req, "content-type");
+    const char *authz = api_request_header(req, "authorization");
+    struct sigv4_auth a;
+    const char *why = NULL;
+    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 || !authz ||
+        sigv4_parse_authorization(authz, &a, &why) < 0)
+        return NULL;
+    for (size_t i = 0; i < s->n_services; i++)
+        if (s->services[i].svc->protocol != API_PROTOCOL_JSON &&
+            !strcmp(s->services[i].svc->signing_name, a.service))
+            return &s->services[i];
+    return NULL;
+}
+
+static enum query_dialect dialect(const struct service_entry *svc)
+{
+    return svc->svc->protocol == API_PROTOCOL_EC2 ? QUERY_DIALECT_EC2 : QUERY_DIALECT_AWS;
+}
+
+/* Every error path writes a JSON 1.1 error; a query service answers the
+ * same error as its dialect's XML document instead. */
+static void query_error_rewrite(const struct service_entry *svc, struct api_response *resp)
+{
+    json_t *e = json_loadb(resp->body, resp->body_len, 0, NULL);
+    const char *type = json_get_str(e, "__type"), *msg = json_get_str(e, "message");
+    enum query_dialect d = dialect(svc);
+    char *xml = query_render_error(d, resp->status, query_error_code(d, type, msg), msg,
+                                   resp->request_id);
+    json_decref(e);
+    set_body(resp, resp->status, "text/xml", xml);
+}
+
 static const struct api_op *find_op(const struct api_service *svc, const char *name)
 {
     for (size_t i = 0; i < svc->n_ops; i++)
@@ -208,7 +252,8 @@ static const struct service_entry *find_service(const struct api_server *s, cons
         return NULL;
     for (size_t i = 0; i < s->n_services; i++) {
         const struct service_entry *e = &s->services[i];
-        if (strncmp(target, e->svc->target_prefix, e->prefix_len) != 0 ||
+        if (!e->svc->target_prefix ||
+            strncmp(target, e->svc->target_prefix, e->prefix_len) != 0 ||
             target[e->prefix_len] != '.')
             continue;
         *ret_op = target + e->prefix_len + 1;
@@ -397,8 +442,20 @@ static void dispatch(struct api_server *s, const struct api_request *req,
                      const struct service_entry *svc, const char *op_name,
                      const struct account *acc, struct api_response *resp)
 {
+    _cleanup_error_ struct error *err = NULL;
+    _cleanup_free_ char *action = NULL;
+    json_t *in = NULL;
+    if (svc->svc->protocol != API_PROTOCOL_JSON) {
+        if (query_decode(svc->query_model, dialect(svc), req->body, req->body_len, &action, &in,
+                         &err) < 0) {
+            api_error_response(resp, 400, err->type ? err->type : ERR_SERVER, err->msg);
+            return;
+        }
+        op_name = action;
+    }
     const struct api_op *op = find_op(svc->svc, op_name);
     if (!op) {
+        json_decref(in);
         char msg[200];
         snprintf(msg, sizeof(msg), "%s %.64s is not supported",
                  model_op_input(svc->model, op_name) ? "Operation" : "Unknown operation", op_name);
@@ -406,11 +463,13 @@ static void dispatch(struct api_server *s, const struct api_request *req,
         return;
     }
     if (!throttle_take(s->throttle, acc->account_id, op->flags & API_OP_WRITE, time_mono_ns())) {
+        json_decref(in);
         api_error_response(resp, 400, ERR_THROTTLE, "Rate exceeded");
         return;
     }
-    json_t *in;
-    if (req->body_len == 0) {
+    if (in) {
+        /* decoded by the query protocol */
+    } else if (req->body_len == 0) {
         in = json_object();
     } else {
         json_error_t jerr;
@@ -428,7 +487,6 @@ static void dispatch(struct api_server *s, const struct api_request *req,
             return;
         }
     }
-    _cleanup_error_ struct error *err = NULL;
     const char *shape = model_op_input(svc->model, op_name);
     if (shape && *shape && model_validate(svc->model, shape, in, &err) < 0) {
         json_decref(in);
@@ -473,6 +531,13 @@ static void dispatch(struct api_server *s, const struct api_request *req,
         set_body(resp, 200, CT_JSON, ctx.raw_out);
         return;
     }
+    if (svc->svc->protocol != API_PROTOCOL_JSON) {
+        set_body(resp, 200, "text/xml",
+                 query_render(dialect(svc), op_name, out, resp->request_id,
+                              svc->svc->xml_namespace));
+        json_decref(out);
+        return;
+    }
     if (!out)
         out = json_object();
     set_body(resp, 200, CT_JSON, json_dump_compact(out));
@@ -496,6 +561,8 @@ void api_handle(struct api_server *s, const struct api_request *req, struct api_
     const char *op_name = NULL;
     const struct service_entry *svc =
         find_service(s, api_request_header(req, "x-amz-target"), &op_name);
+    if (!svc)
+        svc = find_query_service(s, req);
 
     pthread_rwlock_rdlock(&s->accounts_lock);
     const struct account *acc = NULL;
@@ -507,4 +574,6 @@ void api_handle(struct api_server *s, const struct api_request *req, struct api_
             dispatch(s, req, svc, op_name, acc, resp);
     }
     pthread_rwlock_unlock(&s->accounts_lock);
+    if (svc && svc->svc->protocol != API_PROTOCOL_JSON && resp->status >= 400)
+        query_error_rewrite(svc, resp);
 }

@@ -52,6 +52,13 @@ struct api_op {
     unsigned flags;
 };
 
+/* How a service's requests and answers are encoded. */
+enum api_protocol {
+    API_PROTOCOL_JSON = 0, /* AWS JSON 1.1, operation in X-Amz-Target */
+    API_PROTOCOL_EC2,      /* form-encoded Action=..., XML answers (api/query.h) */
+    API_PROTOCOL_QUERY,    /* the plain query protocol (IAM, ELBv2) */
+};
+
 struct api_service {
     const char *name;          /* for logs */
     const char *signing_name;  /* SigV4 credential scope service */
@@ -59,6 +66,11 @@ struct api_service {
     const char *model_json;    /* from scripts/gen-model.py */
     const struct api_op *ops;
     size_t n_ops;
+    /* Query protocols: no X-Amz-Target; a form-encoded POST signed for
+     * signing_name reaches this service, and model_json comes from
+     * src/ec2/gen-model.py (it keeps the members' serialization names). */
+    enum api_protocol protocol;
+    const char *xml_namespace;
 };
 
 struct api_config {
