@@ -1,0 +1,41 @@
+/* The EC2 API subset (VPCs, subnets, security groups, network interfaces,
+ * tags) on the ec2 query protocol, and what ECS needs of it: validating a
+ * task's awsvpcConfiguration and giving the task an elastic network
+ * interface (an address of its subnet). See docs/network.md. */
+#pragma once
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "base/error.h"
+
+struct db;
+
+extern const struct api_service ec2_api;
+
+/* Addresses AWS keeps in each subnet: network, router, DNS, future use and
+ * broadcast. The router (network + 1) is the subnet bridge's address. */
+#define EC2_SUBNET_RESERVED 5
+
+/* Checks a RunTask/CreateService awsvpcConfiguration (NULL = none given)
+ * against the caller's account: every subnet and security group exists and
+ * all are in one VPC; with none given, the default VPC's default subnet and
+ * default group are used (created on first use). On success *ret is a new
+ * {"vpcId", "subnets": [...], "securityGroups": [...], "assignPublicIp"}.
+ * Failures are InvalidParameterException with ECS's wording. */
+int ec2_awsvpc_resolve(struct api_ctx *ctx, const json_t *awsvpc, json_t **ret, struct error **err);
+
+/* Gives task_arn an ENI in the first subnet of resolved (the output of
+ * ec2_awsvpc_resolve): the lowest free address past the reserved ones, a
+ * MAC, and its security groups. Runs inside the caller's transaction, so
+ * the address is taken exactly when the task row is written; the UNIQUE
+ * index on (subnet, address) makes a double allocation impossible. *ret is
+ * the ENI as {"id", "subnetId", "vpcId", "ip", "gateway", "prefix", "mac",
+ * "securityGroups", "assignPublicIp"} (new). -ENOSPC with
+ * InvalidParameterException when the subnet is full. */
+int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
+                     const json_t *resolved, int64_t now_ms, json_t **ret, struct error **err);
+
+/* Releases the ENI of task_arn (its address returns to the subnet); no-op
+ * when it has none. Call inside a transaction. */
+int ec2_eni_release(struct db *db, const char *task_arn, struct error **err);

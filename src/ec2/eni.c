@@ -1,0 +1,235 @@
+/* Elastic network interfaces of tasks: allocation (the subnet's IPAM),
+ * release, and DescribeNetworkInterfaces. */
+#include "ec2/ec2.h"
+#include "ec2/ec2-internal.h"
+#include "api/accounts.h"
+#include "base/cleanup.h"
+#include "base/hash.h"
+#include "base/json.h"
+#include "base/xalloc.h"
+#include "store/db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
+                     const json_t *resolved, int64_t now_ms, json_t **ret, struct error **err)
+{
+    const char *subnet = json_string_value(json_array_get(json_get_array(resolved, "subnets"), 0));
+    sqlite3_stmt *st = db_stmt(
+        db, "SELECT net, prefix, vpc_id FROM ec2_subnets WHERE id = ?1 AND account = ?2", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, subnet);
+    db_bind_text(st, 2, account);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return error_set(err, ENOENT, ERR_INVALID, "Error retrieving subnet information for [%s]",
+                         subnet ? subnet : "");
+    }
+    struct ec2_cidr net = {(uint32_t)sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1)};
+    _cleanup_free_ char *vpc = xstrdup(db_col_text(st, 2));
+    sqlite3_reset(st);
+
+    /* The lowest free address: walk the taken ones in order. */
+    uint32_t first = net.net + 4, last = net.net + (uint32_t)((1ULL << (32 - net.prefix)) - 2);
+    st = db_stmt(db, "SELECT addr FROM ec2_enis WHERE subnet_id = ?1 ORDER BY addr", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, subnet);
+    uint32_t cand = first;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint32_t taken = (uint32_t)sqlite3_column_int64(st, 0);
+        if (taken > cand)
+            break;
+        if (taken == cand)
+            cand++;
+    }
+    sqlite3_reset(st);
+    if (cand > last)
+        return error_set(err, ENOSPC, ERR_INVALID,
+                         "Subnet %s has no free IP addresses left for another task.", subnet);
+
+    uint8_t m[5];
+    hash_random(m, sizeof(m));
+    char mac[18];
+    /* 0e: locally administered unicast, like AWS's ENIs. */
+    snprintf(mac, sizeof(mac), "0e:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4]);
+    _cleanup_free_ char *id = ec2_id_new("eni");
+    const char *public_ip = json_get_str(resolved, "assignPublicIp");
+    bool pub = public_ip && !strcmp(public_ip, "ENABLED");
+    st = db_stmt(db,
+                 "INSERT INTO ec2_enis(id, account, subnet_id, vpc_id, addr, mac, public_ip, "
+                 "task_arn, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                 "'in-use', ?9)",
+                 err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, id);
+    db_bind_text(st, 2, account);
+    db_bind_text(st, 3, subnet);
+    db_bind_text(st, 4, vpc);
+    sqlite3_bind_int64(st, 5, cand);
+    db_bind_text(st, 6, mac);
+    sqlite3_bind_int(st, 7, pub);
+    db_bind_text(st, 8, task_arn);
+    sqlite3_bind_int64(st, 9, now_ms);
+    int r = db_exec_stmt(db, st, err);
+    if (r < 0)
+        return r;
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_get_array(resolved, "securityGroups"), i, g)
+    {
+        st = db_stmt(db, "INSERT OR IGNORE INTO ec2_eni_groups(eni_id, group_id) VALUES (?1, ?2)",
+                     err);
+        if (!st)
+            return -EIO;
+        db_bind_text(st, 1, id);
+        db_bind_text(st, 2, json_string_value(g));
+        if ((r = db_exec_stmt(db, st, err)) < 0)
+            return r;
+    }
+    char ip[16], gw[16];
+    ec2_addr_format(cand, ip);
+    ec2_addr_format(net.net + 1, gw);
+    *ret = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:O, s:b}", "id", id, "subnetId", subnet,
+                     "vpcId", vpc, "ip", ip, "gateway", gw, "prefix", net.prefix, "mac", mac,
+                     "securityGroups", json_get_array(resolved, "securityGroups"), "assignPublicIp",
+                     pub);
+    return 0;
+}
+
+int ec2_eni_release(struct db *db, const char *task_arn, struct error **err)
+{
+    static const char *const sql[] = {
+        "DELETE FROM ec2_eni_groups WHERE eni_id IN (SELECT id FROM ec2_enis WHERE task_arn = ?1)",
+        "DELETE FROM ec2_tags WHERE resource_id IN (SELECT id FROM ec2_enis WHERE task_arn = ?1)",
+        "DELETE FROM ec2_enis WHERE task_arn = ?1",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(sql); i++) {
+        sqlite3_stmt *st = db_stmt(db, sql[i], err);
+        if (!st)
+            return -EIO;
+        db_bind_text(st, 1, task_arn);
+        int r = db_exec_stmt(db, st, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int eni_groups(struct api_ctx *ctx, const char *id, json_t **ret_set, json_t **ret_ids,
+                      struct error **err)
+{
+    sqlite3_stmt *st = db_stmt(ctx->db,
+                               "SELECT g.id, g.name FROM ec2_eni_groups e "
+                               "JOIN ec2_security_groups g ON g.id = e.group_id "
+                               "WHERE e.eni_id = ?1 ORDER BY g.id",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, id);
+    json_t *set = json_array(), *ids = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_array_append_new(set, json_pack("{s:s, s:s}", "groupId", db_col_text(st, 0),
+                                             "groupName", db_col_text(st, 1)));
+        json_array_append_new(ids, json_string(db_col_text(st, 0)));
+    }
+    sqlite3_reset(st);
+    *ret_set = set;
+    *ret_ids = ids;
+    return 0;
+}
+
+int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
+                                    struct error **err)
+{
+    static const char *const allowed[] = {"network-interface-id",
+                                          "subnet-id",
+                                          "vpc-id",
+                                          "group-id",
+                                          "private-ip-address",
+                                          "addresses.private-ip-address",
+                                          "mac-address",
+                                          "status",
+                                          "availability-zone",
+                                          "owner-id",
+                                          "description",
+                                          NULL};
+    const json_t *filters = json_get_array(in, "Filters");
+    const json_t *ids = json_get_array(in, "NetworkInterfaceIds");
+    int r = ec2_filters_check(filters, allowed, err);
+    if (r < 0)
+        return r;
+    r = ec2_default_vpc_ensure(ctx, err);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = db_stmt(ctx->db,
+                               "SELECT e.id, e.subnet_id, e.vpc_id, e.addr, e.mac, e.status, "
+                               "e.task_arn, s.az FROM ec2_enis e "
+                               "JOIN ec2_subnets s ON s.id = e.subnet_id "
+                               "WHERE e.account = ?1 ORDER BY e.created_at, e.id",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, ctx->account->account_id);
+    _cleanup_json_ json_t *set = json_array();
+    _cleanup_json_ json_t *found = json_object();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = db_col_text(st, 0);
+        json_object_set_new(found, id, json_true());
+        if (json_array_size(ids)) {
+            bool wanted = false;
+            size_t i;
+            json_t *v;
+            json_array_foreach(ids, i, v) wanted |= !strcmp(json_string_value(v), id);
+            if (!wanted)
+                continue;
+        }
+        char ip[16];
+        uint32_t addr = (uint32_t)sqlite3_column_int64(st, 3);
+        ec2_addr_format(addr, ip);
+        _cleanup_free_ char *dns = xasprintf("ip-%u-%u-%u-%u.ec2.internal", addr >> 24,
+                                             (addr >> 16) & 255, (addr >> 8) & 255, addr & 255);
+        _cleanup_free_ char *desc = xasprintf("skiff task %s", db_col_text(st, 6));
+        _cleanup_json_ json_t *tags = NULL;
+        json_t *groups = NULL, *group_ids = NULL;
+        if ((r = ec2_tags_map(ctx, id, &tags, err)) < 0 ||
+            (r = eni_groups(ctx, id, &groups, &group_ids, err)) < 0)
+            break;
+        _cleanup_json_ json_t *attrs = json_pack(
+            "{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "network-interface-id", id,
+            "subnet-id", db_col_text(st, 1), "vpc-id", db_col_text(st, 2), "group-id", group_ids,
+            "private-ip-address", ip, "addresses.private-ip-address", ip, "mac-address",
+            db_col_text(st, 4), "status", db_col_text(st, 5), "availability-zone",
+            db_col_text(st, 7), "owner-id", ctx->account->account_id, "description", desc);
+        if (!ec2_filters_match(filters, attrs, tags)) {
+            json_decref(groups);
+            continue;
+        }
+        json_array_append_new(
+            set,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, "
+                      "s:[{s:s, s:s, s:b}], s:o}",
+                      "networkInterfaceId", id, "subnetId", db_col_text(st, 1), "vpcId",
+                      db_col_text(st, 2), "availabilityZone", db_col_text(st, 7), "description",
+                      desc, "groupSet", groups, "interfaceType", "interface", "macAddress",
+                      db_col_text(st, 4), "ownerId", ctx->account->account_id, "privateIpAddress",
+                      ip, "privateDnsName", dns, "status", db_col_text(st, 5), "requesterManaged",
+                      1, "sourceDestCheck", 1, "privateIpAddressesSet", "privateIpAddress", ip,
+                      "privateDnsName", dns, "primary", 1, "tagSet", ec2_tag_set(tags)));
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    if (rc != SQLITE_DONE)
+        return db_fail(ctx->db, err, "read network interfaces");
+    r = ec2_ids_check(ids, found, "InvalidNetworkInterfaceID.NotFound", "networkInterface ID", err);
+    if (r < 0)
+        return r;
+    *ret_out = json_pack("{s:O}", "networkInterfaceSet", set);
+    return 0;
+}
