@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "ec2/ec2.h"
 #include "ecs/ecs.h"
 #include "image/image_api.h"
 #include "metering/metering.h"
@@ -309,6 +310,7 @@ int main(int argc, char **argv)
         goto out;
     api_server_register(api, &ecs_api);
     api_server_register(api, &image_api);
+    api_server_register(api, &ec2_api);
     api_server_register(api, &metering_api);
     api_server_register(api, &logs_api);
     struct http_config hc = {.host = o.host, .port = o.port, .threads = o.threads};
