@@ -53,6 +53,7 @@ extern const struct cli_command cli_cost_commands[];
 extern const struct cli_command cli_image_commands[];
 extern const struct cli_command cli_cluster_commands[];
 extern const struct cli_command cli_taskdef_commands[];
+extern const struct cli_command cli_service_commands[];
 
 /* Releases the connection. */
 void cli_done(struct cli *cli);

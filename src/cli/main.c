@@ -26,6 +26,7 @@ static const struct cli_command commands[] = {
     {"image", NULL, cli_image_commands, NULL, "Manage the host's images", NULL},
     {"cluster", NULL, cli_cluster_commands, NULL, "Manage clusters", NULL},
     {"taskdef", NULL, cli_taskdef_commands, NULL, "Manage task definitions", NULL},
+    {"service", NULL, cli_service_commands, NULL, "Manage services", NULL},
     {"version", cmd_version, NULL, NULL, "Print the version of skiff", NULL},
     {"help", cmd_help, NULL, "[COMMAND]", "Show help for a command", NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
