@@ -5,6 +5,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "api/api.h"
 #include "base/error.h"
@@ -35,6 +36,10 @@ int ec2_awsvpc_resolve(struct api_ctx *ctx, const json_t *awsvpc, json_t **ret, 
  * InvalidParameterException when the subnet is full. */
 int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
                      const json_t *resolved, int64_t now_ms, json_t **ret, struct error **err);
+
+/* Releases the ENIs of tasks that stopped or are gone (inside a
+ * transaction, or alone). */
+int ec2_eni_gc(struct db *db, struct error **err);
 
 /* Releases the ENI of task_arn (its address returns to the subnet); no-op
  * when it has none. Call inside a transaction. */

@@ -13,10 +13,38 @@
 #include <stdio.h>
 #include <string.h>
 
+int ec2_eni_gc(struct db *db, struct error **err)
+{
+    /* An ENI lives while its task has not stopped (the agent tears the
+     * interface down in DEPROVISIONING, before the task is recorded
+     * STOPPED); purged tasks release theirs too. */
+#define STALE                                                                                      \
+    "SELECT id FROM ec2_enis WHERE task_arn IS NOT NULL AND task_arn NOT IN "                      \
+    "(SELECT arn FROM tasks WHERE last_status != 'STOPPED')"
+    static const char *const sql[] = {
+        "DELETE FROM ec2_eni_groups WHERE eni_id IN (" STALE ")",
+        "DELETE FROM ec2_tags WHERE resource_id IN (" STALE ")",
+        "DELETE FROM ec2_enis WHERE id IN (" STALE ")",
+    };
+#undef STALE
+    for (size_t i = 0; i < ARRAY_SIZE(sql); i++) {
+        sqlite3_stmt *st = db_stmt(db, sql[i], err);
+        if (!st)
+            return -EIO;
+        int r = db_exec_stmt(db, st, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
                      const json_t *resolved, int64_t now_ms, json_t **ret, struct error **err)
 {
     const char *subnet = json_string_value(json_array_get(json_get_array(resolved, "subnets"), 0));
+    int r = ec2_eni_gc(db, err);
+    if (r < 0)
+        return r;
     sqlite3_stmt *st = db_stmt(
         db, "SELECT net, prefix, vpc_id FROM ec2_subnets WHERE id = ?1 AND account = ?2", err);
     if (!st)
@@ -75,7 +103,7 @@ int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
     sqlite3_bind_int(st, 7, pub);
     db_bind_text(st, 8, task_arn);
     sqlite3_bind_int64(st, 9, now_ms);
-    int r = db_exec_stmt(db, st, err);
+    r = db_exec_stmt(db, st, err);
     if (r < 0)
         return r;
     size_t i;
@@ -164,7 +192,7 @@ int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_
     if (r < 0)
         return r;
     r = ec2_default_vpc_ensure(ctx, err);
-    if (r < 0)
+    if (r < 0 || (r = ec2_eni_gc(ctx->db, err)) < 0)
         return r;
     sqlite3_stmt *st = db_stmt(ctx->db,
                                "SELECT e.id, e.subnet_id, e.vpc_id, e.addr, e.mac, e.status, "

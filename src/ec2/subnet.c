@@ -233,7 +233,7 @@ int ec2_delete_subnet(struct api_ctx *ctx, const json_t *in, json_t **ret_out, s
         return error_set(err, EINVAL, EC2_MISSING,
                          "The request must contain the parameter SubnetId");
     int r = db_begin(ctx->db, err);
-    if (r < 0)
+    if (r < 0 || (r = ec2_eni_gc(ctx->db, err)) < 0)
         return r;
     sqlite3_stmt *st = db_stmt(ctx->db,
                                "SELECT (SELECT COUNT(*) FROM ec2_enis WHERE subnet_id = ?1) "

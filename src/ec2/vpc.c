@@ -3,6 +3,7 @@
  * DeleteVpc refuses while subnets, other security groups or network
  * interfaces remain (DependencyViolation), as AWS does. */
 #include "ec2/ec2-internal.h"
+#include "ec2/ec2.h"
 #include "api/accounts.h"
 #include "base/cleanup.h"
 #include "base/json.h"
@@ -185,7 +186,7 @@ int ec2_delete_vpc(struct api_ctx *ctx, const json_t *in, json_t **ret_out, stru
     if (r < 0)
         return r;
     r = db_begin(ctx->db, err);
-    if (r < 0)
+    if (r < 0 || (r = ec2_eni_gc(ctx->db, err)) < 0)
         return r;
     bool found;
     r = ec2_vpc_exists(ctx, id, &found, err);

@@ -2,15 +2,88 @@
 #include "base/json.h"
 #include "ecs/ecs-internal.h"
 #include "ecs/taskdef.h"
+#include "api/accounts.h"
+#include "ec2/ec2.h"
+#include "store/db.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ecs_run_plan_done(struct ecs_run_plan *plan)
 {
     json_decref(plan->overrides);
     plan->overrides = NULL;
+    json_decref(plan->network);
+    plan->network = NULL;
+}
+
+int ecs_run_task_network(struct api_ctx *ctx, const json_t *in, struct ecs_run_plan *plan,
+                         struct error **err)
+{
+    json_t *aws =
+        json_get_object(json_get_object(in, "networkConfiguration"), "awsvpcConfiguration");
+    json_decref(plan->network);
+    plan->network = NULL;
+    return ec2_awsvpc_resolve(ctx, aws, &plan->network, err);
+}
+
+static json_t *detail(const char *name, const char *value)
+{
+    return json_pack("{s:s, s:s}", "name", name, "value", value);
+}
+
+int ecs_task_eni_attach(struct api_ctx *ctx, const char *arn, const struct ecs_run_plan *plan,
+                        struct error **err)
+{
+    if (!plan->network)
+        return 0;
+    json_t *eni = NULL;
+    int r = ec2_eni_allocate(ctx->db, ctx->account->account_id, arn, plan->network, ctx->now_ms,
+                             &eni, err);
+    if (r < 0)
+        return r;
+    const char *ip = json_get_str(eni, "ip");
+    unsigned a[4] = {0};
+    sscanf(ip, "%u.%u.%u.%u", &a[0], &a[1], &a[2], &a[3]);
+    char dns[64], att_id[37];
+    snprintf(dns, sizeof(dns), "ip-%u-%u-%u-%u.ec2.internal", a[0], a[1], a[2], a[3]);
+    /* The attachment id is the ENI id's random part laid out as a UUID. */
+    const char *hex = json_get_str(eni, "id") + 4;
+    snprintf(att_id, sizeof(att_id), "%.8s-%.4s-4%.3s-8%.2s0-0000%.8s", hex, hex + 8, hex + 12,
+             hex + 15, hex);
+    json_t *att = json_pack("[{s:s, s:s, s:s, s:[o, o, o, o, o]}]", "id", att_id, "type",
+                            "ElasticNetworkInterface", "status", "PRECREATED", "details",
+                            detail("subnetId", json_get_str(eni, "subnetId")),
+                            detail("networkInterfaceId", json_get_str(eni, "id")),
+                            detail("macAddress", json_get_str(eni, "mac")),
+                            detail("privateDnsName", dns), detail("privateIPv4Address", ip));
+    char *att_s = json_dump_compact(att);
+    json_t *nc = json_pack("{s:{s:O, s:O, s:O}}", "awsvpcConfiguration", "subnets",
+                           json_object_get(plan->network, "subnets"), "securityGroups",
+                           json_object_get(plan->network, "securityGroups"), "assignPublicIp",
+                           json_object_get(plan->network, "assignPublicIp"));
+    char *nc_s = json_dump_compact(nc);
+    sqlite3_stmt *st = db_stmt(ctx->db,
+                               "UPDATE tasks SET attachments = ?2, network_config = ?3 "
+                               "WHERE arn = ?1",
+                               err);
+    if (st) {
+        db_bind_text(st, 1, arn);
+        db_bind_text(st, 2, att_s);
+        db_bind_text(st, 3, nc_s);
+        r = db_exec_stmt(ctx->db, st, err);
+    } else {
+        r = -EIO;
+    }
+    free(att_s);
+    free(nc_s);
+    json_decref(att);
+    json_decref(nc);
+    json_decref(eni);
+    return r;
 }
 
 static bool started_by_valid(const char *s)
