@@ -347,6 +347,8 @@ int ecs_task_insert(struct api_ctx *ctx, const json_t *in, const char *cluster_a
     int r = db_exec_stmt(ctx->db, st, err);
     if (r < 0)
         return r;
+    if ((r = ecs_task_eni_attach(ctx, arn, plan, err)) < 0)
+        return r;
 
     /* Tags: the request's, the task definition's when propagated, and the
      * ECS-managed ones when asked for. */
@@ -395,6 +397,8 @@ int ecs_run_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct
         return r;
     struct ecs_run_plan plan;
     r = ecs_run_task_validate(in, taskdef, &plan, err);
+    if (r == 0)
+        r = ecs_run_task_network(ctx, in, &plan, err);
     if (r < 0) {
         json_decref(taskdef);
         ecs_run_plan_done(&plan);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "api/api.h"
 
 #define ECS_RUN_TASK_MAX_COUNT 10
 
@@ -18,6 +19,7 @@ struct ecs_run_plan {
     const char *launch_type;       /* "FARGATE" (static) */
     const char *capacity_provider; /* NULL, "FARGATE" or "FARGATE_SPOT" (static) */
     json_t *overrides;             /* normalised TaskOverride to store and echo */
+    json_t *network;               /* resolved awsvpc configuration (ec2_awsvpc_resolve) */
 };
 
 /* Checks a RunTask request against its (already resolved) task definition:
@@ -28,3 +30,15 @@ struct ecs_run_plan {
 int ecs_run_task_validate(const json_t *in, const json_t *taskdef, struct ecs_run_plan *plan,
                           struct error **err);
 void ecs_run_plan_done(struct ecs_run_plan *plan);
+
+/* Resolves the request's awsvpcConfiguration against the caller's VPCs
+ * (subnets and security groups exist, in one VPC; the default VPC when none
+ * is given) into plan->network. InvalidParameterException otherwise. */
+int ecs_run_task_network(struct api_ctx *ctx, const json_t *in, struct ecs_run_plan *plan,
+                         struct error **err);
+/* Gives the new task arn its ENI (an address of its subnet) when
+ * plan->network is set, and records the ElasticNetworkInterface attachment
+ * and the resolved configuration on the task row. Call inside the
+ * transaction that inserted the task. */
+int ecs_task_eni_attach(struct api_ctx *ctx, const char *arn, const struct ecs_run_plan *plan,
+                        struct error **err);
