@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,10 @@
 #define IMAGE_SHORT_HEX 12
 /* The spinner is redrawn at most this often. */
 #define SPIN_INTERVAL_MS 100
+/* A pull's progress is asked for (DescribePullProgress) this often. */
+#define PROGRESS_POLL_MS 250
+/* Width of a layer's progress bar on a terminal. */
+#define PROGRESS_BAR 24
 
 static const char *const image_headers[] = {"REFERENCE", "DIGEST", "SIZE",
                                             "UNPACKED",  "PULLED", "LAST-USED"};
@@ -131,6 +138,293 @@ static int long_call(struct cli *cli, const char *verb, const char *done, const 
     return 0;
 }
 
+/* ---- pull progress ----
+ *
+ * PullImage answers once the pull is done, so the pull runs on a thread
+ * with the command's connection while this thread asks DescribePullProgress
+ * on a second one. On a terminal (stderr) a block of lines is redrawn in
+ * place: a spinner with the time spent, then one line per layer with its
+ * state, bytes done and total, rate and time left. Elsewhere, in table
+ * output, each change of a layer's state is one plain line. */
+
+struct layer_view {
+    char *digest;
+    char *status; /* last state seen */
+    int64_t size, bytes;
+    double rate; /* bytes per second, smoothed */
+    int64_t sample_bytes;
+    double sample_t;
+};
+
+struct progress {
+    const char *ref;
+    bool tty, lines;
+    double start;
+    unsigned frame;
+    struct layer_view *layers;
+    size_t n;
+    int drawn; /* lines drawn by the last redraw, the spinner's included */
+};
+
+static void progress_done(struct progress *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->layers[i].digest);
+        free(p->layers[i].status);
+    }
+    free(p->layers);
+}
+
+static const char *status_words(const char *status)
+{
+    static const struct {
+        const char *status, *words;
+    } words[] = {
+        {"WAITING", "Waiting"},
+        {"DOWNLOADING", "Downloading"},
+        {"DOWNLOADED", "Download complete"},
+        {"EXTRACTING", "Extracting"},
+        {"COMPLETE", "Pull complete"},
+        {"ALREADY_EXISTS", "Already exists"},
+        {"READY", "In the store"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+        if (strcmp(status, words[i].status) == 0)
+            return words[i].words;
+    return status;
+}
+
+static struct layer_view *layer_view(struct progress *p, const char *digest)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->layers[i].digest, digest) == 0)
+            return &p->layers[i];
+    p->layers = xrealloc(p->layers, (p->n + 1) * sizeof(*p->layers));
+    struct layer_view *l = &p->layers[p->n++];
+    *l = (struct layer_view){.digest = xstrdup(digest), .sample_t = now_s()};
+    return l;
+}
+
+/* Takes in a DescribePullProgress answer: the first pull of the reference
+ * (another client may pull it too: they share the layers). */
+static void progress_update(struct progress *p, const json_t *answer)
+{
+    json_t *pull = json_array_get(json_get_array(answer, "pulls"), 0);
+    double t = now_s();
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_get_array(pull, "layers"), i, l)
+    {
+        const char *digest = json_get_str(l, "digest");
+        const char *status = json_get_str(l, "status");
+        if (!digest || !status)
+            continue;
+        struct layer_view *v = layer_view(p, digest);
+        v->size = json_get_int(l, "size", 0);
+        v->bytes = json_get_int(l, "downloadedBytes", 0);
+        if (t - v->sample_t >= 0.2) {
+            double r = (double)(v->bytes - v->sample_bytes) / (t - v->sample_t);
+            v->rate = v->rate > 0 ? 0.6 * v->rate + 0.4 * r : r;
+            v->sample_bytes = v->bytes;
+            v->sample_t = t;
+        }
+        if (v->status && strcmp(v->status, status) == 0)
+            continue;
+        free(v->status);
+        v->status = xstrdup(status);
+        if (p->lines) {
+            char digest_s[80], size[16];
+            short_digest(digest, digest_s, sizeof(digest_s));
+            if (strcmp(status, "DOWNLOADING") == 0)
+                fprintf(stderr, "%s: Downloading (%s)\n", digest_s,
+                        cli_format_size(v->size, size, sizeof(size)));
+            else
+                fprintf(stderr, "%s: %s\n", digest_s, status_words(status));
+        }
+    }
+}
+
+static void format_eta(double seconds, char *out, size_t size)
+{
+    long s = seconds < 0 ? 0 : seconds > 359999 ? 359999 : (long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(out, size, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    else if (s >= 60)
+        snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(out, size, "%lds", s);
+}
+
+static void draw_layer(const struct layer_view *v)
+{
+    char digest[80], done[16], total[16], rate[16], eta[32];
+    short_digest(v->digest, digest, sizeof(digest));
+    const char *status = v->status ? v->status : "WAITING";
+    fprintf(stderr, "\r%s  %-17s", digest, status_words(status));
+    if (strcmp(status, "DOWNLOADING") == 0 && v->size > 0) {
+        char bar[PROGRESS_BAR + 1];
+        int64_t bytes = v->bytes < v->size ? v->bytes : v->size;
+        int fill = (int)(bytes * PROGRESS_BAR / v->size);
+        for (int i = 0; i < PROGRESS_BAR; i++)
+            bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+        bar[PROGRESS_BAR] = 0;
+        fprintf(stderr, " [%s] %s/%s", bar, cli_format_size(bytes, done, sizeof(done)),
+                cli_format_size(v->size, total, sizeof(total)));
+        if (v->rate > 0) {
+            format_eta((double)(v->size - bytes) / v->rate, eta, sizeof(eta));
+            fprintf(stderr, "  %s/s  ETA %s", cli_format_size((int64_t)v->rate, rate, sizeof(rate)),
+                    eta);
+        }
+    } else if (v->size > 0) {
+        fprintf(stderr, " %s", cli_format_size(v->size, total, sizeof(total)));
+    }
+    fputs("\033[K\n", stderr);
+}
+
+/* Redraws the block on a terminal: the spinner line, then the layers. */
+static void progress_draw(struct progress *p)
+{
+    static const char frames[] = "|/-\\";
+    if (!p->tty)
+        return;
+    if (p->drawn > 0)
+        fprintf(stderr, "\033[%dA", p->drawn);
+    fprintf(stderr, "\r%c Pulling %s  %.0fs\033[K\n", frames[p->frame++ % 4], p->ref,
+            now_s() - p->start);
+    for (size_t i = 0; i < p->n; i++)
+        draw_layer(&p->layers[i]);
+    p->drawn = 1 + (int)p->n;
+    fflush(stderr);
+}
+
+struct pull_call {
+    struct client *client;
+    json_t *in;
+    json_t *out;
+    struct error *err;
+    int r;
+    int efd; /* written when the call is done */
+};
+
+static void *pull_thread(void *arg)
+{
+    struct pull_call *c = arg;
+    c->r = client_call(c->client, &client_skiff, "PullImage", c->in, &c->out, &c->err);
+    uint64_t one = 1;
+    while (write(c->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* PullImage with a progress display; prints the failure and returns -1
+ * when it fails. */
+static int pull_with_progress(struct cli *cli, const char *ref, json_t *in, json_t **ret_out)
+{
+    struct client *c = cli_client(cli);
+    if (!c) {
+        json_decref(in);
+        return -1;
+    }
+    /* A second connection for the progress questions: the first is busy
+     * with the pull until it answers. */
+    cli->client = NULL;
+    struct client *poller = cli_client(cli);
+    cli->client = c;
+    if (!poller) {
+        json_decref(in);
+        return -1;
+    }
+    bool table = cli->output == CLI_OUTPUT_TABLE;
+    struct progress p = {
+        .ref = ref,
+        .tty = isatty(STDERR_FILENO),
+        .start = now_s(),
+    };
+    p.lines = !p.tty && table;
+    if (p.lines)
+        fprintf(stderr, "Pulling %s\n", ref);
+    progress_draw(&p);
+
+    struct pull_call call = {.client = c, .in = in, .efd = eventfd(0, EFD_CLOEXEC)};
+    pthread_t th;
+    client_set_timeout(c, 0);
+    int r = call.efd < 0 ? -errno : -pthread_create(&th, NULL, pull_thread, &call);
+    if (r < 0) {
+        /* No thread: the pull without progress. */
+        if (call.efd >= 0)
+            close(call.efd);
+        call.efd = -1;
+        call.r = client_call(c, &client_skiff, "PullImage", in, &call.out, &call.err);
+    } else {
+        struct pollfd pfd = {.fd = call.efd, .events = POLLIN};
+        while (poll(&pfd, 1, PROGRESS_POLL_MS) == 0 || (pfd.revents & POLLIN) == 0) {
+            json_t *q = json_pack("{s:s}", "reference", ref);
+            json_t *answer = NULL;
+            _cleanup_error_ struct error *e = NULL;
+            if (client_call(poller, &client_skiff, "DescribePullProgress", q, &answer, &e) == 0)
+                progress_update(&p, answer);
+            json_decref(q);
+            json_decref(answer);
+            progress_draw(&p);
+        }
+        pthread_join(th, NULL);
+        close(call.efd);
+    }
+    client_set_timeout(c, CLIENT_TIMEOUT_S);
+    client_free(poller);
+    json_decref(in);
+
+    /* The pull answered: the layers it names are complete (the last poll
+     * may have seen them before the end). One never seen (a pull faster
+     * than a poll) is only known to be in the store. */
+    if (call.r == 0) {
+        json_t *layers = json_array();
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_get_array(json_get_object(call.out, "image"), "layers"), i, l)
+        {
+            const char *digest = json_get_str(l, "digest");
+            if (!digest)
+                continue;
+            const char *status = "READY";
+            for (size_t k = 0; k < p.n; k++)
+                if (strcmp(p.layers[k].digest, digest) == 0)
+                    status = strcmp(p.layers[k].status, "ALREADY_EXISTS") == 0 ? "ALREADY_EXISTS"
+                                                                               : "COMPLETE";
+            json_int_t size = json_get_int(l, "size", 0);
+            json_array_append_new(layers,
+                                  json_pack("{s:s, s:I, s:I, s:s}", "digest", digest, "size", size,
+                                            "downloadedBytes", size, "status", status));
+        }
+        json_t *final = json_pack("{s:[{s:o}]}", "pulls", "layers", layers);
+        progress_update(&p, final);
+        json_decref(final);
+    }
+    if (p.tty) {
+        /* The spinner line becomes the result; the layers stay below it. */
+        if (p.drawn > 0)
+            fprintf(stderr, "\033[%dA", p.drawn);
+        fputs("\r\033[K", stderr);
+        if (call.r == 0)
+            fprintf(stderr, "Pulled %s in %.1fs\n", ref, now_s() - p.start);
+        else
+            fputs("\n", stderr);
+        for (size_t i = 0; i < p.n; i++)
+            draw_layer(&p.layers[i]);
+        fflush(stderr);
+    }
+    progress_done(&p);
+    if (call.r < 0) {
+        cli_fail("%s", call.err ? call.err->msg : strerror(-call.r));
+        error_free(call.err);
+        return -1;
+    }
+    if (p.lines)
+        fprintf(stderr, "Pulled %s in %.1fs\n", ref, now_s() - p.start);
+    *ret_out = call.out;
+    return 0;
+}
+
 static int image_pull(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -159,7 +453,7 @@ static int image_pull(struct cli *cli, int argc, char **argv)
     if (platform)
         json_object_set_new(in, "platform", json_string(platform));
     json_t *out = NULL;
-    if (long_call(cli, "Pulling", "Pulled", ref, "PullImage", in, &out) < 0)
+    if (pull_with_progress(cli, ref, in, &out) < 0)
         return CLI_EXIT_FAIL;
     if (cli->output == CLI_OUTPUT_JSON) {
         cli_print_json(out);
@@ -466,8 +760,11 @@ const struct cli_command cli_image_commands[] = {
     {"pull", image_pull, NULL, "REF [--platform OS/ARCH[/VARIANT]]",
      "Pull an image into the host's store (PullImage)",
      "REF is normalised as Docker does (busybox is docker.io/library/busybox:latest).\n"
-     "skiffd answers once the pull is done: on a terminal a spinner shows the\n"
-     "time spent, elsewhere a line goes to stderr before and after.\n"
+     "Progress goes to stderr: on a terminal one line per layer, redrawn in\n"
+     "place, with its state, bytes done and total, rate and time left; elsewhere\n"
+     "(table output) a line before, one per change of a layer's state (Waiting,\n"
+     "Downloading, Download complete, Extracting, Pull complete, Already exists)\n"
+     "and one after.\n"
      "\n"
      "  --platform P   pick P from a multi-platform index (default: the host's)\n"},
     {"ls", image_ls, NULL, NULL, "List the images in the store (ListImages)",
