@@ -87,7 +87,11 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
 {
     struct agent *a = agent_of(n);
     struct task_def def;
-    int r = agent_spec_parse(msg, a->stop_timeout_ms, &def, err);
+    /* Registry credentials stay in pull.c's memory: what is parsed and
+     * saved (task.json) is the message without them (node.h). */
+    json_t *m = agent_pull_auth_take(a, msg);
+    int r = agent_spec_parse(m, a->stop_timeout_ms, &def, err);
+    json_decref(m);
     if (r < 0)
         return r;
     pthread_mutex_lock(&a->lock);
