@@ -1,0 +1,270 @@
+/* rtnetlink plumbing for the awsvpc data plane (see net.h). */
+#include "net/net.h"
+#include "base/cleanup.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void mnl_closep(struct mnl_socket **s)
+{
+    if (*s)
+        mnl_socket_close(*s);
+}
+#define _cleanup_mnl_ _cleanup_(mnl_closep)
+
+static struct mnl_socket *nl_open(void)
+{
+    struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+    if (!nl)
+        return NULL;
+    if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        mnl_socket_close(nl);
+        return NULL;
+    }
+    return nl;
+}
+
+/* Sends one request and waits for its acknowledgement: 0 or -errno. */
+static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh)
+{
+    static __thread unsigned seq;
+    nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_seq = ++seq;
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+        return -errno;
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    unsigned portid = mnl_socket_get_portid(nl);
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        int r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, NULL, NULL);
+        if (r == MNL_CB_STOP)
+            return 0;
+        if (r < 0)
+            return -errno;
+    }
+}
+
+static struct nlmsghdr *link_msg(char *buf, int type, unsigned flags, int index,
+                                 struct ifinfomsg **ret_ifm)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = flags;
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+    ifm->ifi_family = AF_UNSPEC;
+    ifm->ifi_index = index;
+    if (ret_ifm)
+        *ret_ifm = ifm;
+    return nlh;
+}
+
+static int link_up(struct mnl_socket *nl, int index)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct ifinfomsg *ifm;
+    struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, 0, index, &ifm);
+    ifm->ifi_change = IFF_UP;
+    ifm->ifi_flags = IFF_UP;
+    return talk(nl, nlh);
+}
+
+static int addr_add(struct mnl_socket *nl, int index, uint32_t addr, int prefix)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWADDR;
+    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+    ifa->ifa_family = AF_INET;
+    ifa->ifa_prefixlen = (unsigned char)prefix;
+    ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa->ifa_index = (unsigned)index;
+    uint32_t be = htonl(addr);
+    mnl_attr_put_u32(nlh, IFA_LOCAL, be);
+    mnl_attr_put_u32(nlh, IFA_ADDRESS, be);
+    if (prefix < 31) {
+        uint32_t bcast = htonl(addr | (prefix ? ~(~0u << (32 - prefix)) : ~0u));
+        mnl_attr_put_u32(nlh, IFA_BROADCAST, bcast);
+    }
+    return talk(nl, nlh);
+}
+
+static int route_default(struct mnl_socket *nl, int index, uint32_t gateway)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWROUTE;
+    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+    rtm->rtm_family = AF_INET;
+    rtm->rtm_table = RT_TABLE_MAIN;
+    rtm->rtm_protocol = RTPROT_BOOT;
+    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+    rtm->rtm_type = RTN_UNICAST;
+    mnl_attr_put_u32(nlh, RTA_GATEWAY, htonl(gateway));
+    mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)index);
+    return talk(nl, nlh);
+}
+
+static int link_delete(struct mnl_socket *nl, const char *name)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = link_msg(buf, RTM_DELLINK, 0, 0, NULL);
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    return talk(nl, nlh);
+}
+
+int net_bridge_ensure(const char *bridge, uint32_t gateway, int prefix, struct error **err)
+{
+    _cleanup_mnl_ struct mnl_socket *nl = nl_open();
+    if (!nl)
+        return error_errno(err, errno, "netlink socket");
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct ifinfomsg *ifm;
+    struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, &ifm);
+    ifm->ifi_change = IFF_UP;
+    ifm->ifi_flags = IFF_UP;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, bridge);
+    struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+    mnl_attr_nest_end(nlh, info);
+    int r = talk(nl, nlh);
+    if (r < 0 && r != -EEXIST)
+        return error_errno(err, -r, "create bridge %s", bridge);
+    int index = (int)if_nametoindex(bridge);
+    if (!index)
+        return error_errno(err, errno, "bridge %s", bridge);
+    r = addr_add(nl, index, gateway, prefix);
+    if (r < 0 && r != -EEXIST)
+        return error_errno(err, -r, "address of bridge %s", bridge);
+    r = link_up(nl, index);
+    if (r < 0)
+        return error_errno(err, -r, "bring bridge %s up", bridge);
+    return 0;
+}
+
+int net_bridge_delete(const char *bridge, struct error **err)
+{
+    return net_veth_delete(bridge, err);
+}
+
+int net_veth_delete(const char *name, struct error **err)
+{
+    _cleanup_mnl_ struct mnl_socket *nl = nl_open();
+    if (!nl)
+        return error_errno(err, errno, "netlink socket");
+    int r = link_delete(nl, name);
+    if (r < 0 && r != -ENODEV)
+        return error_errno(err, -r, "delete %s", name);
+    return 0;
+}
+
+/* Inside the task's namespace: eth0 and lo up, the address, the route. */
+static int configure_inside(const struct net_eni *eni, struct error **err)
+{
+    _cleanup_mnl_ struct mnl_socket *nl = nl_open();
+    if (!nl)
+        return error_errno(err, errno, "netlink socket in the task namespace");
+    int eth0 = (int)if_nametoindex("eth0");
+    if (!eth0)
+        return error_errno(err, errno, "eth0 in the task namespace");
+    int r;
+    if ((r = addr_add(nl, eth0, eni->addr, eni->prefix)) < 0)
+        return error_errno(err, -r, "address of eth0");
+    if ((r = link_up(nl, eth0)) < 0)
+        return error_errno(err, -r, "bring eth0 up");
+    if ((r = link_up(nl, 1)) < 0)
+        return error_errno(err, -r, "bring lo up");
+    if ((r = route_default(nl, eth0, eni->gateway)) < 0)
+        return error_errno(err, -r, "default route");
+    return 0;
+}
+
+int net_eni_setup(const struct net_eni *eni, int netns_fd, struct error **err)
+{
+    _cleanup_mnl_ struct mnl_socket *nl = nl_open();
+    if (!nl)
+        return error_errno(err, errno, "netlink socket");
+    int bridge = (int)if_nametoindex(eni->bridge);
+    if (!bridge)
+        return error_errno(err, errno, "bridge %s", eni->bridge);
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct ifinfomsg *ifm;
+    struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, &ifm);
+    ifm->ifi_change = IFF_UP;
+    ifm->ifi_flags = IFF_UP;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, eni->host_if);
+    mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)bridge);
+    struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+    struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+    struct nlattr *peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+    struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
+    pifm->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, "eth0");
+    mnl_attr_put(nlh, IFLA_ADDRESS, 6, eni->mac);
+    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)netns_fd);
+    mnl_attr_nest_end(nlh, peer);
+    mnl_attr_nest_end(nlh, data);
+    mnl_attr_nest_end(nlh, info);
+    int r = talk(nl, nlh);
+    if (r < 0)
+        return error_errno(err, -r, "create veth %s", eni->host_if);
+
+    /* setns() moves only this thread; come back whatever happens. */
+    _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) {
+        r = error_errno(err, errno, "open own network namespace");
+        goto undo;
+    }
+    if (setns(netns_fd, CLONE_NEWNET) < 0) {
+        r = error_errno(err, errno, "enter the task network namespace");
+        goto undo;
+    }
+    r = configure_inside(eni, err);
+    if (setns(self, CLONE_NEWNET) < 0)
+        abort(); /* a thread stranded in a task namespace must not go on */
+    if (r < 0)
+        goto undo;
+    return 0;
+undo:
+    link_delete(nl, eni->host_if);
+    return r;
+}
+
+int net_addr_parse(const char *s, uint32_t *ret)
+{
+    struct in_addr a;
+    if (!s || inet_pton(AF_INET, s, &a) != 1)
+        return -EINVAL;
+    *ret = ntohl(a.s_addr);
+    return 0;
+}
+
+int net_mac_parse(const char *s, uint8_t mac[6])
+{
+    unsigned m[6];
+    char tail;
+    if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+                     &tail) != 6)
+        return -EINVAL;
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)m[i];
+    return 0;
+}
