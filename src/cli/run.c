@@ -1,9 +1,12 @@
 /* skiff run: starts an image as a Fargate task in one command. It registers
  * a task definition with one essential container (or reuses the family's
  * latest ACTIVE revision when that one is the same definition), calls
- * RunTask and, with --attach, waits for the task to stop and exits with its
+ * RunTask and, with --attach, streams the task's output (through the Logs
+ * API: the definition ships its container's output with the awslogs driver
+ * to the group /skiff/<family>) until the task stops, and exits with its
  * container's exit code. */
 #include "cli/cli.h"
+#include "cli/logs.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/json.h"
@@ -27,6 +30,9 @@
  * code (it never started, its image could not be pulled, ...), as docker
  * run answers 125 when the container could not be run. */
 #define RUN_EXIT_NO_CODE 125
+/* Where `skiff run` tasks send their output (awslogs). */
+#define RUN_LOG_GROUP_PREFIX  "/skiff/"
+#define RUN_LOG_STREAM_PREFIX "skiff"
 
 struct run_options {
     const char *image;
@@ -195,11 +201,18 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct run_opti
     return CLI_EXIT_OK;
 }
 
-/* The RegisterTaskDefinition request for the options. */
+/* The RegisterTaskDefinition request for the options. The container's
+ * output goes to the log group /skiff/<family> (created on first use), so
+ * that `skiff logs` and --attach can show it. */
 static json_t *taskdef_request(const struct run_options *o, const char *family,
-                               const char *container)
+                               const char *container, const char *region)
 {
-    json_t *c = json_pack("{s:s, s:s, s:b}", "name", container, "image", o->image, "essential", 1);
+    _cleanup_free_ char *group = xasprintf(RUN_LOG_GROUP_PREFIX "%s", family);
+    json_t *c =
+        json_pack("{s:s, s:s, s:b, s:{s:s, s:{s:s, s:s, s:s, s:s}}}", "name", container, "image",
+                  o->image, "essential", 1, "logConfiguration", "logDriver", "awslogs", "options",
+                  "awslogs-group", group, "awslogs-region", region, "awslogs-create-group", "true",
+                  "awslogs-stream-prefix", RUN_LOG_STREAM_PREFIX);
     if (json_array_size(o->environment))
         json_object_set(c, "environment", o->environment);
     if (o->command)
@@ -280,7 +293,10 @@ static int find_or_register(struct cli *cli, const struct run_options *o, char *
     /* The container is named after the image (or the task, for an image
      * whose name has nothing ECS names allow). */
     const char *container = *name ? name : family;
-    json_t *request = taskdef_request(o, family, container);
+    const char *region = cli->region ? cli->region : getenv("AWS_REGION");
+    if (!region)
+        region = getenv("AWS_DEFAULT_REGION");
+    json_t *request = taskdef_request(o, family, container, region ? region : "us-east-1");
 
     json_t *out = NULL;
     _cleanup_error_ struct error *err = NULL;
@@ -363,9 +379,9 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* Waits until the task stops; on success *ret_out is the last
- * DescribeTasks answer. Status changes go to stderr as they are seen. */
-static int wait_stopped(struct cli *cli, const json_t *task, json_t **ret_out)
+/* wait_stopped's loop; *logs is the follower once made. */
+static int attach_wait(struct cli *cli, const json_t *task, struct cli_log_follow **logs,
+                       json_t **ret_out)
 {
     const char *arn = json_get_str(task, "taskArn");
     const char *cluster = json_get_str(task, "clusterArn");
@@ -387,13 +403,40 @@ static int wait_stopped(struct cli *cli, const json_t *task, json_t **ret_out)
             free(last);
             last = xstrdup(status);
         }
+        if (cli->output == CLI_OUTPUT_TABLE) {
+            /* The follower starts once the task is known with its
+             * definition; then every poll prints what arrived. */
+            if (!*logs && cli_log_follow_new(cli, json_get_array(out, "tasks"), logs) < 0) {
+                json_decref(out);
+                return CLI_EXIT_FAIL;
+            }
+            if (*logs && cli_log_follow_poll(cli, *logs, stdout) < 0) {
+                json_decref(out);
+                return CLI_EXIT_FAIL;
+            }
+        }
         if (!strcmp(status, "STOPPED")) {
+            if (*logs && cli_log_follow_drain(cli, *logs, stdout) < 0) {
+                json_decref(out);
+                return CLI_EXIT_FAIL;
+            }
             *ret_out = out;
             return CLI_EXIT_OK;
         }
         json_decref(out);
         sleep_ms(RUN_POLL_MS);
     }
+}
+
+/* Waits until the task stops, printing its output on stdout as it
+ * arrives (not with --output json); on success *ret_out is the last
+ * DescribeTasks answer. Status changes go to stderr as they are seen. */
+static int wait_stopped(struct cli *cli, const json_t *task, json_t **ret_out)
+{
+    struct cli_log_follow *logs = NULL;
+    int rc = attach_wait(cli, task, &logs, ret_out);
+    cli_log_follow_free(logs);
+    return rc;
 }
 
 /* The exit status for a stopped task: its (only) container's exit code,
@@ -492,11 +535,14 @@ const struct cli_command cli_run_commands[] = {
      "  --name NAME      the task definition family (default skiff-run-<image>)\n"
      "  --cluster C      the cluster (default: 'default', created when missing)\n"
      "  --count N        start N tasks (1-10)\n"
-     "  --attach         wait until the task stops, print its container's exit\n"
-     "                   code and exit with it (125 when the task stopped without\n"
-     "                   one); status changes go to stderr and --output json\n"
-     "                   prints the stopped task's DescribeTasks answer.\n"
-     "                   Interrupting skiff leaves the task running. Logs are\n"
-     "                   not streamed yet.\n"},
+     "  --attach         print the container's output (stdout and stderr) as it\n"
+     "                   arrives until the task stops, then its exit code, and\n"
+     "                   exit with it (125 when the task stopped without one);\n"
+     "                   status changes go to stderr and --output json prints\n"
+     "                   only the stopped task's DescribeTasks answer.\n"
+     "                   Interrupting skiff leaves the task running.\n"
+     "\n"
+     "The container's output goes to the log group /skiff/<family> (awslogs,\n"
+     "created when missing): see skiff logs.\n"},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

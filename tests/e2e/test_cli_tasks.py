@@ -322,7 +322,8 @@ def test_run_attach(skiffd, image):
     assert t["lastStatus"] == "STOPPED"
     assert t["containers"][0].get("exitCode") == 3, t
     assert p.returncode == 3, err
-    assert rest == "exit code 3\n"
+    # The container's output (streamed through the Logs API), then the code.
+    assert rest == "hi\nexit code 3\n"
     # Status changes were reported as they were seen, ending with STOPPED.
     assert err.rstrip("\n").split("\n")[-1] == "skiff: task %s: STOPPED" % m.group("id"), err
 
@@ -600,10 +601,10 @@ def test_help_lists_task_commands(skiffd):
     rc, out, err = skiff(skiffd, "help")
     assert rc == 0
     commands = [l.split()[0] for l in out.split("Commands:\n")[1].split("\n\n")[0].split("\n")]
-    assert commands == ["run", "ps", "stop", "inspect", "image", "cluster", "taskdef", "version",
-                        "help"]
+    assert commands == ["run", "ps", "stop", "inspect", "logs", "cost", "image", "cluster",
+                        "taskdef", "version", "help"]
     for cmd in ("run", "ps", "stop", "inspect"):
         rc, out, err = skiff(skiffd, cmd, "--help")
         assert rc == 0 and out.startswith("Usage: skiff %s" % cmd), (cmd, err)
         assert skiff(skiffd, "help", cmd)[1] == out
-    assert "not streamed yet" in skiff(skiffd, "run", "--help")[1]
+    assert "see skiff logs" in skiff(skiffd, "run", "--help")[1]

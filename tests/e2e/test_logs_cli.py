@@ -1,0 +1,67 @@
+"""skiff logs [-f] TASK|SERVICE and skiff run --attach streaming a task's
+output, against a real skiffd and its agent (busybox imported into the
+image store)."""
+import subprocess
+import time
+
+from conftest import SKIFF
+from tasks_util import (IMAGE, container, daemons, busybox_layout, register, run,  # noqa: F401
+                        wait_tasks)
+from test_cli import clean_env, skiff
+from test_logs_tasks import awslogs, stream_of, wait_messages
+
+
+def test_logs_of_a_task(daemons):
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    script = "echo one; echo two >&2; trap 'echo three; exit 0' TERM; while true; do sleep 0.1; done"
+    td = register(ecs, "cli-logs", [container(command=["sh", "-c", script],
+                                               logConfiguration=awslogs("/skiff/cli-logs"))])
+    arn = run(ecs, td)[0]
+    wait_messages(logs, "/skiff/cli-logs", stream_of(arn), 2)
+    rc, out, err = skiff(s, "logs", arn)
+    assert rc == 0, err
+    assert sorted(out.splitlines()) == ["one", "two"]
+    # By ID too; -f follows until the task stops.
+    p = subprocess.Popen([SKIFF, "logs", "-f", arn.rsplit("/", 1)[1]], env=clean_env(s),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=s.data_dir)
+    try:
+        time.sleep(1)
+        ecs.stop_task(cluster="default", task=arn)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert sorted(out.splitlines()[:2]) == ["one", "two"] and out.splitlines()[2:] == ["three"]
+
+    # A task without awslogs says so.
+    td = register(ecs, "cli-nologs", [container(command=["sh", "-c", "echo x"])])
+    arn2 = run(ecs, td)[0]
+    wait_tasks(ecs, [arn2], "STOPPED", timeout=60)
+    rc, out, err = skiff(s, "logs", arn2)
+    assert rc == 1 and out == ""
+    assert "no container with the awslogs log driver" in err, err
+    rc, out, err = skiff(s, "logs", "no-such-thing")
+    assert rc == 1 and "no task or service 'no-such-thing'" in err, err
+
+
+def test_run_attach_streams_output(daemons):
+    s = daemons.start()
+    p = subprocess.Popen([SKIFF, "run", IMAGE, "--name", "attach", "--attach", "--", "sh", "-c",
+                          "echo first; sleep 1; echo second >&2; seq 1 2000 | tail -n 1; exit 7"],
+                         env=clean_env(s), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=s.data_dir)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 7, err
+    lines = out.splitlines()
+    assert lines[0].startswith("arn:aws:ecs:")
+    assert lines[1:] == ["first", "second", "2000", "exit code 7"], out
+    # The definition ships to /skiff/<family>, where skiff logs finds it.
+    td = s.client().describe_task_definition(taskDefinition="attach")["taskDefinition"]
+    opts = td["containerDefinitions"][0]["logConfiguration"]["options"]
+    assert opts["awslogs-group"] == "/skiff/attach" and opts["awslogs-create-group"] == "true"
+    rc, out2, err2 = skiff(s, "logs", lines[0])
+    assert rc == 0 and out2.splitlines() == ["first", "second", "2000"], err2
