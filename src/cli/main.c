@@ -7,6 +7,7 @@
  * (run.c's, task.c's and the one below) and in the group tables of image.c,
  * cluster.c, taskdef.c, ... */
 #include "cli/cli.h"
+#include "cli/logs.h"
 #include "base/cleanup.h"
 #include "base/xalloc.h"
 
@@ -48,8 +49,8 @@ static const char global_help[] =
     "Exit status: 0 on success, 1 when the API or the connection fails, 2 on usage errors.\n";
 
 /* The top level, in the order `skiff help` lists it. */
-static const struct cli_command *const toplevel[] = {cli_run_commands, cli_task_commands,
-                                                     cli_cost_commands, commands};
+static const struct cli_command *const toplevel[] = {
+    cli_run_commands, cli_task_commands, cli_logs_commands, cli_cost_commands, commands};
 
 static const struct cli_command *find(const struct cli_command *table, const char *name)
 {
