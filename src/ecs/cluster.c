@@ -26,8 +26,7 @@ enum cluster_include {
     INC_TAGS = 1 << 4,
 };
 
-/* Task and service counts of a cluster. Services arrive with
- * CreateService; until then a cluster holds none. */
+/* Task and service counts of a cluster. */
 struct cluster_counts {
     int running_tasks;
     int pending_tasks;
@@ -47,7 +46,22 @@ static int cluster_counts(struct api_ctx *ctx, const char *arn, struct cluster_c
     c->running_tasks = t.running;
     c->pending_tasks = t.pending;
     c->active_tasks = t.active;
-    return 0;
+    sqlite3_stmt *st = db_stmt(ctx->db,
+                               "SELECT COALESCE(SUM(status = 'ACTIVE'), 0), "
+                               "COALESCE(SUM(status = 'DRAINING'), 0) FROM services "
+                               "WHERE account = ?1 AND cluster_arn = ?2",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, ctx->account->account_id);
+    db_bind_text(st, 2, arn);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        c->active_services = sqlite3_column_int(st, 0);
+        c->draining_services = sqlite3_column_int(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_fail(ctx->db, err, "count services");
 }
 
 static json_t *default_settings(void)

@@ -241,4 +241,17 @@ def test_create_validation_and_shapes(daemons):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ecs.update_service(cluster="default", service="missing", desiredCount=1)
     assert e.value.response["Error"]["Code"] == "ServiceNotFoundException"
+    [cl] = ecs.describe_clusters(clusters=["default"])["clusters"]
+    assert cl["activeServicesCount"] == 1
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ecs.delete_cluster(cluster="default")
+    assert e.value.response["Error"]["Code"] == "ClusterContainsServicesException"
+    # Services are taggable.
+    ecs.tag_resource(resourceArn=svc["serviceArn"], tags=[{"key": "k", "value": "v"}])
+    assert ecs.list_tags_for_resource(resourceArn=svc["serviceArn"])["tags"] == [
+        {"key": "k", "value": "v"}]
     ecs.delete_service(cluster="default", service="shape")
+    wait_for(lambda: describe(ecs, "shape")["status"] == "INACTIVE", timeout=30,
+             what="INACTIVE")
+    [cl] = ecs.describe_clusters(clusters=["default"])["clusters"]
+    assert cl["activeServicesCount"] == 0
