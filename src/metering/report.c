@@ -110,6 +110,9 @@ static void rows_done(struct rows *rs)
     free(rs->v);
 }
 
+/* Records whose billed interval [start, start + billed) overlaps [since,
+ * until). The billed end is at most a minute past the stop, which lets the
+ * (account, stopped_at) index narrow the scan. */
 static int load_records(struct db *db, const struct metering_query *q, int64_t until,
                         struct rows *rs, struct error **err)
 {
@@ -118,7 +121,8 @@ static int load_records(struct db *db, const struct metering_query *q, int64_t u
         "SELECT task_arn, cluster_arn, family, grp, tags, cpu, memory, ephemeral_gib, arch,"
         " created_at, COALESCE(pull_started_at, 0), stopped_at, billed_ms, vcpu_nd, memory_nd,"
         " storage_nd, total_nd, samples, use_wall_ms, use_cpu_usec, cpu_avg_milli, cpu_p95_milli,"
-        " mem_avg_bytes, mem_peak_bytes FROM usage_records WHERE account = ?1 AND stopped_at >= ?2"
+        " mem_avg_bytes, mem_peak_bytes FROM usage_records WHERE account = ?1"
+        " AND stopped_at >= ?2 - 60000 AND COALESCE(pull_started_at, created_at) + billed_ms > ?2"
         " AND COALESCE(pull_started_at, created_at) < ?3 ORDER BY COALESCE(pull_started_at,"
         " created_at), task_arn",
         err);
