@@ -4,10 +4,14 @@
  *   net-tool bridge-del NAME
  *   net-tool up NETNS-PATH BRIDGE HOST-IF ADDR/PREFIX GATEWAY MAC
  *   net-tool del HOST-IF
+ *   net-tool sg-init
+ *   net-tool sg BRIDGE HOST-IF ADDR MAC RULES-JSON   set a task's security group rules
+ *   net-tool sg-del BRIDGE HOST-IF ADDR MAC
  *   net-tool bench N BRIDGE                 N namespaces: setup + teardown times
  *                                           with src/net, then with ip -batch
  */
 #include "net/net.h"
+#include "net/sg.h"
 #include "base/cleanup.h"
 #include "base/error.h"
 
@@ -180,6 +184,26 @@ int main(int argc, char **argv)
             return 1;
         }
         return net_eni_setup(&eni, fd, &e) < 0 ? fail(e) : 0;
+    }
+    if (argc == 2 && !strcmp(argv[1], "sg-init"))
+        return net_sg_init(&e) < 0 ? fail(e) : 0;
+    if ((argc == 7 && !strcmp(argv[1], "sg")) || (argc == 6 && !strcmp(argv[1], "sg-del"))) {
+        struct net_sg_task t = {.bridge = argv[2], .host_if = argv[3]};
+        if (net_addr_parse(argv[4], &t.addr) < 0 || net_mac_parse(argv[5], t.mac) < 0) {
+            fprintf(stderr, "net-tool: bad address or MAC\n");
+            return 2;
+        }
+        if (argc == 6)
+            return net_sg_remove(&t, &e) < 0 ? fail(e) : 0;
+        json_t *rules = json_loads(argv[6], 0, NULL);
+        if (!json_is_array(rules)) {
+            fprintf(stderr, "net-tool: rules must be a JSON list\n");
+            json_decref(rules);
+            return 2;
+        }
+        int r = net_sg_apply(&t, rules, &e);
+        json_decref(rules);
+        return r < 0 ? fail(e) : 0;
     }
     if (argc == 4 && !strcmp(argv[1], "bench"))
         return bench(atoi(argv[2]), argv[3]);

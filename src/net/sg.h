@@ -1,0 +1,49 @@
+/* Security groups on task interfaces, with nftables (libnftables).
+ *
+ * Tasks of a subnet share a bridge, so their traffic is bridged, not
+ * routed; br_netfilter (bridge-nf-call-iptables, on by default where the
+ * module is loaded) passes bridged IPv4 through the inet hooks, where
+ * conntrack makes the filtering stateful. There the devices are the
+ * bridges, so a task is told apart by (bridge, its address): one verdict
+ * map per direction, "bridge . address : jump chain-of-the-task", in
+ * table inet skiff:
+ *
+ *   forward/output: oifname . ip daddr vmap @ingress   (to a task)
+ *   forward:        iifname . ip saddr vmap @egress    (from a task)
+ *   input:          nothing from a task bridge reaches the host's own
+ *                   services (replies to the host's connections excepted)
+ *
+ * A task's chains start with "ct state established,related accept", then
+ * its rules, then drop (ingress: AWS's default deny; egress: only what the
+ * egress rules allow, all by default). Applying a task's rules replaces
+ * them in one nftables transaction, so there is no moment without rules
+ * (no fail-open window) and new connections see the change at once;
+ * established ones continue, as on AWS. A bridge-family prerouting rule
+ * drops frames from a task port whose source address or MAC is not the
+ * task's, so a task cannot borrow another's identity. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+struct net_sg_task {
+    const char *bridge;
+    const char *host_if;
+    uint32_t addr; /* host byte order */
+    uint8_t mac[6];
+};
+
+/* Creates skiff's tables, maps and base chains if absent. Idempotent. */
+int net_sg_init(struct error **err);
+
+/* Sets the task's rules, replacing any it had, in one transaction. rules is
+ * a list of {"egress": bool, "protocol": "-1"|"tcp"|"udp"|"icmp"|"N",
+ * "from": int, "to": int, "cidrs": ["a.b.c.d/n", ...]}: referenced groups
+ * are resolved by the caller into their members' /32s. */
+int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error **err);
+
+/* Removes the task's chains, map entries and anti-spoofing entry; nothing
+ * to remove is not an error. */
+int net_sg_remove(const struct net_sg_task *t, struct error **err);
