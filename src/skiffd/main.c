@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "agent/stats.h"
 #include "sched/sched.h"
+#include "secrets/secrets.h"
 #include "store/db.h"
 
 #include <errno.h>
@@ -266,6 +267,8 @@ int main(int argc, char **argv)
         .throttle = o.throttle,
     };
     img_init(o.data_dir);
+    if (secrets_init(o.data_dir, &err) < 0)
+        goto out;
     /* Prices and the EC2 instance table: --billing-config, else
      * DATA-DIR/billing.conf when it exists, else the defaults. */
     if (metering_init(&metering, o.billing_config ? o.billing_config : billing_conf,
@@ -310,6 +313,7 @@ int main(int argc, char **argv)
         goto out;
     api_server_register(api, &ecs_api);
     api_server_register(api, &image_api);
+    api_server_register(api, &secrets_api);
     api_server_register(api, &ec2_api);
     api_server_register(api, &metering_api);
     api_server_register(api, &logs_api);
