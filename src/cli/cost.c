@@ -259,13 +259,11 @@ static int cost_run(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_cost_commands[] = {
-    {"cost", cost_run, NULL,
-     "[--by cluster|service|family|task|tag:KEY] [--since WHEN] [--until WHEN] [--format "
-     "table|json|csv]",
+    {"cost", cost_run, NULL, "[--by KEY] [--since WHEN] [--until WHEN] [--format F]",
      "What tasks cost, what they used, right-sizing and Fargate or EC2",
      "Billed per second from image pull to stop (one-minute minimum) on the requested\n"
      "vCPU, memory and storage above 20 GiB; running tasks count up to now.\n"
-     "  --by KEY        group by cluster (default), service, family, task or tag:KEY\n"
+     "  --by KEY        cluster (default), service, family, task or tag:KEY\n"
      "  --since WHEN    tasks billed after WHEN: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ\n"
      "                  (UTC) or a duration before now (90m, 36h, 7d)\n"
      "  --until WHEN    and before WHEN (default: now)\n"
