@@ -495,10 +495,17 @@ static int stop_some(struct db *db, struct rsvc *s, int n,
     return 0;
 }
 
+enum pick {
+    PICK_NOT_HEALTHY,       /* pending, or RUNNING but not healthy */
+    PICK_PENDING,           /* not RUNNING yet */
+    PICK_RUNNING_UNHEALTHY, /* RUNNING, health check not (or no longer) passing */
+    PICK_HEALTHY,
+};
+
 struct pick_arg {
     const char *dep;
-    int want_healthy; /* -1 any, 0 not healthy, 1 healthy */
-    bool other;       /* any deployment but dep */
+    enum pick pick;
+    bool other; /* any deployment but dep */
 };
 
 static bool pick_task(struct rsvc *s, struct rtask *t, void *arg)
@@ -507,9 +514,18 @@ static bool pick_task(struct rsvc *s, struct rtask *t, void *arg)
     bool in_dep = !strcmp(t->dep, a->dep);
     if (a->other == in_dep)
         return false;
-    if (a->want_healthy < 0)
-        return true;
-    return healthy(s, t) == (a->want_healthy == 1);
+    bool running = t->rank == sched_status_rank("RUNNING");
+    switch (a->pick) {
+    case PICK_NOT_HEALTHY:
+        return !healthy(s, t);
+    case PICK_PENDING:
+        return !running;
+    case PICK_RUNNING_UNHEALTHY:
+        return running && !healthy(s, t);
+    case PICK_HEALTHY:
+        return healthy(s, t);
+    }
+    return false;
 }
 
 static int launch(struct db *db, struct rsvc *s, struct rdep *p, int n, struct error **err)
@@ -602,30 +618,36 @@ static int scale(struct db *db, struct rsvc *s, struct error **err)
     /* The primary above the desired count: not yet healthy ones first. */
     if (r == 0 && p_want > desired) {
         long extra = p_want - desired;
-        struct pick_arg a = {pid, 0, false};
+        struct pick_arg a = {pid, PICK_NOT_HEALTHY, false};
         int before = n_stopped;
         r = stop_some(db, s, (int)extra, pick_task, &a, reason, &names, &n_stopped, err);
         extra -= n_stopped - before;
         if (r == 0 && extra > 0) {
-            a.want_healthy = 1;
+            a.pick = PICK_HEALTHY;
             before = n_stopped;
             r = stop_some(db, s, (int)extra, pick_task, &a, reason, &names, &n_stopped, err);
             p_settled -= n_stopped - before;
         }
     }
-    /* Older deployments: tasks not (yet) healthy go at once, healthy ones
-     * as long as minimumHealthyPercent stays met. */
+    /* Older deployments: tasks not RUNNING yet go at once; RUNNING ones (not
+     * yet or no longer healthy first) as long as the healthy tasks left
+     * stay at or above minimumHealthyPercent — each stop counts against
+     * that budget, even of a task whose health check has not answered yet,
+     * which may well be serving. */
     if (r == 0) {
-        struct pick_arg a = {pid, 0, true};
+        struct pick_arg a = {pid, PICK_PENDING, true};
         r = stop_some(db, s, 1 << 30, pick_task, &a, reason, &names, &n_stopped, err);
     }
-    if (r == 0) {
-        long can = p_settled + o_healthy - min_healthy;
-        if (can > 0) {
-            struct pick_arg a = {pid, 1, true};
-            r = stop_some(db, s, (int)(can < o_healthy ? can : o_healthy), pick_task, &a, reason,
-                          &names, &n_stopped, err);
-        }
+    long can = p_settled + o_healthy - min_healthy;
+    if (r == 0 && can > 0) {
+        struct pick_arg a = {pid, PICK_RUNNING_UNHEALTHY, true};
+        int before = n_stopped;
+        r = stop_some(db, s, (int)can, pick_task, &a, reason, &names, &n_stopped, err);
+        can -= n_stopped - before;
+    }
+    if (r == 0 && can > 0) {
+        struct pick_arg a = {pid, PICK_HEALTHY, true};
+        r = stop_some(db, s, (int)can, pick_task, &a, reason, &names, &n_stopped, err);
     }
     if (r == 0 && n_stopped > 0)
         r = event(db, s, err, "has stopped %d running tasks:%s.", n_stopped, names.data);

@@ -63,13 +63,16 @@ def all_tasks(ecs, name):
 def wait_stable(s, name, timeout=120):
     """aws ecs wait services-stable (polls every 15 s: fine for a result
     that is there already); a Python poll first so tests do not take 15 s
-    per step."""
+    per step, which also waits for the rollout to finish (tasks HEALTHY,
+    when there is a health check: the waiter looks at counts only)."""
     ecs = s.client()
     deadline = time.time() + timeout
     while time.time() < deadline:
         svc = describe(ecs, name)
         if len(svc["deployments"]) == 1 and svc["runningCount"] == svc["desiredCount"] \
-                and svc["pendingCount"] == 0:
+                and svc["pendingCount"] == 0 and (
+                    svc["deployments"][0]["rolloutState"] != "IN_PROGRESS"
+                    or svc["status"] != "ACTIVE"):
             break
         time.sleep(0.1)
     rc, out, err = s.aws("ecs", "wait", "services-stable", "--cluster", "default",

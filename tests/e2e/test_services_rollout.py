@@ -256,3 +256,56 @@ def test_twenty_services_of_five_converge(daemons):
     assert total == 100
     print("20 services x 5 tasks steady in %.1f s" % took)
     cleanup(s)
+
+
+def test_unhealthy_task_replaced_after_grace_period(daemons):
+    s = daemons.start()
+    ecs = s.client()
+    grace = 15
+    hc = {"command": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 5, "timeout": 2,
+          "retries": 1, "startPeriod": 0}
+    td = register(ecs, "health", [container(
+        command=["sh", "-c", "touch /tmp/healthy; " + loop(0)[2]], healthCheck=hc)])
+    create(ecs, "health", td, 1, healthCheckGracePeriodSeconds=grace)
+    # Steady needs the task HEALTHY, not only RUNNING.
+    svc = wait_for(lambda: "(service health) has reached a steady state." in
+                   messages(describe(ecs, "health")) and describe(ecs, "health"),
+                   timeout=90, what="steady")
+    [arn] = service_tasks(ecs, "health")
+    [t] = describe_tasks(ecs, [arn])
+    assert t["healthStatus"] == "HEALTHY", t
+    started = t["startedAt"].timestamp()
+    # The check starts failing (from the host, inside the container's root).
+    os.remove("/proc/%d/root/tmp/healthy" % container_state(s, arn)["pid"])
+    unhealthy_seen = None
+    while True:
+        [t] = describe_tasks(ecs, [arn])
+        if t["healthStatus"] == "UNHEALTHY" and unhealthy_seen is None:
+            unhealthy_seen = time.time()
+        if t["desiredStatus"] == "STOPPED":
+            stopped_at = time.time()
+            break
+        assert time.time() < started + grace + 60, t
+        time.sleep(0.1)
+    assert unhealthy_seen is not None
+    # Not before the grace period, and soon after it (and after UNHEALTHY).
+    assert stopped_at >= started + grace - 0.5, (stopped_at - started)
+    assert stopped_at <= max(started + grace, unhealthy_seen) + 5, (stopped_at - started)
+    t = wait_for(lambda: [x for x in describe_tasks(ecs, [arn]) if x["lastStatus"] == "STOPPED"],
+                 timeout=60, what="STOPPED")[0]
+    assert t["stopCode"] == "ServiceSchedulerInitiated"
+    assert t["stoppedReason"] == "Task failed container health checks"
+    svc = wait_for(lambda: (lambda d: d["runningCount"] == 1 and arn not in service_tasks(
+        ecs, "health") and d)(describe(ecs, "health")), timeout=90, what="a replacement")
+    assert any(m == "(service health) (task %s) failed container health checks." % task_id(arn)
+               for m in messages(svc)), messages(svc)
+    cleanup(s)
+
+
+def test_rolling_with_health_check_never_below_desired_healthy(daemons):
+    s = daemons.start()
+    samples = rollout(s, "roll-hc", 2, {"minimumHealthyPercent": 100, "maximumPercent": 200},
+                      health=True)
+    assert min(up for up, _ in samples) >= 2, samples
+    assert max(alive for _, alive in samples) <= 4, samples
+    cleanup(s)
