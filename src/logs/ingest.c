@@ -57,8 +57,14 @@ int logs_ingest(void *cp, const json_t *msg, json_t **ret, struct error **err)
     if (r < 0)
         return r;
     if (!lines) {
-        /* A probe: where does this source resume? */
+        /* A probe: where does this source resume? A source that has
+         * shipped nothing yet also learns that its group is missing (the
+         * awslogs driver's check before a container starts). */
         if ((r = read_offset(db, source, &stored, err)) < 0)
+            return r;
+        struct logs_group g;
+        if (stored == 0 && !json_get_bool(msg, "createGroup", false) &&
+            (r = logs_group_find(db, account, group, &g, err)) < 0)
             return r;
         *ret = json_pack("{s:I}", "offset", (json_int_t)stored);
         return 0;

@@ -235,7 +235,18 @@ static bool ship_one(struct logs_ship *sh, struct ship_task *t, struct source *s
     if (s->done || now < s->retry_at)
         return false;
     if (s->offset < 0) {
-        if (send_msg(sh, t, s, message(t, s)) < 0)
+        int r = send_msg(sh, t, s, message(t, s));
+        if (r == -ENOENT && !s->create_group && !t->stopped && sh->cfg.fail) {
+            _cleanup_free_ char *reason =
+                xasprintf("ResourceInitializationError: failed to validate logger args: "
+                          "create stream has been retried 1 times: failed to create Cloudwatch "
+                          "log stream: ResourceNotFoundException: The specified log group does "
+                          "not exist. (container %s, awslogs-group %s)",
+                          s->name, s->group);
+            sh->cfg.fail(sh->cfg.fail_arg, t->arn, reason);
+            s->done = true;
+        }
+        if (r < 0)
             return false;
     }
     if (s->fd < 0) {

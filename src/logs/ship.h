@@ -29,6 +29,11 @@ struct logs_ship_config {
     logs_ship_path_fn path;
     void *path_arg;
     int64_t poll_ms; /* how often idle logs are looked at; 0: 200 */
+    /* Called once for a task that has not stopped when a container's log
+     * group does not exist and awslogs-create-group is not "true" (as ECS's
+     * awslogs driver fails the task); reason is the ECS stoppedReason. */
+    void (*fail)(void *arg, const char *task_arn, const char *reason);
+    void *fail_arg;
 };
 
 struct logs_ship;

@@ -125,18 +125,28 @@ def test_running_and_stopped_task(daemons):
 
 
 def test_group_must_exist_without_create_group(daemons):
+    """Without awslogs-create-group the group must exist: otherwise the task
+    fails as on ECS (ResourceInitializationError) and nothing is created."""
     s = daemons.start()
     ecs, logs = s.client(), s.client("logs")
     td = register(ecs, "logs-nogroup", [container(
-        command=["sh", "-c", "echo one; sleep 1; echo two"],
+        command=["sh", "-c", "echo one; sleep 30"],
+        logConfiguration=awslogs("/skiff/absent", create=False))])
+    arn = run(ecs, td)[0]
+    t = wait_tasks(ecs, [arn], "STOPPED", timeout=60)[0]
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert t["stoppedReason"].startswith("ResourceInitializationError: failed to validate logger "
+                                         "args"), t
+    assert "log group does not exist" in t["stoppedReason"]
+    assert logs.describe_log_groups(logGroupNamePrefix="/skiff/absent")["logGroups"] == []
+
+    # With the group in place, the same definition runs and ships.
+    logs.create_log_group(logGroupName="/skiff/absent")
+    td = register(ecs, "logs-nogroup", [container(
+        command=["sh", "-c", "echo one; echo two"],
         logConfiguration=awslogs("/skiff/absent", create=False))])
     arn = run(ecs, td)[0]
     wait_tasks(ecs, [arn], "STOPPED", timeout=60)
-    time.sleep(1)
-    # Nothing was created behind the user's back.
-    assert logs.describe_log_groups(logGroupNamePrefix="/skiff/absent")["logGroups"] == []
-    # Once the group exists, the lines arrive (the shipper retries).
-    logs.create_log_group(logGroupName="/skiff/absent")
     ev = wait_messages(logs, "/skiff/absent", stream_of(arn), 2, timeout=30)
     assert [e["message"] for e in ev] == ["one", "two"]
 
