@@ -199,6 +199,19 @@ static int log_path(void *node, const char *task_arn, const char *container, cha
     return agent_task_log_path(node, task_arn, container, ret, err);
 }
 
+/* The awslogs shipper cannot log for a task (its group is missing): the
+ * task fails as on ECS. */
+static void log_fail(void *arg, const char *task_arn, const char *reason)
+{
+    struct node *node = arg;
+    _cleanup_error_ struct error *err = NULL;
+    json_t *msg = json_pack("{s:s, s:s, s:s}", "taskArn", task_arn, "stopCode", "TaskFailedToStart",
+                            "reason", reason);
+    if (node->ops->stop(node, msg, &err) < 0)
+        log_warn("stop %s: %s", task_arn, err->msg);
+    json_decref(msg);
+}
+
 /* The scheduler purged a stopped task's record: the agent forgets it and
  * removes its directory (logs included). */
 static void purge_task(void *arg, const char *task_arn)
@@ -304,7 +317,9 @@ int main(int argc, char **argv)
                                   .send = logs_ingest,
                                   .cp = logs,
                                   .path = log_path,
-                                  .path_arg = node};
+                                  .path_arg = node,
+                                  .fail = log_fail,
+                                  .fail_arg = node};
     if (logs_ship_start(&lc, &ship, &err) < 0)
         goto out;
     if (sched_start(sched, &err) < 0)
