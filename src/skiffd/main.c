@@ -45,6 +45,7 @@ struct options {
     long placement_timeout_s;
     const char *billing_config;
     long stats_interval_ms;
+    long long node_cpu, node_memory_mib;
 };
 
 static void usage(FILE *f)
@@ -54,13 +55,15 @@ static void usage(FILE *f)
           "              [--throttle-write RATE:BURST|off] [--log-level error|warn|info|debug]\n"
           "              [--run-dir DIR] [--runtime crun|runc] [--cgroup-parent PATH]\n"
           "              [--billing-config FILE] [--stats-interval SECONDS]\n"
-          "              [--placement-timeout SECONDS]\n"
+          "              [--placement-timeout SECONDS] [--node-capacity CPU:MEMORY_MIB]\n"
           "\n"
           "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
           "a port of 0 picks a free one (printed at start). --run-dir (default /run/skiff)\n"
           "holds runtime state and network namespaces and must be a short path;\n"
           "--cgroup-parent (default /skiff) is the cgroup under which every task lives:\n"
-          "skiffd owns everything below it, so two daemons on one host need two parents.\n",
+          "skiffd owns everything below it, so two daemons on one host need two parents.\n"
+          "--node-capacity advertises this host as CPU units and MiB instead of its size\n"
+          "(cores x 1024, memory minus a reserve): for tests and benchmarks only.\n",
           f);
 }
 
@@ -95,6 +98,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"placement-timeout", required_argument, NULL, 'P'},
         {"billing-config", required_argument, NULL, 'B'},
         {"stats-interval", required_argument, NULL, 'S'},
+        {"node-capacity", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -139,6 +143,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             }
             break;
         }
+        case 'N':
+            if (sscanf(optarg, "%lld:%lld", &o->node_cpu, &o->node_memory_mib) != 2 ||
+                o->node_cpu < 1 || o->node_memory_mib < 1) {
+                fprintf(stderr, "skiffd: --node-capacity wants CPU:MEMORY_MIB\n");
+                return -EINVAL;
+            }
+            break;
         case 'B':
             o->billing_config = optarg;
             break;
@@ -300,6 +311,8 @@ int main(int argc, char **argv)
         .run_dir = o.run_dir,
         .runtime = o.runtime,
         .cgroup_parent = o.cgroup_parent,
+        .capacity_cpu = o.node_cpu,
+        .capacity_memory_mib = o.node_memory_mib,
     };
     if (agent_new(&ac, store, sched_report, sched, &node, &err) < 0)
         goto out;
