@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +88,10 @@ static void *pool_main(void *p)
 {
     struct agent *a = p;
     struct agent_storage *s = &a->storage;
+    /* Refills start as a task takes an image, i.e. while that task starts:
+     * this thread and the mkfs it runs (children inherit a thread's nice
+     * value) yield the CPU to task starts. */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
     pthread_mutex_lock(&a->lock);
     for (;;) {
         while (!a->closing && s->ready >= POOL_SIZE)
