@@ -37,6 +37,11 @@ int ec2_awsvpc_resolve(struct api_ctx *ctx, const json_t *awsvpc, json_t **ret, 
 int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
                      const json_t *resolved, int64_t now_ms, json_t **ret, struct error **err);
 
+/* The security group rules of ENI eni_id for the data plane (src/net's
+ * net_sg_apply format): referenced groups resolved to their members' /32s
+ * as they are now. */
+int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error **err);
+
 /* Releases the ENIs of tasks that stopped or are gone (inside a
  * transaction, or alone). */
 int ec2_eni_gc(struct db *db, struct error **err);

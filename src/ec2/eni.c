@@ -261,3 +261,67 @@ int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_
     *ret_out = json_pack("{s:O}", "networkInterfaceSet", set);
     return 0;
 }
+
+/* The /32s of the ENIs in group_id. */
+static int group_members(struct db *db, const char *group_id, json_t *out, struct error **err)
+{
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT e.addr FROM ec2_enis e JOIN ec2_eni_groups g "
+                               "ON g.eni_id = e.id WHERE g.group_id = ?1 ORDER BY e.addr",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, group_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char ip[16];
+        ec2_addr_format((uint32_t)sqlite3_column_int64(st, 0), ip);
+        char cidr[20];
+        snprintf(cidr, sizeof(cidr), "%s/32", ip);
+        json_array_append_new(out, json_string(cidr));
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error **err)
+{
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT r.egress, r.protocol, r.from_port, r.to_port, r.cidr, "
+                               "r.ref_group FROM ec2_sg_rules r JOIN ec2_eni_groups g "
+                               "ON g.group_id = r.group_id WHERE g.eni_id = ?1 ORDER BY r.rowid",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, eni_id);
+    json_t *rules = json_array();
+    _cleanup_json_ json_t *refs = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *cidrs = json_array();
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+            json_array_append_new(cidrs, json_string(db_col_text(st, 4)));
+        else
+            json_array_append_new(
+                refs, json_pack("[i, s]", (int)json_array_size(rules), db_col_text(st, 5)));
+        json_array_append_new(
+            rules, json_pack("{s:b, s:s, s:i, s:i, s:o}", "egress", sqlite3_column_int(st, 0),
+                             "protocol", db_col_text(st, 1), "from", sqlite3_column_int(st, 2),
+                             "to", sqlite3_column_int(st, 3), "cidrs", cidrs));
+    }
+    sqlite3_reset(st);
+    /* Referenced groups: their members now (the statement above is done, so
+     * its cached handle may be reused). */
+    size_t i;
+    json_t *ref;
+    json_array_foreach(refs, i, ref)
+    {
+        json_t *rule = json_array_get(rules, (size_t)json_integer_value(json_array_get(ref, 0)));
+        int r = group_members(db, json_string_value(json_array_get(ref, 1)),
+                              json_object_get(rule, "cidrs"), err);
+        if (r < 0) {
+            json_decref(rules);
+            return r;
+        }
+    }
+    *ret = rules;
+    return 0;
+}

@@ -61,10 +61,18 @@ int ecs_task_eni_attach(struct api_ctx *ctx, const char *arn, const struct ecs_r
                             detail("macAddress", json_get_str(eni, "mac")),
                             detail("privateDnsName", dns), detail("privateIPv4Address", ip));
     char *att_s = json_dump_compact(att);
-    json_t *nc = json_pack("{s:{s:O, s:O, s:O}}", "awsvpcConfiguration", "subnets",
+    json_t *rules = NULL;
+    if ((r = ec2_eni_rules(ctx->db, json_get_str(eni, "id"), &rules, err)) < 0) {
+        json_decref(att);
+        json_decref(eni);
+        return r;
+    }
+    json_object_set_new(eni, "rules", rules);
+    /* The agent reads "eni" from the assign message (src/agent/net.c). */
+    json_t *nc = json_pack("{s:{s:O, s:O, s:O}, s:O}", "awsvpcConfiguration", "subnets",
                            json_object_get(plan->network, "subnets"), "securityGroups",
                            json_object_get(plan->network, "securityGroups"), "assignPublicIp",
-                           json_object_get(plan->network, "assignPublicIp"));
+                           json_object_get(plan->network, "assignPublicIp"), "eni", eni);
     char *nc_s = json_dump_compact(nc);
     sqlite3_stmt *st = db_stmt(ctx->db,
                                "UPDATE tasks SET attachments = ?2, network_config = ?3 "

@@ -1,0 +1,126 @@
+/* awsvpc networking of a task (see net.h). */
+#include "agent/net.h"
+#include "agent/agent-internal.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "net/net.h"
+#include "net/sg.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Bridges are shared by the tasks of a subnet: making one, deleting an
+ * empty one and plugging a veth into one must not interleave. */
+static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool sg_ready;
+
+struct names {
+    char bridge[NET_IFNAME_MAX];
+    char host_if[NET_IFNAME_MAX];
+};
+
+static const json_t *task_eni(const struct task *t)
+{
+    return json_get_object(json_get_object(t->def.msg, "networkConfiguration"), "eni");
+}
+
+/* skb + 12 hex digits of the subnet id, ske + 12 of the ENI id: both random
+ * ids, so names are not reused while the kernel may still hold an old
+ * interface. */
+static int names_of(const json_t *eni, struct names *n, struct error **err)
+{
+    const char *sub = json_get_str(eni, "subnetId"), *id = json_get_str(eni, "id");
+    if (!sub || !id || strncmp(sub, "subnet-", 7) != 0 || strncmp(id, "eni-", 4) != 0 ||
+        strlen(sub) < 19 || strlen(id) < 16)
+        return error_set(err, EINVAL, NULL, "task ENI without valid ids");
+    snprintf(n->bridge, sizeof(n->bridge), "skb%.12s", sub + 7);
+    snprintf(n->host_if, sizeof(n->host_if), "ske%.12s", id + 4);
+    return 0;
+}
+
+static int sg_task(const json_t *eni, const struct names *n, struct net_sg_task *ret,
+                   struct error **err)
+{
+    ret->bridge = n->bridge;
+    ret->host_if = n->host_if;
+    if (net_addr_parse(json_get_str(eni, "ip"), &ret->addr) < 0 ||
+        net_mac_parse(json_get_str(eni, "mac"), ret->mac) < 0)
+        return error_set(err, EINVAL, NULL, "task ENI without valid address or MAC");
+    return 0;
+}
+
+int agent_net_setup(struct task *t, const char *ns_path, struct error **err)
+{
+    const json_t *eni = task_eni(t);
+    if (!eni)
+        return 0;
+    struct names n;
+    struct net_eni e = {0};
+    struct net_sg_task sg;
+    int r;
+    if ((r = names_of(eni, &n, err)) < 0 || (r = sg_task(eni, &n, &sg, err)) < 0)
+        return r;
+    e.bridge = n.bridge;
+    e.host_if = n.host_if;
+    e.addr = sg.addr;
+    memcpy(e.mac, sg.mac, 6);
+    e.prefix = (int)json_get_int(eni, "prefix", 0);
+    if (net_addr_parse(json_get_str(eni, "gateway"), &e.gateway) < 0 || e.prefix < 16 ||
+        e.prefix > 28)
+        return error_set(err, EINVAL, NULL, "task ENI without valid gateway or prefix");
+    _cleanup_close_ int fd = open(ns_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "open %s", ns_path);
+    pthread_mutex_lock(&net_lock);
+    if (!sg_ready && (r = net_sg_init(err)) < 0)
+        goto out;
+    sg_ready = true;
+    /* Rules first: the port is filtered from the moment it exists. */
+    if ((r = net_sg_apply(&sg, json_get_array(eni, "rules"), err)) < 0 ||
+        (r = net_bridge_ensure(n.bridge, e.gateway, e.prefix, err)) < 0 ||
+        (r = net_eni_setup(&e, fd, err)) < 0)
+        net_sg_remove(&sg, NULL);
+out:
+    pthread_mutex_unlock(&net_lock);
+    return r < 0 ? error_wrap(err, "network interface %s", json_get_str(eni, "id")) : 0;
+}
+
+static bool bridge_empty(const char *bridge)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/sys/class/net/%s/brif", bridge);
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    struct dirent *de;
+    bool empty = true;
+    while (empty && (de = readdir(d)))
+        empty = de->d_name[0] == '.';
+    closedir(d);
+    return empty;
+}
+
+int agent_net_teardown(struct task *t, struct error **err)
+{
+    const json_t *eni = task_eni(t);
+    if (!eni)
+        return 0;
+    struct names n;
+    struct net_sg_task sg;
+    int r;
+    if ((r = names_of(eni, &n, err)) < 0 || (r = sg_task(eni, &n, &sg, err)) < 0)
+        return r;
+    pthread_mutex_lock(&net_lock);
+    /* Deleting the host side now (not when the namespace is reaped) lets
+     * the bridge go with its last task. */
+    r = net_veth_delete(n.host_if, err);
+    net_sg_remove(&sg, NULL);
+    if (r == 0 && bridge_empty(n.bridge))
+        r = net_bridge_delete(n.bridge, err);
+    pthread_mutex_unlock(&net_lock);
+    return r;
+}

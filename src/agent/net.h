@@ -1,0 +1,18 @@
+/* The agent's side of awsvpc networking: gives a task's namespace its ENI
+ * (src/net) from the "eni" member of the assign message's
+ * networkConfiguration, and takes it down again. Only when the agent runs
+ * with task_network (skiffd --task-network). */
+#pragma once
+
+#include "base/error.h"
+
+struct task;
+
+/* Subnet bridge (made if absent), the veth with its peer inside ns_path's
+ * namespace, address, MAC, route, then the task's security group rules.
+ * No "eni" in the task's message: nothing to do. */
+int agent_net_setup(struct task *t, const char *ns_path, struct error **err);
+
+/* Removes the task's rules and veth, and the subnet bridge once no task
+ * uses it. Missing pieces are not errors. */
+int agent_net_teardown(struct task *t, struct error **err);
