@@ -274,6 +274,7 @@ struct agent {
     struct pull_req *pull_queue;
 
     struct agent_storage storage;
+    bool task_network; /* net.c */
 };
 
 /* task.c */

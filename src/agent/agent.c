@@ -372,6 +372,7 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
         agent_free(&a->node);
         return error_wrap(err, "agent");
     }
+    a->task_network = cfg->task_network;
     if ((r = agent_storage_init(a, cfg->no_storage_limit, err)) < 0) {
         agent_free(&a->node);
         return error_wrap(err, "agent");

@@ -46,6 +46,9 @@ struct agent_config {
      * writable layers and volumes live on a loop-mounted ext4 of its size,
      * when the host has loop devices). */
     bool no_storage_limit;
+    /* Give each task its ENI (src/net, src/agent/net.c): subnet bridge,
+     * veth, address, security groups. Off: loopback-only namespaces. */
+    bool task_network;
     /* Stopped tasks (their logs) are forgotten this long after they
      * stopped if the control plane has not purged them; 0: 24 h. */
     int64_t stopped_retention_ms;

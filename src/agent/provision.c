@@ -6,6 +6,7 @@
 #include "base/cleanup.h"
 #include "base/xalloc.h"
 #include "oci/netns.h"
+#include "agent/net.h"
 #include "oci/util.h"
 
 #include <dirent.h>
@@ -103,7 +104,9 @@ int agent_provision(struct task *t, struct error **err)
     _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
     if (access(ns, F_OK) == 0)
         return 0; /* resumed after a restart: the namespace is there */
-    return oci_netns_create(ns, err);
+    if ((r = oci_netns_create(ns, err)) < 0)
+        return r;
+    return a->task_network ? agent_net_setup(t, ns, err) : 0;
 }
 
 int agent_deprovision(struct task *t, struct error **err)
@@ -117,6 +120,8 @@ int agent_deprovision(struct task *t, struct error **err)
     if ((r = oci_cgroup_remove(a->cg, t->def.id, NULL, ret ? NULL : err)) < 0 && !ret)
         ret = r;
     _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
+    if (a->task_network && (r = agent_net_teardown(t, ret ? NULL : err)) < 0 && !ret)
+        ret = r;
     if ((r = oci_netns_remove(ns, ret ? NULL : err)) < 0 && !ret)
         ret = r;
     if ((r = agent_storage_detach(t, ret ? NULL : err)) < 0 && !ret)
