@@ -45,6 +45,7 @@ struct options {
     long placement_timeout_s;
     const char *billing_config;
     long stats_interval_ms;
+    long long node_cpu, node_memory_mib;
     bool task_network;
 };
 
@@ -55,13 +56,16 @@ static void usage(FILE *f)
           "              [--throttle-write RATE:BURST|off] [--log-level error|warn|info|debug]\n"
           "              [--run-dir DIR] [--runtime crun|runc] [--cgroup-parent PATH]\n"
           "              [--billing-config FILE] [--stats-interval SECONDS]\n"
-          "              [--placement-timeout SECONDS] [--task-network]\n"
+          "              [--placement-timeout SECONDS] [--node-capacity CPU:MEMORY_MIB]\n"
+          "              [--task-network]\n"
           "\n"
           "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
           "a port of 0 picks a free one (printed at start). --run-dir (default /run/skiff)\n"
           "holds runtime state and network namespaces and must be a short path;\n"
           "--cgroup-parent (default /skiff) is the cgroup under which every task lives:\n"
           "skiffd owns everything below it, so two daemons on one host need two parents.\n"
+          "--node-capacity advertises this host as CPU units and MiB instead of its size\n"
+          "(cores x 1024, memory minus a reserve): for tests and benchmarks only.\n"
           "--task-network gives each task its ENI on the host (subnet bridge, veth,\n"
           "security groups; docs/network.md); without it tasks have loopback only.\n",
           f);
@@ -98,6 +102,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"placement-timeout", required_argument, NULL, 'P'},
         {"billing-config", required_argument, NULL, 'B'},
         {"stats-interval", required_argument, NULL, 'S'},
+        {"node-capacity", required_argument, NULL, 'N'},
         {"task-network", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -143,6 +148,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             }
             break;
         }
+        case 'N':
+            if (sscanf(optarg, "%lld:%lld", &o->node_cpu, &o->node_memory_mib) != 2 ||
+                o->node_cpu < 1 || o->node_memory_mib < 1) {
+                fprintf(stderr, "skiffd: --node-capacity wants CPU:MEMORY_MIB\n");
+                return -EINVAL;
+            }
+            break;
         case 'B':
             o->billing_config = optarg;
             break;
@@ -204,6 +216,19 @@ static int log_path(void *node, const char *task_arn, const char *container, cha
                     struct error **err)
 {
     return agent_task_log_path(node, task_arn, container, ret, err);
+}
+
+/* The awslogs shipper cannot log for a task (its group is missing): the
+ * task fails as on ECS. */
+static void log_fail(void *arg, const char *task_arn, const char *reason)
+{
+    struct node *node = arg;
+    _cleanup_error_ struct error *err = NULL;
+    json_t *msg = json_pack("{s:s, s:s, s:s}", "taskArn", task_arn, "stopCode", "TaskFailedToStart",
+                            "reason", reason);
+    if (node->ops->stop(node, msg, &err) < 0)
+        log_warn("stop %s: %s", task_arn, err->msg);
+    json_decref(msg);
 }
 
 /* The scheduler purged a stopped task's record: the agent forgets it and
@@ -294,6 +319,8 @@ int main(int argc, char **argv)
         .run_dir = o.run_dir,
         .runtime = o.runtime,
         .cgroup_parent = o.cgroup_parent,
+        .capacity_cpu = o.node_cpu,
+        .capacity_memory_mib = o.node_memory_mib,
         .task_network = o.task_network,
     };
     if (agent_new(&ac, store, sched_report, sched, &node, &err) < 0)
@@ -312,7 +339,9 @@ int main(int argc, char **argv)
                                   .send = logs_ingest,
                                   .cp = logs,
                                   .path = log_path,
-                                  .path_arg = node};
+                                  .path_arg = node,
+                                  .fail = log_fail,
+                                  .fail_arg = node};
     if (logs_ship_start(&lc, &ship, &err) < 0)
         goto out;
     if (sched_start(sched, &err) < 0)
