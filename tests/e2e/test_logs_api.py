@@ -10,20 +10,24 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import Skiffd  # noqa: F401  (the fixture below uses make_skiffd)
+from conftest import Skiffd
+
 
 DAY_MS = 24 * 3600 * 1000
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    from conftest import Skiffd
     s = Skiffd(str(tmp_path_factory.mktemp("skiff-logs-api")),
                ("--throttle-read", "off", "--throttle-write", "off"))
     s.start()
     yield s
     s.stop()
     s.cleanup_host()
+    with open(s.log_path, errors="replace") as f:
+        text = f.read()
+    assert not any(m in text for m in ("runtime error:", "AddressSanitizer", "LeakSanitizer")), \
+        text[-20000:]
 
 
 def now_ms():
