@@ -227,8 +227,8 @@ static void query_error_rewrite(const struct service_entry *svc, struct api_resp
     json_t *e = json_loadb(resp->body, resp->body_len, 0, NULL);
     const char *type = json_get_str(e, "__type"), *msg = json_get_str(e, "message");
     enum query_dialect d = dialect(svc);
-    char *xml = query_render_error(d, resp->status, query_error_code(d, type, msg), msg,
-                                   resp->request_id);
+    char *xml =
+        query_render_error(d, resp->status, query_error_code(d, type, msg), msg, resp->request_id);
     json_decref(e);
     set_body(resp, resp->status, "text/xml", xml);
 }
@@ -252,8 +252,7 @@ static const struct service_entry *find_service(const struct api_server *s, cons
         return NULL;
     for (size_t i = 0; i < s->n_services; i++) {
         const struct service_entry *e = &s->services[i];
-        if (!e->svc->target_prefix ||
-            strncmp(target, e->svc->target_prefix, e->prefix_len) != 0 ||
+        if (!e->svc->target_prefix || strncmp(target, e->svc->target_prefix, e->prefix_len) != 0 ||
             target[e->prefix_len] != '.')
             continue;
         *ret_op = target + e->prefix_len + 1;
@@ -532,9 +531,9 @@ static void dispatch(struct api_server *s, const struct api_request *req,
         return;
     }
     if (svc->svc->protocol != API_PROTOCOL_JSON) {
-        set_body(resp, 200, "text/xml",
-                 query_render(dialect(svc), op_name, out, resp->request_id,
-                              svc->svc->xml_namespace));
+        set_body(
+            resp, 200, "text/xml",
+            query_render(dialect(svc), op_name, out, resp->request_id, svc->svc->xml_namespace));
         json_decref(out);
         return;
     }
