@@ -20,7 +20,13 @@
  *     "cpu": 256, "memory": 512, "ephemeralStorageGiB": 20,
  *     "taskDefinition": { the full TaskDefinition document (ecs model shape) },
  *     "overrides": { TaskOverride as given to RunTask, or {} },
- *     "networkConfiguration": { as given to RunTask } | absent,
+ *     "networkConfiguration": {"awsvpcConfiguration": {resolved: subnets,
+ *                                securityGroups, assignPublicIp},
+ *                              "eni": {"id", "subnetId", "vpcId", "ip",
+ *                                      "gateway", "prefix", "mac",
+ *                                      "securityGroups", "assignPublicIp",
+ *                                      "rules": [src/net/sg.h rules]}}
+ *                             | absent (tasks inserted without a network),
  *     "createdAt": ms,
  *     "registryAuth": {"<container name>": {"username": "...",
  *                                           "password": "..."}}  (optional)
