@@ -172,22 +172,30 @@ static int migrate(struct db *db, struct error **err)
     r = db_begin(db, err);
     if (r < 0)
         return r;
-    int current = 0;
+    /* Every applied migration has its row, and a migration runs when its
+     * own row is missing, not only above the highest: numbers are handed
+     * out ahead of time, so a lower one can land after a higher one. */
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, "SELECT MAX(version) FROM schema_version", -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM schema_version WHERE version = ?1", -1, &st,
+                           NULL) != SQLITE_OK) {
         db_rollback(db);
         return db_fail(db, err, "read schema version");
     }
-    if (sqlite3_step(st) == SQLITE_ROW)
-        current = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
     for (size_t i = 0; i < store_migrations_count; i++) {
         const struct store_migration *m = &store_migrations[i];
-        if (m->version <= current)
+        sqlite3_reset(st);
+        sqlite3_bind_int(st, 1, m->version);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
             continue;
+        if (rc != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            db_rollback(db);
+            return db_fail(db, err, "read schema version");
+        }
         r = exec(db, m->sql, err);
         if (r < 0) {
+            sqlite3_finalize(st);
             db_rollback(db);
             return error_wrap(err, "migration %d", m->version);
         }
@@ -195,10 +203,12 @@ static int migrate(struct db *db, struct error **err)
         snprintf(sql, sizeof(sql), "INSERT INTO schema_version(version) VALUES (%d)", m->version);
         r = exec(db, sql, err);
         if (r < 0) {
+            sqlite3_finalize(st);
             db_rollback(db);
             return r;
         }
     }
+    sqlite3_finalize(st);
     return db_commit(db, err);
 }
 
