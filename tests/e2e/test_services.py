@@ -46,6 +46,17 @@ def service_tasks(ecs, name, desired="RUNNING"):
         kw["nextToken"] = out["nextToken"]
 
 
+def list_services(ecs):
+    """Every service ARN of the default cluster (ListServices pages by 10)."""
+    arns, kw = [], {}
+    while True:
+        out = ecs.list_services(cluster="default", **kw)
+        arns += out["serviceArns"]
+        if not out.get("nextToken"):
+            return arns
+        kw["nextToken"] = out["nextToken"]
+
+
 def describe_tasks(ecs, arns):
     out = []
     for i in range(0, len(arns), 100):
@@ -175,7 +186,7 @@ def test_scale_0_3_1_0_and_delete(daemons):
 
 def assert_no_leftovers_after_stop(s):
     ecs = s.client()
-    for arn in ecs.list_services(cluster="default")["serviceArns"]:
+    for arn in list_services(ecs):
         ecs.delete_service(cluster="default", service=arn, force=True)
     wait_for(lambda: not ecs.list_tasks(cluster="default")["taskArns"], timeout=60,
              what="service tasks to stop")

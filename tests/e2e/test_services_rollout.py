@@ -14,8 +14,8 @@ import pytest
 
 from tasks_util import (assert_no_leftovers, busybox_layout, container,  # noqa: F401
                         container_state, daemons, loop, register)
-from test_services import (all_tasks, create, describe, describe_tasks, messages, service_tasks,
-                           task_id, wait_for, wait_stable)
+from test_services import (all_tasks, create, describe, describe_tasks, list_services, messages,
+                           service_tasks, task_id, wait_for, wait_stable)
 from conftest import SKIFFD
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
@@ -66,9 +66,9 @@ def kill_container(s, arn):
 
 def cleanup(s):
     ecs = s.client()
-    for arn in ecs.list_services(cluster="default")["serviceArns"]:
+    for arn in list_services(ecs):
         ecs.delete_service(cluster="default", service=arn, force=True)
-    wait_for(lambda: not ecs.list_tasks(cluster="default")["taskArns"], timeout=90,
+    wait_for(lambda: not ecs.list_tasks(cluster="default")["taskArns"], timeout=120,
              what="service tasks to stop")
     assert_no_leftovers(s, timeout=30)
 
@@ -255,6 +255,8 @@ def test_twenty_services_of_five_converge(daemons):
     total = sum(len(service_tasks(ecs, "many-%02d" % i)) for i in range(20))
     assert total == 100
     print("20 services x 5 tasks steady in %.1f s" % took)
+    # ListServices pages by 10 by default.
+    assert len(list_services(ecs)) == 20
     cleanup(s)
 
 
