@@ -21,10 +21,11 @@
  * died is replaced at once), then 1 s doubling up to 5 minutes. */
 #define SVC_BACKOFF_BASE_MS 1000
 #define SVC_BACKOFF_MAX_MS  (5 * 60 * 1000)
-/* A new task stands in for an old one (which may then be stopped) once it
- * has been RUNNING, and HEALTHY when it has a health check, this long: a
- * release whose tasks start and die at once does not take the old tasks
- * down with it before the circuit breaker sees it fail. */
+/* A new task stands in for an old one (which may then be stopped), and
+ * counts towards a completed rollout and a steady state, once it has been
+ * RUNNING, and HEALTHY when it has a health check, this long: a release
+ * whose tasks start and die at once neither takes the old tasks down before
+ * the circuit breaker sees it fail nor looks steady for an instant. */
 #define SVC_SETTLE_MS 1000
 /* Tasks listed by name in one "has started/stopped" event. */
 #define SVC_EVENT_TASKS 10
@@ -688,7 +689,7 @@ static int settle(struct db *db, struct rsvc *s, struct error **err)
     }
     if (r < 0)
         return r;
-    if (p && !strcmp(p->state, "IN_PROGRESS") && p->healthy == desired && p->alive == desired &&
+    if (p && !strcmp(p->state, "IN_PROGRESS") && p->settled == desired && p->alive == desired &&
         others_alive == 0 && !strcmp(s->status, "ACTIVE")) {
         set_str(&p->state, "COMPLETED");
         _cleanup_free_ char *why = xasprintf("ECS deployment %s completed.", p->id);
@@ -701,7 +702,7 @@ static int settle(struct db *db, struct rsvc *s, struct error **err)
     if (r < 0)
         return r;
     bool steady = !strcmp(s->status, "ACTIVE") && p && !strcmp(p->state, "COMPLETED") &&
-                  p->healthy == desired && alive == desired;
+                  p->settled == desired && alive == desired;
     if (steady && !s->steady) {
         s->steady = true;
         s->fail_streak = 0;

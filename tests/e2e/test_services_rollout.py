@@ -194,6 +194,7 @@ def test_circuit_breaker_rolls_back(daemons, bad):
     # min 100 %: the old tasks kept serving throughout and are still the ones.
     assert set(service_tasks(ecs, name)) == old
     assert min(up for up, _ in samples) >= 2, samples
+    assert any("is unable to consistently start tasks successfully" in m for m in msgs), msgs
     bad_tasks = [t for t in all_tasks(ecs, name) if t["taskDefinitionArn"] == v2]
     assert len(bad_tasks) >= 3 and all(t["lastStatus"] == "STOPPED" for t in bad_tasks)
     cleanup(s)
@@ -310,4 +311,33 @@ def test_rolling_with_health_check_never_below_desired_healthy(daemons):
                       health=True)
     assert min(up for up, _ in samples) >= 2, samples
     assert max(alive for _, alive in samples) <= 4, samples
+    cleanup(s)
+
+
+def test_failing_service_backs_off_exponentially(daemons):
+    """Without the circuit breaker a service whose tasks exit at once keeps
+    trying, waiting 1 s, 2 s, 4 s, ... between launches, and says so."""
+    s = daemons.start()
+    ecs = s.client()
+    td = register(ecs, "crashloop", [container(command=["sh", "-c", "exit 1"])])
+    create(ecs, "crashloop", td, 1)
+    t0 = time.time()
+
+    def waits():
+        return [m for m in messages(describe(ecs, "crashloop"))
+                if "is unable to consistently start tasks successfully" in m]
+    wait_for(lambda: len(waits()) >= 3, timeout=120, what="three backoff events")
+    took = time.time() - t0
+    got = list(reversed(waits()))
+    assert "(2 failed in a row); waiting 1 s" in got[0], got
+    assert "(3 failed in a row); waiting 2 s" in got[1], got
+    assert "(4 failed in a row); waiting 4 s" in got[2], got
+    # 1 + 2 s of waiting at least lie between the first failure and the
+    # fourth; and far fewer tasks than without a backoff were launched.
+    assert took >= 3, took
+    launched = len(all_tasks(ecs, "crashloop"))
+    assert 4 <= launched <= 6, launched
+    svc = describe(ecs, "crashloop")
+    assert svc["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    assert svc["deployments"][0]["failedTasks"] >= 4
     cleanup(s)
