@@ -89,6 +89,7 @@ int secrets_get_value(struct api_ctx *, const json_t *, json_t **, struct error 
 int secrets_put_value(struct api_ctx *, const json_t *, json_t **, struct error **);
 int secrets_list_versions(struct api_ctx *, const json_t *, json_t **, struct error **);
 int secrets_update_stage(struct api_ctx *, const json_t *, json_t **, struct error **);
+int secrets_random_password(struct api_ctx *, const json_t *, json_t **, struct error **);
 
 /* Adds a version to s from in's SecretString / SecretBinary and
  * ClientRequestToken, labelled with stages (NULL: AWSCURRENT); moves

@@ -9,6 +9,7 @@ static const struct api_op ops[] = {
     {"CreateSecret", secrets_create, API_OP_WRITE},
     {"DeleteSecret", secrets_delete, API_OP_WRITE},
     {"DescribeSecret", secrets_describe, 0},
+    {"GetRandomPassword", secrets_random_password, 0},
     {"GetSecretValue", secrets_get_value, 0},
     {"ListSecretVersionIds", secrets_list_versions, 0},
     {"ListSecrets", secrets_list, 0},

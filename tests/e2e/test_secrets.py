@@ -263,3 +263,28 @@ def test_values_encrypted_at_rest(skiffd):
     skiffd.restart()
     assert skiffd.client("secretsmanager").get_secret_value(SecretId="enc")["SecretString"] == \
         marker
+
+
+def test_get_random_password(skiffd):
+    sm = skiffd.client("secretsmanager")
+    pw = sm.get_random_password()["RandomPassword"]
+    assert len(pw) == 32
+    punct = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+    # Every class at least once by default: over a few draws of length 4.
+    for _ in range(20):
+        pw = sm.get_random_password(PasswordLength=4)["RandomPassword"]
+        assert any(c.islower() for c in pw) and any(c.isupper() for c in pw)
+        assert any(c.isdigit() for c in pw) and any(c in punct for c in pw), pw
+    pw = sm.get_random_password(PasswordLength=200, ExcludePunctuation=True, ExcludeUppercase=True,
+                                ExcludeCharacters="abc0")["RandomPassword"]
+    assert len(pw) == 200 and set(pw) <= set("defghijklmnopqrstuvwxyz123456789"), pw
+    assert sm.get_random_password(PasswordLength=50)["RandomPassword"] != \
+        sm.get_random_password(PasswordLength=50)["RandomPassword"]
+    rc, out, err = skiffd.aws("secretsmanager", "get-random-password", "--password-length", "12",
+                              "--exclude-numbers", "--include-space")
+    assert rc == 0 and len(out["RandomPassword"]) == 12 and " " in out["RandomPassword"], (out, err)
+    for kw in ({"PasswordLength": 3}, {"ExcludeLowercase": True, "ExcludeUppercase": True,
+                                        "ExcludeNumbers": True, "ExcludePunctuation": True}):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.get_random_password(**kw)
+        assert error_code(e) == "InvalidParameterException", kw
