@@ -36,12 +36,16 @@ def test_sigkill_deadline_survives_restart(daemons):
     time.sleep(6)
     s.kill9()
     s.start()
+    # When skiffd serves again (its agent resumed the stop a little before).
+    back = time.time() - stopping_ms / 1000
     [t] = wait_tasks(ecs, [arn], "STOPPED", timeout=30)
     assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "stop, then a crash", t
     assert t["containers"][0]["exitCode"] == 137, t["containers"]
     took = (t["executionStoppedAt"] - t["stoppingAt"]).total_seconds()
-    # 10 s plus the restart; a fresh stopTimeout after it would be >= 16 s.
-    assert 9.5 <= took < 14, took
+    # SIGKILL at the saved deadline, or as soon as the restarted agent
+    # resumed when that was later (a slow restart on a loaded host); a fresh
+    # stopTimeout after the restart would take 10 s more than that.
+    assert 9.5 <= took < max(10, back) + 4, (took, back)
     assert_no_leftovers(s)
 
 
