@@ -249,7 +249,7 @@ def test_fork_bomb_stopped_at_pids_limit(s, ecs):
     # (no fork of its own to be refused).
     register(ecs, "bomb", [ctr(image=PROBE_IMAGE, entryPoint=[
         "sh", "-c", "mkfifo /tmp/p; exec 3<>/tmp/p; trap 'exit 0' TERM; /bin/bomb & "
-        "while :; do read -t 1 x <&3; done"])], cpu="256", memory="4096")
+        "while :; do read -t 1 x <&3; done"])], cpu="256", memory="2048")
     register(ecs, "bombneighbour", [ctr(command=loop(0))])
     [neighbour] = run(ecs, "bombneighbour")
     [arn] = run(ecs, "bomb")
