@@ -350,8 +350,8 @@ int ec2_delete_security_group(struct api_ctx *ctx, const json_t *in, json_t **re
     if (r < 0)
         return r;
     static const char *const drops[] = {
-        "DELETE FROM ec2_tags WHERE resource_id = ?1 OR resource_id IN "
-        "(SELECT id FROM ec2_sg_rules WHERE group_id = ?1)",
+        ("DELETE FROM ec2_tags WHERE resource_id = ?1 OR resource_id IN "
+         "(SELECT id FROM ec2_sg_rules WHERE group_id = ?1)"),
         "DELETE FROM ec2_sg_rules WHERE group_id = ?1",
         "DELETE FROM ec2_security_groups WHERE id = ?1",
     };

@@ -211,12 +211,12 @@ int ec2_delete_vpc(struct api_ctx *ctx, const json_t *in, json_t **ret_out, stru
     if (r < 0)
         return r;
     static const char *const drops[] = {
-        "DELETE FROM ec2_tags WHERE resource_id IN "
-        "(SELECT id FROM ec2_security_groups WHERE vpc_id = ?1) OR resource_id IN "
-        "(SELECT r.id FROM ec2_sg_rules r JOIN ec2_security_groups g ON r.group_id = g.id "
-        " WHERE g.vpc_id = ?1) OR resource_id = ?1",
-        "DELETE FROM ec2_sg_rules WHERE group_id IN "
-        "(SELECT id FROM ec2_security_groups WHERE vpc_id = ?1)",
+        ("DELETE FROM ec2_tags WHERE resource_id IN "
+         "(SELECT id FROM ec2_security_groups WHERE vpc_id = ?1) OR resource_id IN "
+         "(SELECT r.id FROM ec2_sg_rules r JOIN ec2_security_groups g ON r.group_id = g.id "
+         " WHERE g.vpc_id = ?1) OR resource_id = ?1"),
+        ("DELETE FROM ec2_sg_rules WHERE group_id IN "
+         "(SELECT id FROM ec2_security_groups WHERE vpc_id = ?1)"),
         "DELETE FROM ec2_security_groups WHERE vpc_id = ?1",
         "DELETE FROM ec2_vpcs WHERE id = ?1",
     };

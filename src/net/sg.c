@@ -134,6 +134,10 @@ int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error 
                    dirs[d], t->host_if, dirs[d], t->host_if, dirs[d], t->host_if, dirs[d],
                    t->host_if);
     }
+    /* Whatever the host's ip_forward: a task's packets go nowhere but its
+     * own subnet's bridge (other subnets, other VPCs and the uplink are not
+     * routed for tasks yet; docs/network.md). */
+    buf_printf(&b, "add rule inet skiff out_%s oifname != \"%s\" drop\n", t->host_if, t->bridge);
     /* A task always reaches itself (containers over its own address). */
     buf_printf(&b, "add rule inet skiff in_%s ip saddr %s accept\n", t->host_if, ip);
     size_t i;

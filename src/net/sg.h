@@ -18,7 +18,10 @@
  * egress rules allow, all by default). Applying a task's rules replaces
  * them in one nftables transaction, so there is no moment without rules
  * (no fail-open window) and new connections see the change at once;
- * established ones continue, as on AWS. A bridge-family prerouting rule
+ * established ones continue, as on AWS. Egress to anything but the task's
+ * own bridge is dropped whatever the host's ip_forward, which keeps VPCs
+ * (and subnets) apart until routing between subnets exists. A
+ * bridge-family prerouting rule
  * drops frames from a task port whose source address or MAC is not the
  * task's, so a task cannot borrow another's identity. */
 #pragma once

@@ -75,19 +75,12 @@ def test_two_tasks_on_a_subnet_bridge(lab):
     assert not link_exists("eth0") or "skt" not in os.path.realpath("/sys/class/net/eth0")
     # Traffic: the gateway, then TCP between the two namespaces.
     in_ns(a, BUSYBOX, "ping", "-c", "1", "-W", "5", "10.66.1.1")
-    srv = subprocess.Popen(["ip", "netns", "exec", b, BUSYBOX, "nc", "-l", "-p", "7000"],
-                           stdout=subprocess.PIPE, text=True)
+    srv = serve(b, "0.0.0.0", 7000)
     try:
-        for _ in range(100):
-            if ":1B58" in in_ns(b, "cat", "/proc/net/tcp").stdout:
-                break
-            time.sleep(0.05)
-        in_ns(a, BUSYBOX, "sh", "-c", "echo hello-from-a | %s nc -w 5 10.66.1.5 7000" % BUSYBOX)
-        assert srv.communicate(timeout=10)[0].strip() == "hello-from-a"
+        assert reaches(a, "10.66.1.5", 7000, timeout=5)
     finally:
-        if srv.poll() is None:
-            srv.kill()
-            srv.wait()
+        srv.kill()
+        srv.wait()
     # localhost inside a task namespace works (containers of one task talk over lo).
     in_ns(a, BUSYBOX, "ping", "-c", "1", "-W", "5", "127.0.0.1")
 

@@ -45,7 +45,15 @@ def test_security_groups_between_tasks(daemons):
     other_sg = ec2.create_security_group(GroupName="oth", Description="o", VpcId=vpc)["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=srv_sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
-         "UserIdGroupPairs": [{"GroupId": cli_sg}]}])
+         "UserIdGroupPairs": [{"GroupId": cli_sg}]},
+        {"IpProtocol": "tcp", "FromPort": 8081, "ToPort": 8081,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    # Another VPC of the account, and another account (its default VPC).
+    far_vpc = ec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]["VpcId"]
+    far_sub = ec2.create_subnet(VpcId=far_vpc, CidrBlock="10.31.1.0/24")["Subnet"]["SubnetId"]
+    s.add_profile("other", "222222222222", "AKIAOTHER0000000003", "othersecret")
+    their_ecs = s.client(profile="other")
+    their_ecs.create_cluster(clusterName="default")
 
     def net(sg):
         return {"awsvpcConfiguration": {"subnets": [sub], "securityGroups": [sg]}}
@@ -61,22 +69,32 @@ def test_security_groups_between_tasks(daemons):
                       networkConfiguration=net(cli_sg))
     [probe_oth] = run(ecs, register(ecs, "netprobe2", [container(command=delayed)]),
                       networkConfiguration=net(other_sg))
+    [probe_far] = run(ecs, register(ecs, "netprobe3", [container(command=delayed)]),
+                      networkConfiguration={"awsvpcConfiguration": {"subnets": [far_sub]}})
+    [probe_acct] = run(their_ecs, register(their_ecs, "netprobe4",
+                                           [container(command=delayed)]))
     [srv] = run(ecs, server_td, networkConfiguration=net(srv_sg))
     assert ip_of(describe(ecs, [srv])[0]) == srv_ip
     wait_tasks(ecs, [srv], "RUNNING", timeout=60)
-    wait_tasks(ecs, [probe_cli, probe_oth], "STOPPED", timeout=90)
-    # A member of "cli": 8080 open, 8081 not allowed, and the host's
-    # gateway address (skiffd's own port) unreachable.
+    wait_tasks(ecs, [probe_cli, probe_oth, probe_far], "STOPPED", timeout=90)
+    wait_tasks(their_ecs, [probe_acct], "STOPPED", timeout=90)
+    # A member of "cli": 8080 (from the group) and 8081 (from anywhere)
+    # open; the host's gateway address (skiffd's own port) unreachable.
     got = outcome(s, probe_cli)
-    assert got >= {"open-%s-8080" % srv_ip, "closed-%s-8081" % srv_ip,
+    assert got >= {"open-%s-8080" % srv_ip, "open-%s-8081" % srv_ip,
                    "closed-10.30.1.1-%d" % port}, got
-    # Not a member: nothing.
+    # Same VPC, not a member: 8081 only.
     got = outcome(s, probe_oth)
-    assert got >= {"closed-%s-8080" % srv_ip, "closed-%s-8081" % srv_ip,
+    assert got >= {"closed-%s-8080" % srv_ip, "open-%s-8081" % srv_ip,
                    "closed-10.30.1.1-%d" % port}, got
+    # Another VPC, another account: nothing at all, not even 8081.
+    for arn in (probe_far, probe_acct):
+        got = outcome(s, arn)
+        assert got >= {"closed-%s-8080" % srv_ip, "closed-%s-8081" % srv_ip}, got
     cli_ip = ip_of(describe(ecs, [probe_cli])[0])
 
     stop_all_tasks(s)
+    wait_tasks(their_ecs, [probe_acct], "STOPPED")
     # Nothing left on the host: no veth or bridge of this subnet, no rules.
     bridge = "skb" + sub[7:19]
     deadline = time.time() + 10
