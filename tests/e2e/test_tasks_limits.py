@@ -249,7 +249,7 @@ def test_fork_bomb_stopped_at_pids_limit(s, ecs):
     # (no fork of its own to be refused).
     register(ecs, "bomb", [ctr(image=PROBE_IMAGE, entryPoint=[
         "sh", "-c", "mkfifo /tmp/p; exec 3<>/tmp/p; trap 'exit 0' TERM; /bin/bomb & "
-        "while :; do read -t 1 x <&3; done"])], cpu="256", memory="2048")
+        "while :; do read -t 1 x <&3; done"])], cpu="1024", memory="2048")
     register(ecs, "bombneighbour", [ctr(command=loop(0))])
     [neighbour] = run(ecs, "bombneighbour")
     [arn] = run(ecs, "bomb")
@@ -285,7 +285,7 @@ def test_fork_bomb_stopped_at_pids_limit(s, ecs):
     assert n["lastStatus"] == "RUNNING"
     for a in (arn, neighbour):
         ecs.stop_task(task=a)
-    [t, n] = wait_tasks(ecs, [arn, neighbour], "STOPPED", timeout=60)
+    [t, n] = wait_tasks(ecs, [arn, neighbour], "STOPPED", timeout=120)
     assert n["containers"][0]["exitCode"] == 0
     assert not os.path.exists(d)
 
