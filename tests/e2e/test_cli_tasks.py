@@ -602,7 +602,7 @@ def test_help_lists_task_commands(skiffd):
     assert rc == 0
     commands = [l.split()[0] for l in out.split("Commands:\n")[1].split("\n\n")[0].split("\n")]
     assert commands == ["run", "ps", "stop", "inspect", "logs", "cost", "image", "cluster",
-                        "taskdef", "version", "help"]
+                        "taskdef", "service", "version", "help"]
     for cmd in ("run", "ps", "stop", "inspect"):
         rc, out, err = skiff(skiffd, cmd, "--help")
         assert rc == 0 and out.startswith("Usage: skiff %s" % cmd), (cmd, err)
