@@ -85,6 +85,11 @@ struct reg_client;
 int reg_client_new(const char *data_dir, const struct img_ref *ref, const struct img_creds *creds,
                    struct reg_client **ret, struct error **err);
 void reg_client_free(struct reg_client *c);
+/* True when the registry asked for credentials (a 401 challenge) and was
+ * given those the caller passed to reg_client_new(): what this client
+ * fetched may be private to whoever holds them. Credentials from
+ * config.json do not count: every task on the host gets those. */
+bool reg_client_sent_caller_creds(const struct reg_client *c);
 /* The host requests go to, for messages. */
 const char *reg_client_host(const struct reg_client *c);
 

@@ -61,6 +61,11 @@ struct img_info {
     int64_t unpacked_size; /* bytes of the unpacked layers (-1 unknown) */
     int64_t pulled_at_ms;
     int64_t last_used_ms;
+    /* The registry gave this image only to credentials a caller passed
+     * (a task's repositoryCredentials, PullImage's credentials): a task
+     * may use the cached copy only once the registry has let its own
+     * credentials read the manifest (docs/images.md, "Tenant isolation"). */
+    bool auth_required;
     struct img_config *config; /* parsed; may be NULL in listings */
 };
 

@@ -554,6 +554,8 @@ static int finish(struct pull *p, struct error **err)
     img_progress_end(TAKE_PTR(p->progress));
     if (r < 0)
         return r;
+    if (p->rc)
+        p->info->auth_required = reg_client_sent_caller_creds(p->rc);
     int64_t now = time_now_ms();
     p->info->pulled_at_ms = now;
     p->info->last_used_ms = now;
@@ -599,6 +601,41 @@ static bool complete_locally(struct cas *cas, const struct img_info *i)
     return true;
 }
 
+/* Tenant isolation of the shared store: an image the registry gave only to
+ * a caller's credentials is used from the store only once the registry has
+ * let this caller's credentials (or config.json's, or none) read its
+ * manifest, and the manifest it answers is the one cached. 0: use the
+ * cached copy; 1: the reference now names other content (pull it); < 0:
+ * the registry refused (the error a real pull would give). */
+static int check_access(struct db *db, const struct img_ref *ref, const struct img_info *have,
+                        const struct img_pull_opts *opts, struct error **err)
+{
+    struct reg_client *rc = NULL;
+    int r = reg_client_new(cas_data_dir(cas_global()), ref, opts ? opts->creds : NULL, &rc, err);
+    if (r < 0)
+        return r;
+    struct buf body;
+    _cleanup_free_ char *ct = NULL;
+    char digest[IMG_DIGEST_LEN + 1];
+    r = reg_get_manifest(rc, ref->digest ? ref->digest : ref->tag, &body, &ct, digest, err);
+    if (r == 0) {
+        buf_done(&body);
+        const char *cached = have->index_digest[0] ? have->index_digest : have->digest;
+        if (strcmp(digest, cached) != 0) {
+            r = 1;
+        } else if (!reg_client_sent_caller_creds(rc)) {
+            /* readable without a caller's credentials: so by every task */
+            img_record_set_auth_required(db, have->reference, have->digest, false, NULL);
+        }
+    } else if (r == -ENOENT && ref->digest == NULL) {
+        /* the tag is gone: the real pull that follows says so */
+        error_free(TAKE_PTR(*err));
+        r = 1;
+    }
+    reg_client_free(rc);
+    return r;
+}
+
 static int pull(struct db *db, const struct img_ref *ref, const char *refstr,
                 const struct img_pull_opts *opts, struct img_info **ret, struct error **err)
 {
@@ -610,10 +647,17 @@ static int pull(struct db *db, const struct img_ref *ref, const char *refstr,
         struct img_info *have = NULL;
         struct error *e = NULL;
         if (img_get(db, refstr, true, &have, &e) == 0 && complete_locally(cas, have)) {
-            img_touch(db, refstr, NULL);
-            have->last_used_ms = time_now_ms();
-            *ret = have;
-            return 0;
+            int r = have->auth_required ? check_access(db, ref, have, opts, err) : 0;
+            if (r < 0) {
+                img_info_free(have);
+                return r;
+            }
+            if (r == 0) {
+                img_touch(db, refstr, NULL);
+                have->last_used_ms = time_now_ms();
+                *ret = have;
+                return 0;
+            }
         }
         img_info_free(have);
         error_free(e);
@@ -630,7 +674,9 @@ static int pull(struct db *db, const struct img_ref *ref, const char *refstr,
         r = gc_fd;
         goto out;
     }
-    if ((r = fetch_manifest(&p, ref, opts, err)) < 0 || (r = finish(&p, err)) < 0)
+    if ((r = fetch_manifest(&p, ref, opts, err)) < 0)
+        goto out;
+    if ((r = finish(&p, err)) < 0)
         goto out;
 out:
     cas_gc_unlock(gc_fd);

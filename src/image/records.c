@@ -14,7 +14,7 @@
 
 #define IMAGE_COLUMNS                                                                              \
     "reference, digest, index_digest, config_digest, media_type, layers, size, pulled_at, "        \
-    "last_used"
+    "last_used, auth_required"
 
 void img_info_free(struct img_info *i)
 {
@@ -77,6 +77,7 @@ static struct img_info *row_info(sqlite3_stmt *st)
     i->size = sqlite3_column_int64(st, 6);
     i->pulled_at_ms = sqlite3_column_int64(st, 7);
     i->last_used_ms = sqlite3_column_int64(st, 8);
+    i->auth_required = sqlite3_column_int(st, 9) != 0;
     i->unpacked_size = -1;
     return i;
 }
@@ -110,10 +111,11 @@ int img_record_put(struct db *db, const struct img_info *i, struct error **err)
         return r;
     sqlite3_stmt *st = db_stmt(db,
                                "INSERT INTO images (" IMAGE_COLUMNS ") "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                                "ON CONFLICT(reference) DO UPDATE SET digest = ?2, "
                                "index_digest = ?3, config_digest = ?4, media_type = ?5, "
-                               "layers = ?6, size = ?7, pulled_at = ?8, last_used = ?9",
+                               "layers = ?6, size = ?7, pulled_at = ?8, last_used = ?9, "
+                               "auth_required = ?10",
                                err);
     if (!st) {
         db_rollback(db);
@@ -132,6 +134,7 @@ int img_record_put(struct db *db, const struct img_info *i, struct error **err)
     sqlite3_bind_int64(st, 7, i->size);
     sqlite3_bind_int64(st, 8, i->pulled_at_ms);
     sqlite3_bind_int64(st, 9, i->last_used_ms);
+    sqlite3_bind_int(st, 10, i->auth_required);
     r = db_exec_stmt(db, st, err);
     if (r < 0) {
         db_rollback(db);
@@ -277,6 +280,22 @@ int img_touch(struct db *db, const char *reference, struct error **err)
     db_bind_text(st, 1, i->reference);
     sqlite3_bind_int64(st, 2, time_now_ms());
     img_info_free(i);
+    return db_exec_stmt(db, st, err);
+}
+
+int img_record_set_auth_required(struct db *db, const char *reference, const char *digest,
+                                 bool required, struct error **err)
+{
+    /* only while the record still names the digest that was checked */
+    sqlite3_stmt *st = db_stmt(db,
+                               "UPDATE images SET auth_required = ?3 "
+                               "WHERE reference = ?1 AND digest = ?2",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, reference);
+    db_bind_text(st, 2, digest);
+    sqlite3_bind_int(st, 3, required);
     return db_exec_stmt(db, st, err);
 }
 

@@ -21,3 +21,7 @@ bool img_in_use(const char *reference);
 /* Like img_get() without the config. */
 int img_record_find(struct db *db, const char *reference, struct img_info **ret,
                     struct error **err);
+/* Sets the auth_required flag of reference's record, if it still names
+ * the manifest digest. */
+int img_record_set_auth_required(struct db *db, const char *reference, const char *digest,
+                                 bool required, struct error **err);

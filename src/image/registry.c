@@ -43,7 +43,9 @@ struct reg_client {
     struct img_registry_conf conf;
     bool use_http;
     char *user, *password;
-    char *authz; /* "Authorization: ..." header line, or NULL */
+    bool caller_creds; /* user/password came from the caller, not config.json */
+    bool sent_creds;   /* the registry (or its token server) was given them */
+    char *authz;       /* "Authorization: ..." header line, or NULL */
     unsigned auth_gen;
     CURLM *multi;
 };
@@ -135,6 +137,7 @@ int reg_client_new(const char *data_dir, const struct img_ref *ref, const struct
     if (creds && creds->username) {
         c->user = xstrdup(creds->username);
         c->password = xstrdup(creds->password ? creds->password : "");
+        c->caller_creds = true;
     } else {
         r = img_credentials_lookup(data_dir, ref->domain, &c->user, &c->password, err);
         if (r < 0 && r != -ENOENT) {
@@ -168,6 +171,11 @@ void reg_client_free(struct reg_client *c)
         explicit_bzero(c->authz, strlen(c->authz));
     free(c->authz);
     free(c);
+}
+
+bool reg_client_sent_caller_creds(const struct reg_client *c)
+{
+    return c->caller_creds && c->sent_creds;
 }
 
 const char *reg_client_host(const struct reg_client *c)
@@ -463,6 +471,7 @@ static int fetch_token(struct reg_client *c, const struct img_challenge *ch, str
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+        c->sent_creds = true;
     }
     int r = 0;
     CURLcode cc = CURLE_OK;
@@ -529,6 +538,7 @@ static int set_basic(struct reg_client *c, struct error **err)
     free(c->authz);
     c->authz = xasprintf("Authorization: Basic %s", b64);
     c->auth_gen++;
+    c->sent_creds = true;
     return 0;
 }
 
