@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,51 @@ static void test_capabilities(void **state)
     assert_int_equal(ARRAY_SIZE(want) + 1, json_array_size(json_object_get(caps, "bounding")));
     assert_non_null(seccomp_rule(c, "process_vm_readv"));
     json_decref(c);
+
+    /* Drops come first; seccomp follows the set that is left. */
+    static const struct {
+        const char *names[3];
+        bool ptrace;
+        size_t n_left;
+        bool chroot;
+    } drops[] = {
+        {{"CHOWN", "CAP_NET_RAW", NULL}, false, 12, true},
+        {{"SYS_CHROOT", NULL}, true, 14, false},
+        {{"MAC_ADMIN", NULL}, false, 14, true}, /* not in the default set */
+    };
+    for (size_t k = 0; k < ARRAY_SIZE(drops); k++) {
+        spec.drop_caps = 0;
+        for (size_t i = 0; drops[k].names[i]; i++) {
+            int n = oci_cap_from_name(drops[k].names[i]);
+            if (n >= 0)
+                spec.drop_caps |= UINT64_C(1) << n;
+        }
+        spec.add_sys_ptrace = drops[k].ptrace;
+        c = build(&spec, &host_here, NULL);
+        caps = json_object_get(json_object_get(c, "process"), "capabilities");
+        assert_int_equal(drops[k].n_left, json_array_size(json_object_get(caps, "effective")));
+        for (size_t i = 0; drops[k].names[i]; i++) {
+            char name[64];
+            snprintf(name, sizeof(name), "CAP_%s",
+                     strncmp(drops[k].names[i], "CAP_", 4) ? drops[k].names[i]
+                                                           : drops[k].names[i] + 4);
+            assert_false(array_has(json_object_get(caps, "bounding"), name));
+        }
+        assert_int_equal(drops[k].chroot, seccomp_rule(c, "chroot") != NULL);
+        json_decref(c);
+    }
+    /* drop ALL, add SYS_PTRACE */
+    spec.drop_caps = UINT64_MAX;
+    spec.add_sys_ptrace = true;
+    c = build(&spec, &host_here, NULL);
+    caps = json_object_get(json_object_get(c, "process"), "capabilities");
+    assert_int_equal(1, json_array_size(json_object_get(caps, "effective")));
+    assert_true(array_has(json_object_get(caps, "effective"), "CAP_SYS_PTRACE"));
+    json_decref(c);
+    assert_int_equal(CAP_SYS_PTRACE, oci_cap_from_name("SYS_PTRACE"));
+    assert_int_equal(CAP_CHOWN, oci_cap_from_name("CAP_CHOWN"));
+    assert_int_equal(-1, oci_cap_from_name("NO_SUCH"));
+    assert_int_equal(-1, oci_cap_from_name(NULL));
 }
 
 /* Syscalls a default container may not make, and some it must. */
