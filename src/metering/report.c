@@ -12,11 +12,14 @@
 #include "store/db.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REPORT_ROWS_MAX 1000000 /* tasks in one report */
 #define TAG_KEY_MAX     128
+/* Slices x tasks the EC2 comparison may pack before its slices get longer. */
+#define COMPARE_WORK_MAX 500000
 
 /* One task in the report. */
 struct row {
@@ -351,12 +354,31 @@ static json_t *comparison_json(const struct metering *m, const struct rows *rs,
                                const struct metering_query *q, int64_t until, struct error **err)
 {
     struct billing_usage *u = xmalloc((rs->n ? rs->n : 1) * sizeof(*u));
-    for (size_t i = 0; i < rs->n; i++)
+    int64_t first = q->since_ms ? q->since_ms : INT64_MAX, last = q->until_ms ? until : 0;
+    for (size_t i = 0; i < rs->n; i++) {
         u[i] = rs->v[i].u;
+        int64_t start = rs->v[i].cost.start_ms;
+        if (start < first)
+            first = start;
+        if (u[i].stopped_ms > last)
+            last = u[i].stopped_ms;
+    }
+    /* The packing costs about slices x reservations: past a budget the
+     * slices get longer (which overstates concurrency a little, the price
+     * of an answer in a second or so; granularitySeconds says which). */
+    int64_t g = m->cfg.granularity_s;
+    if (rs->n && last > first) {
+        int64_t max_slices = COMPARE_WORK_MAX / (int64_t)rs->n;
+        if (max_slices < 1)
+            max_slices = 1;
+        int64_t need = ((last - first) / 1000 + max_slices - 1) / max_slices;
+        if (need > g)
+            g = need < 86400 ? need : 86400;
+    }
     struct billing_compare_opts o = {
         .since_ms = q->since_ms,
         .until_ms = q->until_ms ? until : 0,
-        .granularity_s = m->cfg.granularity_s,
+        .granularity_s = (int32_t)g,
     };
     struct billing_comparison c;
     int r = billing_compare_ec2(u, rs->n, &m->cfg.schedule, &m->cfg.instances, &o, &c, err);
