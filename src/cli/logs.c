@@ -34,7 +34,7 @@ const struct client_service cli_logs_service = {
 struct group {
     char *name;
     json_t *streams; /* [name] */
-    json_t *labels;  /* {stream: container name} */
+    json_t *labels;  /* {stream: "container" or "task/container"} */
     int64_t since;   /* newest timestamp printed, or the start */
     json_t *seen;    /* {eventId: true} at `since` */
 };
@@ -43,6 +43,7 @@ struct cli_log_follow {
     struct group *groups;
     size_t n_groups;
     size_t n_containers;
+    json_t *tasks; /* {task id: true} */
 };
 
 static void sleep_ms(long ms)
@@ -103,7 +104,9 @@ static int add_task(struct cli *cli, struct cli_log_follow *f, const json_t *tas
         if (json_object_get(g->labels, stream) || json_array_size(g->streams) >= LOGS_MAX_STREAMS)
             continue;
         json_array_append_new(g->streams, json_string(stream));
-        json_object_set_new(g->labels, stream, json_string(name));
+        /* A service's lines name their task (the ID's first 8 digits). */
+        json_object_set_new(g->labels, stream, json_sprintf("%.8s/%s", id, name));
+        json_object_set_new(f->tasks, id, json_true());
         f->n_containers++;
     }
     return 0;
@@ -135,12 +138,14 @@ void cli_log_follow_free(struct cli_log_follow *f)
         json_decref(f->groups[i].seen);
     }
     free(f->groups);
+    json_decref(f->tasks);
     free(f);
 }
 
 int cli_log_follow_new(struct cli *cli, const json_t *tasks, struct cli_log_follow **ret)
 {
     struct cli_log_follow *f = xzalloc(sizeof(*f));
+    f->tasks = json_object();
     if (cli_log_follow_set_tasks(cli, f, tasks) < 0) {
         cli_log_follow_free(f);
         return -1;
@@ -189,12 +194,13 @@ static int poll_group(struct cli *cli, struct cli_log_follow *f, struct group *g
             }
             json_object_set_new(g->seen, id, json_true());
             const char *msg = json_get_str(e, "message") ?: "";
-            if (f->n_containers > 1)
-                fprintf(out, "%s | %s\n",
-                        json_string_value(
-                            json_object_get(g->labels, json_get_str(e, "logStreamName") ?: ""))
-                            ?: "?",
-                        msg);
+            const char *label = json_string_value(json_object_get(
+                                    g->labels, json_get_str(e, "logStreamName") ?: ""))
+                                    ?: "?/?";
+            if (json_object_size(f->tasks) > 1)
+                fprintf(out, "%s | %s\n", label, msg);
+            else if (f->n_containers > 1)
+                fprintf(out, "%s | %s\n", strchr(label, '/') ? strchr(label, '/') + 1 : label, msg);
             else
                 fprintf(out, "%s\n", msg);
             printed++;
@@ -400,8 +406,9 @@ const struct cli_command cli_logs_commands[] = {
      "service's tasks wrote to stdout and stderr, read through the CloudWatch\n"
      "Logs API from the awslogs streams their task definition names\n"
      "(PREFIX/CONTAINER/TASK-ID in awslogs-group). With several containers each\n"
-     "line starts with the container's name. A task whose containers do not\n"
-     "use the awslogs log driver has no logs to show.\n"
+     "line starts with 'CONTAINER | ', with several tasks with 'TASK/CONTAINER | '\n"
+     "(the task ID's first 8 characters). A task whose containers do not use\n"
+     "the awslogs log driver has no logs to show.\n"
      "\n"
      "  -f, --follow   keep printing new lines until the task stops (a service:\n"
      "                 until interrupted)\n"

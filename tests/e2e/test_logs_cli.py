@@ -6,7 +6,7 @@ import time
 
 from conftest import SKIFF
 from tasks_util import (IMAGE, container, daemons, busybox_layout, register, run,  # noqa: F401
-                        wait_tasks)
+                        task_id, wait_tasks)
 from test_cli import clean_env, skiff
 from test_logs_tasks import awslogs, stream_of, wait_messages
 
@@ -65,3 +65,37 @@ def test_run_attach_streams_output(daemons):
     assert opts["awslogs-group"] == "/skiff/attach" and opts["awslogs-create-group"] == "true"
     rc, out2, err2 = skiff(s, "logs", lines[0])
     assert rc == 0 and out2.splitlines() == ["first", "second", "2000"], err2
+
+
+def test_logs_of_a_service(daemons):
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    script = "echo started $HOSTNAME; while true; do sleep 0.2; done"
+    td = register(ecs, "cli-svc", [container(command=["sh", "-c", script],
+                                              logConfiguration=awslogs("/skiff/cli-svc"))])
+    ecs.create_service(cluster="default", serviceName="logsvc", taskDefinition=td,
+                       desiredCount=2, launchType="FARGATE")
+    try:
+        deadline = time.time() + 120
+        while True:
+            arns = ecs.list_tasks(cluster="default", serviceName="logsvc")["taskArns"]
+            if len(arns) == 2:
+                break
+            assert time.time() < deadline, arns
+            time.sleep(0.2)
+        for arn in arns:
+            wait_messages(logs, "/skiff/cli-svc", stream_of(arn), 1, timeout=120)
+        rc, out, err = skiff(s, "logs", "logsvc")
+        assert rc == 0, err
+        lines = out.splitlines()
+        # Each line names its task (the ID's first 8 characters) and container.
+        want = sorted("%s/main | started %s" % (task_id(a)[:8], task_id(a)) for a in arns)
+        assert sorted(lines) == want, out
+    finally:
+        ecs.update_service(cluster="default", service="logsvc", desiredCount=0)
+        ecs.delete_service(cluster="default", service="logsvc", force=True)
+        deadline = time.time() + 120
+        while ecs.list_tasks(cluster="default", serviceName="logsvc")["taskArns"]:
+            if time.time() > deadline:
+                break
+            time.sleep(0.5)
