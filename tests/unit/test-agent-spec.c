@@ -166,7 +166,9 @@ static void test_ulimits_and_caps(void **state)
     json_t *m = msg_with("[{\"name\":\"a\",\"image\":\"i\",\"ulimits\":[{\"name\":\"nofile\","
                          "\"softLimit\":10,\"hardLimit\":20},{\"name\":\"core\",\"softLimit\":0,"
                          "\"hardLimit\":0}],\"linuxParameters\":{\"initProcessEnabled\":true,"
-                         "\"capabilities\":{\"add\":[\"SYS_PTRACE\"]}}}]",
+                         "\"capabilities\":{\"add\":[\"SYS_PTRACE\"],\"drop\":[\"CHOWN\","
+                         "\"NET_RAW\",\"MAC_ADMIN\"]}}},{\"name\":\"b\",\"image\":\"i\","
+                         "\"linuxParameters\":{\"capabilities\":{\"drop\":[\"ALL\"]}}}]",
                          NULL);
     struct task_def d;
     struct error *err = NULL;
@@ -178,6 +180,10 @@ static void test_ulimits_and_caps(void **state)
     assert_string_equal(d.ctrs[0].ulimits[1].type, "RLIMIT_CORE");
     assert_true(d.ctrs[0].init);
     assert_true(d.ctrs[0].ptrace);
+    /* MAC_ADMIN is not in the default set: nothing to drop */
+    assert_true(d.ctrs[0].drop_caps == ((UINT64_C(1) << 0) | (UINT64_C(1) << 13)));
+    assert_false(d.ctrs[1].ptrace);
+    assert_true(d.ctrs[1].drop_caps == UINT64_MAX);
     agent_spec_done(&d);
     json_decref(m);
 }
@@ -215,6 +221,9 @@ static const struct {
     {"[{\"name\":\"a\",\"image\":\"i\",\"linuxParameters\":{\"capabilities\":{\"add\":"
      "[\"SYS_ADMIN\"]}}}]",
      NULL, "SYS_PTRACE"},
+    {"[{\"name\":\"a\",\"image\":\"i\",\"linuxParameters\":{\"capabilities\":{\"drop\":"
+     "[\"\"]}}}]",
+     NULL, "capability"},
     {"[{\"name\":\"a\",\"image\":\"i\",\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":5,"
      "\"hardLimit\":4}]}]",
      NULL, "ulimit"},
