@@ -323,9 +323,11 @@ static int forget_service(struct api_ctx *ctx, const char *arn, struct error **e
 }
 
 /* Checks that the task definition can run with the service's launch
- * settings: the same checks as RunTask's, on the request the reconciler
- * will launch tasks with. */
-static int check_launchable(const json_t *spec, const json_t *taskdef, struct error **err)
+ * settings: the same checks as RunTask's (the awsvpc configuration resolved
+ * against the caller's VPCs included), on the request the reconciler will
+ * launch tasks with. */
+static int check_launchable(struct api_ctx *ctx, const json_t *spec, const json_t *taskdef,
+                            struct error **err)
 {
     int r = ecs_svc_check_taskdef(spec, taskdef, err);
     if (r < 0)
@@ -335,6 +337,8 @@ static int check_launchable(const json_t *spec, const json_t *taskdef, struct er
     json_decref(dspec);
     struct ecs_run_plan plan = {0};
     r = ecs_run_task_validate(in, taskdef, &plan, err);
+    if (r == 0)
+        r = ecs_run_task_network(ctx, in, &plan, err);
     ecs_run_plan_done(&plan);
     json_decref(in);
     return r;
@@ -365,7 +369,7 @@ int ecs_create_service(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
         goto out;
     if ((r = ecs_taskdef_lookup(ctx, json_get_str(in, "taskDefinition"), &taskdef, err)) < 0)
         goto out;
-    if ((r = check_launchable(spec, taskdef, err)) < 0)
+    if ((r = check_launchable(ctx, spec, taskdef, err)) < 0)
         goto out;
     const char *name = json_get_str(in, "serviceName");
     const char *token = json_get_str(in, "clientToken");
@@ -583,7 +587,7 @@ int ecs_update_service(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
             goto out;
         }
     }
-    if (redeploy && (r = check_launchable(spec, taskdef, err)) < 0)
+    if (redeploy && (r = check_launchable(ctx, spec, taskdef, err)) < 0)
         goto out;
     spec_s = json_dump_compact(spec);
     sqlite3_stmt *st = db_stmt(ctx->db,

@@ -543,6 +543,8 @@ static int launch(struct db *db, struct rsvc *s, struct rdep *p, int n, struct e
     struct buf names;
     buf_init(&names, 0);
     r = ecs_run_task_validate(in, p->taskdef, &plan, &verr);
+    if (r == 0)
+        r = ecs_run_task_network(&s->ctx, in, &plan, &verr);
     if (r < 0) {
         /* The definition can no longer run (it could when deployed): say so
          * and count it as a failed start, so that the breaker and the

@@ -135,6 +135,11 @@ def test_scale_0_3_1_0_and_delete(daemons):
     for t in tasks:
         assert t["lastStatus"] == "RUNNING"
         assert t["startedBy"] == dep["id"] and t["group"] == "service:web"
+    # The same network wiring as a RunTask task of the definition.
+    [solo] = ecs.run_task(cluster="default", taskDefinition=td, launchType="FARGATE")["tasks"]
+    ecs.stop_task(cluster="default", task=solo["taskArn"])
+    assert [a["type"] for a in tasks[0]["attachments"]] == [
+        a["type"] for a in solo["attachments"]]
     tags = ecs.list_tags_for_resource(resourceArn=arns[0])["tags"]
     assert {"key": "team", "value": "a"} in tags
     assert {"key": "aws:ecs:serviceName", "value": "web"} in tags
