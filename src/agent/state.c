@@ -7,6 +7,7 @@
  * else a restarted agent needs is in the containers' own directories (src/oci's state.json and exit
  * files). */
 #include "agent/agent-internal.h"
+#include "agent/net.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/timeutil.h"
@@ -87,6 +88,7 @@ json_t *agent_task_report(const struct task *t)
         json_array_append_new(cs, o);
     }
     json_object_set_new(r, "containers", cs);
+    agent_net_report(t, r);
     return r;
 }
 

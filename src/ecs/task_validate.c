@@ -68,6 +68,8 @@ int ecs_task_eni_attach(struct api_ctx *ctx, const char *arn, const struct ecs_r
         return r;
     }
     json_object_set_new(eni, "rules", rules);
+    /* The agent reports it back with its ATTACHED/DETACHED steps. */
+    json_object_set(eni, "attachment", json_array_get(att, 0));
     /* The agent reads "eni" from the assign message (src/agent/net.c). */
     json_t *nc = json_pack("{s:{s:O, s:O, s:O}, s:O}", "awsvpcConfiguration", "subnets",
                            json_object_get(plan->network, "subnets"), "securityGroups",
