@@ -124,3 +124,28 @@ int agent_net_teardown(struct task *t, struct error **err)
     pthread_mutex_unlock(&net_lock);
     return r;
 }
+
+void agent_net_report(const struct task *t, json_t *report)
+{
+    const json_t *eni = task_eni(t);
+    const json_t *att = json_get_object(eni, "attachment");
+    if (!t->a->task_network || !att)
+        return;
+    /* As on ECS: PRECREATED until the interface is up (provisioning done),
+     * ATTACHED while the task may use it, DETACHED from deprovisioning on
+     * (the interface goes with the namespace). */
+    const char *status = t->status >= TS_DEPROVISIONING ? "DETACHED"
+                         : t->status >= TS_PENDING      ? "ATTACHED"
+                                                        : "PRECREATED";
+    json_t *a = json_deep_copy(att);
+    json_object_set_new(a, "status", json_string(status));
+    json_object_set_new(report, "attachments", json_pack("[o]", a));
+    if (t->status < TS_PENDING)
+        return;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(report, "containers"), i, c)
+        json_object_set_new(c, "networkInterfaces",
+                            json_pack("[{s:s?, s:s?}]", "attachmentId", json_get_str(att, "id"),
+                                      "privateIpv4Address", json_get_str(eni, "ip")));
+}

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "base/error.h"
+#include "base/json.h"
 
 struct task;
 
@@ -16,3 +17,9 @@ int agent_net_setup(struct task *t, const char *ns_path, struct error **err);
 /* Removes the task's rules and veth, and the subnet bridge once no task
  * uses it. Missing pieces are not errors. */
 int agent_net_teardown(struct task *t, struct error **err);
+
+/* Adds the task's ENI attachment, with its status in step with the task's
+ * (PRECREATED, ATTACHED once the interface is up, DETACHED from
+ * DEPROVISIONING), and the containers' networkInterfaces to a report made
+ * by agent_task_report(). Nothing without task networking. */
+void agent_net_report(const struct task *t, json_t *report);

@@ -117,3 +117,30 @@ def test_localhost_between_containers(daemons):
     [arn] = run(ecs, td)
     wait_tasks(ecs, [arn], "STOPPED", timeout=60)
     assert ("stdout", "hi") in log_lines(s, arn, "main")
+
+
+def test_attachment_steps(daemons):
+    """The ENI attachment is PRECREATED at RunTask, ATTACHED once the task's
+    interface is up (RUNNING), DETACHED once stopped; each container shows
+    its network interface."""
+    s = daemons.start("--task-network")
+    ecs = s.client()
+    td = register(ecs, "netatt", [container("a", command=["sleep", "600"]),
+                                  container("b", command=["sleep", "600"])])
+    [arn] = run(ecs, td)
+    att = describe(ecs, [arn])[0]["attachments"][0]
+    assert att["type"] == "ElasticNetworkInterface"
+    assert att["status"] in ("PRECREATED", "ATTACHED")
+    wait_tasks(ecs, [arn], "RUNNING", timeout=60)
+    task = describe(ecs, [arn])[0]
+    [att] = task["attachments"]
+    assert att["status"] == "ATTACHED"
+    ip = ip_of(task)
+    for c in task["containers"]:
+        assert c["networkInterfaces"] == [{"attachmentId": att["id"],
+                                           "privateIpv4Address": ip}], c
+    ecs.stop_task(task=arn)
+    wait_tasks(ecs, [arn], "STOPPED", timeout=60)
+    [att] = describe(ecs, [arn])[0]["attachments"]
+    assert att["status"] == "DETACHED"
+    assert ip_of(describe(ecs, [arn])[0]) == ip
