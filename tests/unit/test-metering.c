@@ -369,13 +369,50 @@ static void test_report(void **state)
     error_free(err);
 }
 
+/* A large report packs longer slices: 1,000 tasks over a day may use at
+ * most 500 slices (slices x tasks <= 500,000), so 173 s instead of 60. */
+static void test_report_large(void **state)
+{
+    (void)state;
+    struct error *err = NULL;
+    exec_sql("BEGIN");
+    sqlite3_stmt *st = db_stmt(
+        db,
+        "INSERT INTO usage_records (task_arn, account, cluster_arn, family, taskdef_arn, cpu,"
+        " memory, ephemeral_gib, arch, created_at, pull_started_at, stopped_at, billed_ms,"
+        " vcpu_nd, memory_nd, storage_nd, total_nd) VALUES (?1, '210987654321', 'c', 'f', 'td',"
+        " 256, 512, 20, 'x86_64', ?2, ?2, ?3, ?4, 1, 1, 0, 2)",
+        &err);
+    assert_non_null(st);
+    for (int i = 0; i < 1000; i++) {
+        char arn[64];
+        snprintf(arn, sizeof(arn), "arn:large/%d", i);
+        int64_t start = T0 + (int64_t)i * 86340; /* the last starts at T0 + 86340 s */
+        db_bind_text(st, 1, arn);
+        sqlite3_bind_int64(st, 2, start);
+        sqlite3_bind_int64(st, 3, start + 60000);
+        sqlite3_bind_int64(st, 4, 60000);
+        assert_int_equal(db_exec_stmt(db, st, &err), 0);
+    }
+    exec_sql("COMMIT");
+    struct metering_query q = {
+        .account = "210987654321", .by = METERING_BY_CLUSTER, .now_ms = T0 + 2 * 86400000LL};
+    json_t *out = NULL;
+    assert_int_equal(metering_report(&m, db, &q, &out, &err), 0);
+    json_t *c = json_get_object(out, "ec2Comparison");
+    assert_non_null(c);
+    /* The period runs from T0 to T0 + 86400 s: ceil(86400 / 500) = 173. */
+    assert_int_equal(json_get_int(c, "granularitySeconds", 0), 173);
+    assert_int_equal(json_get_int(json_get_object(out, "total"), "tasks", 0), 1000);
+    json_decref(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_group_parse),
-        cmocka_unit_test(test_records),
-        cmocka_unit_test(test_samples),
-        cmocka_unit_test(test_report),
+        cmocka_unit_test(test_group_parse),  cmocka_unit_test(test_records),
+        cmocka_unit_test(test_samples),      cmocka_unit_test(test_report),
+        cmocka_unit_test(test_report_large),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
