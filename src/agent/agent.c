@@ -2,6 +2,7 @@
  * stop, capacity, list), the tasks it holds, and its start after a restart
  * (reattach, then sweep what no task holds). */
 #include "agent/agent-internal.h"
+#include "agent/net.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/timeutil.h"
@@ -378,6 +379,10 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
         return error_wrap(err, "agent");
     }
     load_tasks(a);
+    if (a->task_network && (r = agent_net_reconcile(a, err)) < 0) {
+        agent_free(&a->node);
+        return r;
+    }
     sweep_expired(a);
     agent_reconcile(a);
     if ((r = agent_pull_start(a, err)) < 0) {

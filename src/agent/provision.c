@@ -102,8 +102,8 @@ int agent_provision(struct task *t, struct error **err)
     if ((r = oci_cgroup_task_create(a->cg, t->def.id, &lim, err)) < 0)
         return r;
     _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
-    if (access(ns, F_OK) == 0)
-        return 0; /* resumed after a restart: the namespace is there */
+    if (access(ns, F_OK) == 0) /* resumed after a restart: the namespace is there */
+        return a->task_network ? agent_net_setup(t, ns, err) : 0;
     if ((r = oci_netns_create(ns, err)) < 0)
         return r;
     return a->task_network ? agent_net_setup(t, ns, err) : 0;
