@@ -3,6 +3,7 @@
 #include "agent/agent-internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/xalloc.h"
 #include "net/net.h"
 #include "net/sg.h"
 
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Bridges are shared by the tasks of a subnet: making one, deleting an
  * empty one and plugging a veth into one must not interleave. */
@@ -79,6 +81,12 @@ int agent_net_setup(struct task *t, const char *ns_path, struct error **err)
     if (!sg_ready && (r = net_sg_init(err)) < 0)
         goto out;
     sg_ready = true;
+    /* Resumed after a restart mid-way: start the interface afresh (deleting
+     * the host side removes the peer from the namespace too). */
+    char path[64];
+    snprintf(path, sizeof(path), "/sys/class/net/%s", n.host_if);
+    if (access(path, F_OK) == 0 && (r = net_veth_delete(n.host_if, err)) < 0)
+        goto out;
     /* Rules first: the port is filtered from the moment it exists. */
     if ((r = net_sg_apply(&sg, json_get_array(eni, "rules"), err)) < 0 ||
         (r = net_bridge_ensure(n.bridge, e.gateway, e.prefix, err)) < 0 ||
@@ -148,4 +156,67 @@ void agent_net_report(const struct task *t, json_t *report)
         json_object_set_new(c, "networkInterfaces",
                             json_pack("[{s:s?, s:s?}]", "attachmentId", json_get_str(att, "id"),
                                       "privateIpv4Address", json_get_str(eni, "ip")));
+}
+
+/* Whether name is one of the n names in list (each NET_IFNAME_MAX long). */
+static bool name_in(const char *name, const char (*list)[NET_IFNAME_MAX], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0)
+            return true;
+    return false;
+}
+
+int agent_net_reconcile(struct agent *a, struct error **err)
+{
+    size_t n = 0, cap = 0;
+    for (struct task *t = a->tasks; t; t = t->next)
+        cap++;
+    struct net_sg_task *sg = xcalloc(cap ? cap : 1, sizeof(*sg));
+    const json_t **rules = xcalloc(cap ? cap : 1, sizeof(*rules));
+    char(*bridges)[NET_IFNAME_MAX] = xcalloc(cap ? cap : 1, NET_IFNAME_MAX);
+    char(*ports)[NET_IFNAME_MAX] = xcalloc(cap ? cap : 1, NET_IFNAME_MAX);
+    /* Every task not yet STOPPED owns its pieces (one mid-way through its
+     * start or stop finishes either when resumed); a STOPPED one has torn
+     * them down, or died before it could. */
+    for (struct task *t = a->tasks; t; t = t->next) {
+        const json_t *eni = task_eni(t);
+        struct names nm;
+        if (t->status == TS_STOPPED || !eni || names_of(eni, &nm, NULL) < 0)
+            continue;
+        memcpy(bridges[n], nm.bridge, NET_IFNAME_MAX);
+        memcpy(ports[n], nm.host_if, NET_IFNAME_MAX);
+        if (sg_task(eni, &nm, &sg[n], NULL) < 0)
+            continue;
+        sg[n].bridge = bridges[n];
+        sg[n].host_if = ports[n];
+        rules[n] = json_get_array(eni, "rules");
+        n++;
+    }
+    int r = 0;
+    pthread_mutex_lock(&net_lock);
+    if ((r = net_sg_reset(sg, rules, n, err)) == 0) {
+        sg_ready = true;
+        /* Then the links: veths first, so that the bridges they were
+         * plugged into are empty. */
+        for (int pass = 0; pass < 2 && r == 0; pass++) {
+            DIR *d = opendir("/sys/class/net");
+            struct dirent *de;
+            while (d && r == 0 && (de = readdir(d))) {
+                const char *name = de->d_name;
+                if (pass == 0 && strncmp(name, "ske", 3) == 0 && !name_in(name, ports, n))
+                    r = net_veth_delete(name, err);
+                else if (pass == 1 && strncmp(name, "skb", 3) == 0 && !name_in(name, bridges, n))
+                    r = net_bridge_delete(name, err);
+            }
+            if (d)
+                closedir(d);
+        }
+    }
+    pthread_mutex_unlock(&net_lock);
+    free(sg);
+    free(rules);
+    free(bridges);
+    free(ports);
+    return r < 0 ? error_wrap(err, "reconciling task networking") : 0;
 }

@@ -23,3 +23,13 @@ int agent_net_teardown(struct task *t, struct error **err);
  * DEPROVISIONING), and the containers' networkInterfaces to a report made
  * by agent_task_report(). Nothing without task networking. */
 void agent_net_report(const struct task *t, json_t *report);
+
+struct agent;
+
+/* At start, with the tasks loaded: makes the host's task networking agree
+ * with them. nftables is reset to exactly the rules of the tasks not yet
+ * STOPPED (one transaction, the survivors never unfiltered), and task
+ * veths (ske*) and subnet bridges (skb*) that no such task owns are
+ * deleted: orphans of a skiffd killed mid-way. One skiffd with task
+ * networking per host. */
+int agent_net_reconcile(struct agent *a, struct error **err);

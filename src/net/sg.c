@@ -32,32 +32,33 @@ static int run(const char *cmds, struct error **err)
     return r;
 }
 
+static const char init_cmds[] =
+    "add table inet skiff\n"
+    "add map inet skiff ingress { type ifname . ipv4_addr : verdict; }\n"
+    "add map inet skiff egress { type ifname . ipv4_addr : verdict; }\n"
+    "add chain inet skiff forward { type filter hook forward priority 0; policy accept; }\n"
+    "add chain inet skiff output { type filter hook output priority 0; policy accept; }\n"
+    "add chain inet skiff input { type filter hook input priority 0; policy accept; }\n"
+    "flush chain inet skiff forward\n"
+    "flush chain inet skiff output\n"
+    "flush chain inet skiff input\n"
+    "add rule inet skiff forward meta protocol ip oifname . ip daddr vmap @ingress\n"
+    "add rule inet skiff forward meta protocol ip iifname . ip saddr vmap @egress\n"
+    "add rule inet skiff output meta protocol ip oifname . ip daddr vmap @ingress\n"
+    "add rule inet skiff input iifname \"" BRIDGE_GLOB "\" ct state established,related "
+    "accept\n"
+    "add rule inet skiff input iifname \"" BRIDGE_GLOB "\" drop\n"
+    "add table bridge skiff\n"
+    "add set bridge skiff ports { type ifname . ipv4_addr . ether_addr; }\n"
+    "add chain bridge skiff prerouting { type filter hook prerouting priority -300; "
+    "policy accept; }\n"
+    "flush chain bridge skiff prerouting\n"
+    "add rule bridge skiff prerouting iifname \"" PORT_GLOB "\" meta protocol ip "
+    "iifname . ip saddr . ether saddr != @ports drop\n";
+
 int net_sg_init(struct error **err)
 {
-    static const char cmds[] =
-        "add table inet skiff\n"
-        "add map inet skiff ingress { type ifname . ipv4_addr : verdict; }\n"
-        "add map inet skiff egress { type ifname . ipv4_addr : verdict; }\n"
-        "add chain inet skiff forward { type filter hook forward priority 0; policy accept; }\n"
-        "add chain inet skiff output { type filter hook output priority 0; policy accept; }\n"
-        "add chain inet skiff input { type filter hook input priority 0; policy accept; }\n"
-        "flush chain inet skiff forward\n"
-        "flush chain inet skiff output\n"
-        "flush chain inet skiff input\n"
-        "add rule inet skiff forward meta protocol ip oifname . ip daddr vmap @ingress\n"
-        "add rule inet skiff forward meta protocol ip iifname . ip saddr vmap @egress\n"
-        "add rule inet skiff output meta protocol ip oifname . ip daddr vmap @ingress\n"
-        "add rule inet skiff input iifname \"" BRIDGE_GLOB "\" ct state established,related "
-        "accept\n"
-        "add rule inet skiff input iifname \"" BRIDGE_GLOB "\" drop\n"
-        "add table bridge skiff\n"
-        "add set bridge skiff ports { type ifname . ipv4_addr . ether_addr; }\n"
-        "add chain bridge skiff prerouting { type filter hook prerouting priority -300; "
-        "policy accept; }\n"
-        "flush chain bridge skiff prerouting\n"
-        "add rule bridge skiff prerouting iifname \"" PORT_GLOB "\" meta protocol ip "
-        "iifname . ip saddr . ether saddr != @ports drop\n";
-    return run(cmds, err);
+    return run(init_cmds, err);
 }
 
 static void addr_str(uint32_t a, char out[16])
@@ -116,14 +117,15 @@ static bool name_ok(const char *s)
            strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(s);
 }
 
-int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error **err)
+/* Appends the commands that give a task its rules (replacing any). */
+static int apply_text(struct buf *bp, const struct net_sg_task *t, const json_t *rules,
+                      struct error **err)
 {
     if (!name_ok(t->bridge) || !name_ok(t->host_if))
         return error_set(err, EINVAL, NULL, "bad interface name");
     char ip[16];
     addr_str(t->addr, ip);
-    struct buf b;
-    buf_init(&b, 1 << 20);
+    struct buf b = *bp;
     const char *dirs[2] = {"in", "out"};
     for (int d = 0; d < 2; d++) {
         buf_printf(&b,
@@ -149,23 +151,51 @@ int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error 
         snprintf(chain, sizeof(chain), "%s_%s", json_get_bool(rule, "egress", false) ? "out" : "in",
                  t->host_if);
         if ((r = rule_text(&b, chain, rule, err)) < 0)
-            goto out;
+            break;
     }
-    buf_printf(&b,
-               "add rule inet skiff in_%s drop\n"
-               "add rule inet skiff out_%s drop\n"
-               "add element inet skiff ingress { \"%s\" . %s : jump in_%s }\n"
-               "add element inet skiff egress { \"%s\" . %s : jump out_%s }\n"
-               "add element bridge skiff ports { \"%s\" . %s . "
-               "%02x:%02x:%02x:%02x:%02x:%02x }\n",
-               t->host_if, t->host_if, t->bridge, ip, t->host_if, t->bridge, ip, t->host_if,
-               t->host_if, ip, t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
-    if (b.len >= (1 << 20) - 1) {
+    if (r == 0)
+        buf_printf(&b,
+                   "add rule inet skiff in_%s drop\n"
+                   "add rule inet skiff out_%s drop\n"
+                   "add element inet skiff ingress { \"%s\" . %s : jump in_%s }\n"
+                   "add element inet skiff egress { \"%s\" . %s : jump out_%s }\n"
+                   "add element bridge skiff ports { \"%s\" . %s . "
+                   "%02x:%02x:%02x:%02x:%02x:%02x }\n",
+                   t->host_if, t->host_if, t->bridge, ip, t->host_if, t->bridge, ip, t->host_if,
+                   t->host_if, ip, t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4],
+                   t->mac[5]);
+    if (r == 0 && b.cap && b.len >= b.cap - 1)
         r = error_set(err, E2BIG, NULL, "too many security group rules");
-        goto out;
-    }
-    r = run(b.data, err);
-out:
+    *bp = b;
+    return r;
+}
+
+int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error **err)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    int r = apply_text(&b, t, rules, err);
+    if (r == 0)
+        r = run(b.data, err);
+    buf_done(&b);
+    return r;
+}
+
+int net_sg_reset(const struct net_sg_task *tasks, const json_t *const *rules, size_t n,
+                 struct error **err)
+{
+    struct buf b;
+    buf_init(&b, 64 << 20);
+    /* "add" first, so that "delete" finds the tables whether or not they
+     * were there; all of it is one transaction. */
+    buf_puts(&b, "add table inet skiff\ndelete table inet skiff\n"
+                 "add table bridge skiff\ndelete table bridge skiff\n");
+    buf_puts(&b, init_cmds);
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = apply_text(&b, &tasks[i], rules[i], err);
+    if (r == 0)
+        r = run(b.data, err);
     buf_done(&b);
     return r;
 }

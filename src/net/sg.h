@@ -50,3 +50,10 @@ int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error 
 /* Removes the task's chains, map entries and anti-spoofing entry; nothing
  * to remove is not an error. */
 int net_sg_remove(const struct net_sg_task *t, struct error **err);
+
+/* Reconciliation: replaces all of skiff's tables with the base chains and
+ * exactly the given tasks' rules (rules[i] for tasks[i]), in one
+ * transaction, so orphans of tasks that are gone disappear and the
+ * survivors are never without their rules. */
+int net_sg_reset(const struct net_sg_task *tasks, const json_t *const *rules, size_t n,
+                 struct error **err);
