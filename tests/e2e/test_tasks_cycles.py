@@ -61,7 +61,7 @@ def settle(pid, what, baseline, timeout=15):
 
 
 def test_run_stop_cycles_leave_nothing(daemons):
-    s = daemons.start("--node-capacity", "%d:%d" % (BATCH * 256, BATCH * 512))
+    s = daemons.start("--node-capacity", "%d:%d" % (2 * BATCH * 256, 2 * BATCH * 512))
     ecs = s.client()
     register(ecs, "cycle", [container(command=loop(0))])
     # One batch first, so that lazily made things (image mounts, the
@@ -74,17 +74,25 @@ def test_run_stop_cycles_leave_nothing(daemons):
     time.sleep(1)
     base_fds, base_threads = fds(s.pid), threads(s.pid)
 
-    started = time.monotonic()
-    done = []
-    for _ in range(CYCLES // BATCH):
-        arns = run(ecs, "cycle", count=BATCH)
-        wait_tasks(ecs, arns, "RUNNING", timeout=60, interval=0.02)
-        for a in arns:
-            ecs.stop_task(task=a)
-        for t in wait_tasks(ecs, arns, "STOPPED", timeout=60, interval=0.02):
+    def check_stopped(arns):
+        for t in wait_tasks(ecs, arns, "STOPPED", timeout=120, interval=0.02):
             assert t["stopCode"] == "UserInitiated", t
             assert t["containers"][0]["exitCode"] == 0, t["containers"]
+
+    # Two batches overlap: one stops while the next starts.
+    started = time.monotonic()
+    done = []
+    stopping = []
+    for _ in range(CYCLES // BATCH):
+        arns = run(ecs, "cycle", count=BATCH)
+        wait_tasks(ecs, arns, "RUNNING", timeout=120, interval=0.02)
+        if stopping:
+            check_stopped(stopping)
+        for a in arns:
+            ecs.stop_task(task=a)
+        stopping = arns
         done += arns
+    check_stopped(stopping)
     elapsed = time.monotonic() - started
     print("%d run/stop cycles in %.1f s" % (len(done), elapsed))
     assert len(set(done)) == CYCLES
@@ -98,5 +106,9 @@ def test_run_stop_cycles_leave_nothing(daemons):
     for root, dirs, files in os.walk(s.run_dir):
         assert files == [] and [d for d in dirs if d not in ("netns", "crun", "runc", "s")] == [], \
             (root, dirs, files)
-    assert settle(s.pid, fds, base_fds) <= base_fds, "%d: %s" % (base_fds, fd_targets(s.pid))
-    assert settle(s.pid, threads, base_threads) <= base_threads, (threads(s.pid), base_threads)
+    # A little slack for connections and workers opened lazily (a store
+    # connection per HTTP worker, say); a leak per task would be hundreds.
+    assert settle(s.pid, fds, base_fds + 8) <= base_fds + 8, "%d: %s" % (
+        base_fds, fd_targets(s.pid))
+    assert settle(s.pid, threads, base_threads + 4) <= base_threads + 4, (
+        threads(s.pid), base_threads)
