@@ -1,6 +1,7 @@
 /* Image records in a real SQLite store: put, find by reference and by
  * digest, list in LRU order, touch, delete (refused while the runtime's
- * in-use hook claims the image). */
+ * in-use hook claims the image), and the auth_required flag of tenant
+ * isolation. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -152,10 +153,44 @@ static void test_records(void **state)
     free(p);
 }
 
+/* auth_required is stored as put, survives a re-read, and is changed only
+ * while the record still names the digest that was checked. */
+static void test_auth_required(void **state)
+{
+    (void)state;
+    struct error *err = NULL;
+    struct img_info *i = NULL;
+    put("h:5000/private:v1", D("3"), 5000);
+    assert_int_equal(img_get(db, "h:5000/private:v1", false, &i, &err), 0);
+    assert_false(i->auth_required);
+    i->auth_required = true;
+    assert_int_equal(img_record_put(db, i, &err), 0);
+    img_info_free(i);
+
+    static const struct {
+        const char *digest;
+        bool set;
+        bool want;
+    } steps[] = {
+        {D("4"), false, true}, /* another digest: untouched */
+        {D("3"), false, false},
+        {D("3"), true, true},
+    };
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        assert_int_equal(img_record_set_auth_required(db, "h:5000/private:v1", steps[k].digest,
+                                                      steps[k].set, &err),
+                         0);
+        assert_int_equal(img_get(db, "h:5000/private:v1", false, &i, &err), 0);
+        assert_int_equal(i->auth_required, steps[k].want);
+        img_info_free(i);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records),
+        cmocka_unit_test(test_auth_required),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
