@@ -314,10 +314,9 @@ const struct store_migration store_migrations[] = {
          "  PRIMARY KEY(task_arn, t_ms)) WITHOUT ROWID;"},
     /* Images (src/image): whether an image's pull needed credentials a
      * caller passed (so another tenant must prove access before using the
-     * cached copy). Records from before are unknown: marked as needing a
-     * check, which clears the flag the first time credential-less access
-     * succeeds. */
-    {11, "ALTER TABLE images ADD COLUMN auth_required INTEGER NOT NULL DEFAULT 1;"},
+     * cached copy). Records from before stay unmarked: an offline import
+     * (whose registry may not exist) cannot be told from a pull. */
+    {11, "ALTER TABLE images ADD COLUMN auth_required INTEGER NOT NULL DEFAULT 0;"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
