@@ -56,6 +56,17 @@ int logs_ingest(void *cp, const json_t *msg, json_t **ret, struct error **err)
     int r = logs_db_get(ls, &db, err);
     if (r < 0)
         return r;
+    if (json_get_bool(msg, "forget", false)) {
+        /* The agent purged the task: its offsets are no longer needed. */
+        sqlite3_stmt *st = logs_stmt(db, "DELETE FROM ship_offsets WHERE source = ?", err);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+        if ((r = logs_exec(db, st, err)) < 0)
+            return r;
+        *ret = json_pack("{s:I}", "offset", (json_int_t)0);
+        return 0;
+    }
     if (!lines) {
         /* A probe: where does this source resume? A source that has
          * shipped nothing yet also learns that its group is missing (the

@@ -163,6 +163,13 @@ static void task_refresh(struct logs_ship *sh, struct ship_task *t, const char *
     (void)sh;
 }
 
+static json_t *message(const struct ship_task *t, const struct source *s)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "taskArn", t->arn, "accountId", t->account,
+                     "container", s->name, "logGroup", s->group, "logStream", s->stream,
+                     "createGroup", s->create_group);
+}
+
 /* Finds new tasks and forgets the ones whose directory is gone. */
 static void scan(struct logs_ship *sh)
 {
@@ -194,19 +201,21 @@ static void scan(struct logs_ship *sh)
     for (struct ship_task **pt = &sh->tasks; *pt;) {
         struct ship_task *t = *pt;
         if (!t->seen) {
+            /* Purged: the control plane may drop what it kept for it. */
+            for (size_t i = 0; i < t->n_src; i++) {
+                json_t *msg = message(t, &t->src[i]), *ans = NULL;
+                _cleanup_error_ struct error *err = NULL;
+                json_object_set_new(msg, "forget", json_true());
+                sh->cfg.send(sh->cfg.cp, msg, &ans, &err);
+                json_decref(msg);
+                json_decref(ans);
+            }
             *pt = t->next;
             task_free(t);
         } else {
             pt = &t->next;
         }
     }
-}
-
-static json_t *message(const struct ship_task *t, const struct source *s)
-{
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "taskArn", t->arn, "accountId", t->account,
-                     "container", s->name, "logGroup", s->group, "logStream", s->stream,
-                     "createGroup", s->create_group);
 }
 
 /* Sends msg; on success the stored offset becomes s->offset. */
