@@ -180,9 +180,12 @@ def test_busy_and_idle_tasks_get_different_advice(daemon):
     # of each dimension, rounded once.
     assert ri["recommendedCostNanoUsd"] == cost_nd(i["billedSeconds"] * 1000, 256, 512, 20)
 
+    # The busy task's advice covers what it used plus 20% headroom; when it
+    # got its whole 0.5 vCPU (an unloaded machine) that is no smaller size.
     (rb,) = b["rightSizing"]
-    assert rb["recommendedCpu"] >= 512, rb  # never a smaller size for a busy task
-    assert rb["savingsNanoUsd"] <= 0
+    assert rb["recommendedCpu"] * 1000 >= b["cpuP95MilliVcpu"] * 1.2 * 1024, rb
+    if b["cpuP95MilliVcpu"] >= 450:
+        assert rb["recommendedCpu"] >= 512 and rb["savingsNanoUsd"] <= 0, rb
 
 
 def test_cli_cost(daemon):
