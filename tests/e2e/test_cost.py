@@ -18,7 +18,7 @@ from fractions import Fraction as F
 import pytest
 
 from conftest import AWS, REGION, ROOT
-from tasks_util import (busybox_layout, container, describe, register, run,  # noqa: F401
+from tasks_util import (busybox_layout, container, register, run,  # noqa: F401
                         stop_all_tasks, Daemons, wait_tasks)
 from test_cli import skiff
 
