@@ -84,6 +84,15 @@
  * ## capacity (agent -> control plane, on request)
  *   {"node": "local", "cpu": cores*1024, "memory": MiB minus a reserve}
  *
+ * ## network (control plane -> agent)
+ *   {"taskArn": "...", "rules": [src/net/sg.h rules]}
+ * The task's security group rules as they are now (sent after
+ * Authorize/Revoke, a change of a referenced group's members, and once
+ * after skiffd starts). Level-based and idempotent: the agent replaces the
+ * task's rules in one nftables transaction when they differ from those it
+ * applied, and keeps them across its restarts; a task that is stopping or
+ * stopped is left alone.
+ *
  * ## list (agent -> control plane, on request)
  *   [ report, ... ] for every task the agent holds (after a restart the
  *   control plane reconciles its records with this list).
@@ -126,6 +135,8 @@ struct node_ops {
     int (*stop)(struct node *n, const json_t *msg, struct error **err);
     int (*capacity)(struct node *n, json_t **ret, struct error **err);
     int (*list)(struct node *n, json_t **ret, struct error **err);
+    /* Optional (NULL: no task networking). -ENOENT: no such task. */
+    int (*network)(struct node *n, const json_t *msg, struct error **err);
     void (*free)(struct node *n);
 };
 

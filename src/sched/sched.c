@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "ec2/ec2.h"
 #include "secrets/secrets.h"
 #include "store/db.h"
 
@@ -36,6 +37,7 @@ struct sched {
     pthread_cond_t cond;
     bool kicked;
     bool stopping;
+    bool net_dirty; /* sched_network_changed() */
     struct report_item *reports, **reports_tail;
     int64_t last_resync_ms;
     int64_t last_reconcile_ms;
@@ -72,6 +74,7 @@ int sched_new(const struct sched_config *cfg, struct store *store, struct sched 
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
     s->reports_tail = &s->reports;
+    s->net_dirty = true; /* rules may have changed while skiffd was down */
     *ret = s;
     return 0;
 }
@@ -112,6 +115,54 @@ void sched_report(void *cp, const json_t *report)
     s->kicked = true;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+void sched_network_changed(struct sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->net_dirty = true;
+    s->kicked = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Sends each networked task not yet stopped its current rules; the agent
+ * applies only a change. */
+static void push_network(struct sched *s, struct db *db)
+{
+    _cleanup_error_ struct error *err = NULL;
+    if (!s->node->ops->network)
+        return;
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT t.arn, e.id FROM tasks t JOIN ec2_enis e "
+                               "ON e.task_arn = t.arn WHERE t.last_status != 'STOPPED'",
+                               &err);
+    if (!st) {
+        log_err("scheduler: network: %s", err->msg);
+        return;
+    }
+    json_t *list = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(list, json_pack("[s, s]", db_col_text(st, 0), db_col_text(st, 1)));
+    sqlite3_reset(st);
+    size_t i;
+    json_t *it;
+    json_array_foreach(list, i, it)
+    {
+        json_t *rules = NULL;
+        if (ec2_eni_rules(db, json_string_value(json_array_get(it, 1)), &rules, &err) == 0) {
+            json_t *msg = json_pack("{s:O, s:o}", "taskArn", json_array_get(it, 0), "rules", rules);
+            int r = s->node->ops->network(s->node, msg, &err);
+            json_decref(msg);
+            if (r == -ENOENT)
+                error_freep(&err);
+        }
+        if (err) {
+            log_err("scheduler: network update: %s", err->msg);
+            error_freep(&err);
+        }
+    }
+    json_decref(list);
 }
 
 static struct report_item *take_reports(struct sched *s)
@@ -662,8 +713,9 @@ static void *run(void *arg)
             ts.tv_nsec = ns % 1000000000;
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         }
-        bool stop = s->stopping;
+        bool stop = s->stopping, net = s->net_dirty;
         s->kicked = false;
+        s->net_dirty = false;
         pthread_mutex_unlock(&s->lock);
         if (stop)
             break;
@@ -674,6 +726,8 @@ static void *run(void *arg)
         sched_services_reconcile(db, time_now_ms());
         place(s, db);
         send_stops(s, db);
+        if (net)
+            push_network(s, db);
         int64_t now = time_now_ms();
         if (now - s->last_resync_ms >= s->cfg.resync_ms) {
             s->last_resync_ms = now;

@@ -65,6 +65,10 @@ void sched_free(struct sched *s);
 /* Asks for a pass soon (the pass sends stops, places tasks, applies
  * reports). Cheap; callable from any thread. */
 void sched_kick(struct sched *s);
+/* Security group rules or group members changed (src/ec2): the next pass
+ * (at once) sends every networked task not yet stopped its current rules
+ * in a "network" message (node.h). Also done once after start. */
+void sched_network_changed(struct sched *s);
 /* The node_report_fn to give the agent: applies a report (cp is the
  * struct sched). */
 void sched_report(void *cp, const json_t *report);
