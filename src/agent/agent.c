@@ -262,11 +262,36 @@ static void agent_free(struct node *n)
     free(a);
 }
 
+/* node.h "network": the task's current security group rules. */
+static int op_network(struct node *n, const json_t *msg, struct error **err)
+{
+    struct agent *a = agent_of(n);
+    const char *arn = json_get_str(msg, "taskArn");
+    pthread_mutex_lock(&a->lock);
+    struct task *t = arn ? find_task(a, arn) : NULL;
+    if (!t) {
+        pthread_mutex_unlock(&a->lock);
+        return error_set(err, ENOENT, ERR_NOT_FOUND, "no task %s on this node", arn ? arn : "");
+    }
+    /* Past STOPPING the interface is going or gone: leave it alone. */
+    bool live = t->status < TS_DEPROVISIONING;
+    json_t *eni =
+        json_deep_copy(json_get_object(json_get_object(t->def.msg, "networkConfiguration"), "eni"));
+    _cleanup_free_ char *dir = xstrdup(t->dir);
+    pthread_mutex_unlock(&a->lock);
+    int r = 0;
+    if (live && eni && a->task_network)
+        r = agent_net_update(dir, eni, json_get_array(msg, "rules"), err);
+    json_decref(eni);
+    return r;
+}
+
 static const struct node_ops agent_ops = {
     .assign = op_assign,
     .stop = op_stop,
     .capacity = op_capacity,
     .list = op_list,
+    .network = op_network,
     .free = agent_free,
 };
 
