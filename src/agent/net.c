@@ -44,6 +44,18 @@ static int names_of(const json_t *eni, struct names *n, struct error **err)
     return 0;
 }
 
+/* The rules a task has now: those of the last "network" message
+ * (DIR/net-rules.json) or else those it was assigned with. New reference. */
+static json_t *rules_of(const char *dir, const json_t *eni)
+{
+    _cleanup_free_ char *path = xasprintf("%s/net-rules.json", dir);
+    json_t *r = json_load_file(path, 0, NULL);
+    if (json_is_array(r))
+        return r;
+    json_decref(r);
+    return json_incref(json_get_array(eni, "rules"));
+}
+
 static int sg_task(const json_t *eni, const struct names *n, struct net_sg_task *ret,
                    struct error **err)
 {
@@ -88,8 +100,10 @@ int agent_net_setup(struct task *t, const char *ns_path, struct error **err)
     if (access(path, F_OK) == 0 && (r = net_veth_delete(n.host_if, err)) < 0)
         goto out;
     /* Rules first: the port is filtered from the moment it exists. */
-    if ((r = net_sg_apply(&sg, json_get_array(eni, "rules"), err)) < 0 ||
-        (r = net_bridge_ensure(n.bridge, e.gateway, e.prefix, err)) < 0 ||
+    json_t *rules = rules_of(t->dir, eni);
+    r = net_sg_apply(&sg, rules, err);
+    json_decref(rules);
+    if (r < 0 || (r = net_bridge_ensure(n.bridge, e.gateway, e.prefix, err)) < 0 ||
         (r = net_eni_setup(&e, fd, err)) < 0)
         net_sg_remove(&sg, NULL);
 out:
@@ -127,6 +141,9 @@ int agent_net_teardown(struct task *t, struct error **err)
      * the bridge go with its last task. */
     r = net_veth_delete(n.host_if, err);
     net_sg_remove(&sg, NULL);
+    /* A "network" message from now on must not bring the rules back. */
+    _cleanup_free_ char *gone = xasprintf("%s/net-gone", t->dir);
+    _cleanup_close_ int fd = open(gone, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (r == 0 && bridge_empty(n.bridge))
         r = net_bridge_delete(n.bridge, err);
     pthread_mutex_unlock(&net_lock);
@@ -190,7 +207,7 @@ int agent_net_reconcile(struct agent *a, struct error **err)
             continue;
         sg[n].bridge = bridges[n];
         sg[n].host_if = ports[n];
-        rules[n] = json_get_array(eni, "rules");
+        rules[n] = rules_of(t->dir, eni);
         n++;
     }
     int r = 0;
@@ -214,9 +231,37 @@ int agent_net_reconcile(struct agent *a, struct error **err)
         }
     }
     pthread_mutex_unlock(&net_lock);
+    for (size_t i = 0; i < n; i++)
+        json_decref((json_t *)rules[i]);
     free(sg);
     free(rules);
     free(bridges);
     free(ports);
     return r < 0 ? error_wrap(err, "reconciling task networking") : 0;
+}
+
+int agent_net_update(const char *dir, const json_t *eni, const json_t *rules, struct error **err)
+{
+    struct names n;
+    struct net_sg_task sg;
+    int r;
+    if (!json_is_array(rules))
+        return error_set(err, EINVAL, NULL, "network message without rules");
+    if ((r = names_of(eni, &n, err)) < 0 || (r = sg_task(eni, &n, &sg, err)) < 0)
+        return r;
+    _cleanup_free_ char *gone = xasprintf("%s/net-gone", dir);
+    _cleanup_free_ char *path = xasprintf("%s/net-rules.json", dir);
+    _cleanup_free_ char *tmp = xasprintf("%s/net-rules.json.tmp", dir);
+    pthread_mutex_lock(&net_lock);
+    json_t *now = rules_of(dir, eni);
+    bool same = json_equal(now, rules);
+    json_decref(now);
+    /* Torn down already, or unchanged: nothing to do. Otherwise one
+     * transaction replaces the rules; then they are kept for a restart. */
+    if (!same && access(gone, F_OK) < 0 && (r = net_sg_apply(&sg, rules, err)) == 0) {
+        if (json_dump_file(rules, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0)
+            r = error_errno(err, errno ? errno : EIO, "write %s", path);
+    }
+    pthread_mutex_unlock(&net_lock);
+    return r < 0 ? error_wrap(err, "network interface %s", json_get_str(eni, "id")) : 0;
 }

@@ -33,3 +33,10 @@ struct agent;
  * deleted: orphans of a skiffd killed mid-way. One skiffd with task
  * networking per host. */
 int agent_net_reconcile(struct agent *a, struct error **err);
+
+/* A "network" message (src/sched/node.h) for the task kept in dir, whose
+ * ENI is eni: replaces its rules in one transaction when they differ from
+ * those applied, and keeps them (dir/net-rules.json) for setup after a
+ * restart and for reconciliation. Nothing once the task's interface has
+ * been torn down. */
+int agent_net_update(const char *dir, const json_t *eni, const json_t *rules, struct error **err);

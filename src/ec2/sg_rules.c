@@ -10,6 +10,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/xalloc.h"
+#include "sched/sched.h"
 #include "store/db.h"
 
 #include <errno.h>
@@ -304,6 +305,14 @@ static int rule_doc_by_id(struct api_ctx *ctx, const char *id, json_t **ret, str
     return r;
 }
 
+/* Running tasks get the new rules within a second (src/sched, node.h
+ * "network"). */
+static void rules_changed(struct api_ctx *ctx)
+{
+    if (ctx->app)
+        sched_network_changed(ctx->app);
+}
+
 static int authorize(struct api_ctx *ctx, const json_t *in, bool egress, json_t **ret_out,
                      struct error **err)
 {
@@ -360,6 +369,7 @@ static int authorize(struct api_ctx *ctx, const json_t *in, bool egress, json_t 
         json_decref(set);
         return r;
     }
+    rules_changed(ctx);
     *ret_out = json_pack("{s:b, s:o}", "return", 1, "securityGroupRuleSet", set);
     return 0;
 }
@@ -478,6 +488,7 @@ static int revoke_rules(struct api_ctx *ctx, const json_t *in, bool egress, json
     }
     if ((r = ec2_dry_run(in, err)) < 0 || (r = db_commit(ctx->db, err)) < 0)
         goto fail;
+    rules_changed(ctx);
     *ret_out = json_pack("{s:b}", "return", 1);
     if (json_array_size(unknown))
         json_object_set_new(*ret_out, "unknownIpPermissionSet", unknown);
