@@ -335,12 +335,12 @@ def processes(needle):
 
 def assert_task_clean(env, msg):
     """After STOPPED: no cgroup, no netns, no rw dir, no runtime state; the
-    task dir holds task.json, hosts, resolv.conf and logs only."""
+    task dir holds task.json and logs only."""
     tid = msg["taskId"]
     assert glob.glob("/sys/fs/cgroup/*%s/%s" % (CGROUP_PARENT, tid)) == []
     assert not os.path.exists(os.path.join(env["run"], "netns", tid))
     left = sorted(os.listdir(task_dir(env, msg)))
-    assert left == ["hosts", "logs", "resolv.conf", "task.json"], left
+    assert left == ["logs", "task.json"], left
     for f in os.listdir(os.path.join(task_dir(env, msg), "logs")):
         assert not os.path.islink(os.path.join(task_dir(env, msg), "logs", f))
     assert [d for d in os.listdir(os.path.join(env["run"], "crun")) if d.startswith(tid)] == []
