@@ -143,7 +143,9 @@ int agent_net_teardown(struct task *t, struct error **err)
     net_sg_remove(&sg, NULL);
     /* A "network" message from now on must not bring the rules back. */
     _cleanup_free_ char *gone = xasprintf("%s/net-gone", t->dir);
-    _cleanup_close_ int fd = open(gone, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(gone, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     if (r == 0 && bridge_empty(n.bridge))
         r = net_bridge_delete(n.bridge, err);
     pthread_mutex_unlock(&net_lock);

@@ -357,7 +357,7 @@ static bool include_tags(const json_t *in)
 int ecs_create_service(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
     json_t *spec = NULL, *taskdef = NULL;
-    _cleanup_free_ char *cluster_arn = NULL, *arn = NULL, *spec_s = NULL, *msg = NULL;
+    _cleanup_free_ char *cluster_arn = NULL, *arn = NULL, *spec_s = NULL;
     struct svc_row old = {0};
     int r = ecs_svc_spec_from_create(in, &spec, err);
     if (r < 0)

@@ -438,10 +438,12 @@ int logs_delete_log_stream(struct api_ctx *ctx, const json_t *in, json_t **ret_o
         logs_rollback(db);
         return r;
     }
+    static const char credit_group[] =
+        "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - (SELECT stored_bytes FROM "
+        "log_streams WHERE id = ?1)) WHERE id = (SELECT group_id FROM log_streams WHERE id = ?1)";
     static const char *const sqls[] = {
         "DELETE FROM log_events WHERE stream_id = ?1",
-        "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - (SELECT stored_bytes FROM "
-        "log_streams WHERE id = ?1)) WHERE id = (SELECT group_id FROM log_streams WHERE id = ?1)",
+        credit_group,
         "DELETE FROM log_streams WHERE id = ?1",
     };
     for (size_t i = 0; i < ARRAY_SIZE(sqls); i++) {

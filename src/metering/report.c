@@ -464,12 +464,15 @@ int metering_report(const struct metering *m, struct db *db, const struct meteri
     if (q->since_ms)
         json_object_set_new(out, "since", json_timestamp(q->since_ms));
     json_object_set_new(out, "until", json_timestamp(q->until_ms ? q->until_ms : q->now_ms));
-    _cleanup_error_ struct error *cerr = NULL;
-    json_t *cmp = comparison_json(m, &rs, q, until, &cerr);
-    if (cmp)
-        json_object_set_new(out, "ec2Comparison", cmp);
-    else
-        json_object_set_new(out, "ec2ComparisonError", json_string(cerr ? cerr->msg : "failed"));
+    {
+        _cleanup_error_ struct error *cerr = NULL;
+        json_t *cmp = comparison_json(m, &rs, q, until, &cerr);
+        if (cmp)
+            json_object_set_new(out, "ec2Comparison", cmp);
+        else
+            json_object_set_new(out, "ec2ComparisonError",
+                                json_string(cerr ? cerr->msg : "failed"));
+    }
     *ret = out;
 out:
     for (size_t i = 0; i < ng; i++) {
