@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *action = NULL;
         json_t *in = NULL;
         struct error *err = NULL;
-        int r = query_decode(model, d ? QUERY_DIALECT_AWS : QUERY_DIALECT_EC2,
-                             (const char *)data, size, &action, &in, &err);
+        int r = query_decode(model, d ? QUERY_DIALECT_AWS : QUERY_DIALECT_EC2, (const char *)data,
+                             size, &action, &in, &err);
         if (r < 0 && (!err || !err->type))
             abort();
         if (r == 0 && !json_is_object(in))
