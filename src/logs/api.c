@@ -59,7 +59,7 @@ char *logs_group_arn(const struct api_ctx *ctx, const char *name)
                      name);
 }
 
-static int get_db(struct logs_db **ret, struct error **err)
+static int get_db(struct db **ret, struct error **err)
 {
     if (!api_store)
         return error_set(err, EAGAIN, "ServiceUnavailableException",
@@ -137,13 +137,13 @@ static int tags_validate(const json_t *tags, struct error **err)
     return 0;
 }
 
-static int tags_put(struct logs_db *db, int64_t group_id, const json_t *tags, struct error **err)
+static int tags_put(struct db *db, int64_t group_id, const json_t *tags, struct error **err)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)tags, k, v)
     {
-        sqlite3_stmt *st = logs_stmt(
+        sqlite3_stmt *st = db_stmt(
             db, "INSERT OR REPLACE INTO log_group_tags(group_id, key, value) VALUES (?, ?, ?)",
             err);
         if (!st)
@@ -151,11 +151,11 @@ static int tags_put(struct logs_db *db, int64_t group_id, const json_t *tags, st
         sqlite3_bind_int64(st, 1, group_id);
         sqlite3_bind_text(st, 2, k, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, json_string_value(v) ?: "", -1, SQLITE_STATIC);
-        int r = logs_exec(db, st, err);
+        int r = db_exec_stmt(db, st, err);
         if (r < 0)
             return r;
     }
-    sqlite3_stmt *st = logs_stmt(db, "SELECT COUNT(*) FROM log_group_tags WHERE group_id = ?", err);
+    sqlite3_stmt *st = db_stmt(db, "SELECT COUNT(*) FROM log_group_tags WHERE group_id = ?", err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, group_id);
@@ -167,10 +167,10 @@ static int tags_put(struct logs_db *db, int64_t group_id, const json_t *tags, st
     return 0;
 }
 
-static int tags_get(struct logs_db *db, int64_t group_id, json_t **ret, struct error **err)
+static int tags_get(struct db *db, int64_t group_id, json_t **ret, struct error **err)
 {
     sqlite3_stmt *st =
-        logs_stmt(db, "SELECT key, value FROM log_group_tags WHERE group_id = ? ORDER BY key", err);
+        db_stmt(db, "SELECT key, value FROM log_group_tags WHERE group_id = ? ORDER BY key", err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, group_id);
@@ -183,19 +183,19 @@ static int tags_get(struct logs_db *db, int64_t group_id, json_t **ret, struct e
     return 0;
 }
 
-static int tags_drop(struct logs_db *db, int64_t group_id, const json_t *keys, struct error **err)
+static int tags_drop(struct db *db, int64_t group_id, const json_t *keys, struct error **err)
 {
     size_t i;
     json_t *k;
     json_array_foreach(keys, i, k)
     {
         sqlite3_stmt *st =
-            logs_stmt(db, "DELETE FROM log_group_tags WHERE group_id = ? AND key = ?", err);
+            db_stmt(db, "DELETE FROM log_group_tags WHERE group_id = ? AND key = ?", err);
         if (!st)
             return -EIO;
         sqlite3_bind_int64(st, 1, group_id);
         sqlite3_bind_text(st, 2, json_string_value(k) ?: "", -1, SQLITE_STATIC);
-        int r = logs_exec(db, st, err);
+        int r = db_exec_stmt(db, st, err);
         if (r < 0)
             return r;
     }
@@ -216,16 +216,16 @@ int logs_create_log_group(struct api_ctx *ctx, const json_t *in, json_t **ret_ou
     int r;
     if (tags && (r = tags_validate(tags, err)) < 0)
         return r;
-    struct logs_db *db;
-    if ((r = get_db(&db, err)) < 0 || (r = logs_begin(db, err)) < 0)
+    struct db *db;
+    if ((r = get_db(&db, err)) < 0 || (r = db_begin(db, err)) < 0)
         return r;
     int64_t id;
     if ((r = logs_group_create(db, ctx->account->account_id, name, ctx->now_ms, &id, err)) < 0 ||
         (tags && (r = tags_put(db, id, tags, err)) < 0)) {
-        logs_rollback(db);
+        db_rollback(db);
         return r;
     }
-    if ((r = logs_commit(db, err)) < 0)
+    if ((r = db_commit(db, err)) < 0)
         return r;
     *ret_out = NULL;
     return 0;
@@ -235,14 +235,14 @@ int logs_delete_log_group(struct api_ctx *ctx, const json_t *in, json_t **ret_ou
                           struct error **err)
 {
     _cleanup_free_ char *name = NULL;
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int r;
     if ((r = group_name_arg(ctx, in, &name, err)) < 0 || (r = get_db(&db, err)) < 0 ||
-        (r = logs_begin(db, err)) < 0)
+        (r = db_begin(db, err)) < 0)
         return r;
     if ((r = logs_group_find(db, ctx->account->account_id, name, &g, err)) < 0) {
-        logs_rollback(db);
+        db_rollback(db);
         return r;
     }
     static const char *const sqls[] = {
@@ -252,18 +252,18 @@ int logs_delete_log_group(struct api_ctx *ctx, const json_t *in, json_t **ret_ou
         "DELETE FROM log_groups WHERE id = ?",
     };
     for (size_t i = 0; i < ARRAY_SIZE(sqls); i++) {
-        sqlite3_stmt *st = logs_stmt(db, sqls[i], err);
+        sqlite3_stmt *st = db_stmt(db, sqls[i], err);
         if (!st) {
-            logs_rollback(db);
+            db_rollback(db);
             return -EIO;
         }
         sqlite3_bind_int64(st, 1, g.id);
-        if ((r = logs_exec(db, st, err)) < 0) {
-            logs_rollback(db);
+        if ((r = db_exec_stmt(db, st, err)) < 0) {
+            db_rollback(db);
             return r;
         }
     }
-    if ((r = logs_commit(db, err)) < 0)
+    if ((r = db_commit(db, err)) < 0)
         return r;
     *ret_out = NULL;
     return 0;
@@ -276,20 +276,20 @@ int logs_describe_log_groups(struct api_ctx *ctx, const json_t *in, json_t **ret
     const char *pattern = json_get_str(in, "logGroupNamePattern");
     int limit = (int)json_get_int(in, "limit", 50);
     _cleanup_free_ char *after = NULL;
-    struct logs_db *db;
+    struct db *db;
     int r;
     if (pattern && json_get_str(in, "logGroupNamePrefix"))
         return error_set(err, EINVAL, ERR_INVALID,
                          "logGroupNamePrefix and logGroupNamePattern are mutually exclusive");
     if ((r = page_after(in, &after, err)) < 0 || (r = get_db(&db, err)) < 0)
         return r;
-    sqlite3_stmt *st = logs_stmt(db,
-                                 "SELECT id, name, created, retention_days, stored_bytes "
-                                 "FROM log_groups WHERE account = ?1 AND name > ?2 "
-                                 "AND substr(name, 1, length(?3)) = ?3 "
-                                 "AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0) "
-                                 "ORDER BY name LIMIT ?5",
-                                 err);
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT id, name, created, retention_days, stored_bytes "
+                               "FROM log_groups WHERE account = ?1 AND name > ?2 "
+                               "AND substr(name, 1, length(?3)) = ?3 "
+                               "AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0) "
+                               "ORDER BY name LIMIT ?5",
+                               err);
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, ctx->account->account_id, -1, SQLITE_STATIC);
@@ -347,18 +347,18 @@ int logs_put_retention_policy(struct api_ctx *ctx, const json_t *in, json_t **re
                          "2557, 2922, 3288, 3653]",
                          (long long)days);
     _cleanup_free_ char *name = NULL;
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int r;
     if ((r = group_name_arg(ctx, in, &name, err)) < 0 || (r = get_db(&db, err)) < 0 ||
         (r = logs_group_find(db, ctx->account->account_id, name, &g, err)) < 0)
         return r;
-    sqlite3_stmt *st = logs_stmt(db, "UPDATE log_groups SET retention_days = ? WHERE id = ?", err);
+    sqlite3_stmt *st = db_stmt(db, "UPDATE log_groups SET retention_days = ? WHERE id = ?", err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, days);
     sqlite3_bind_int64(st, 2, g.id);
-    if ((r = logs_exec(db, st, err)) < 0)
+    if ((r = db_exec_stmt(db, st, err)) < 0)
         return r;
     /* Enforced at once: expired events go now, not at the next sweep. */
     if ((r = logs_retention_apply(db, g.id, ctx->now_ms - days * LOGS_DAY_MS, err)) < 0)
@@ -371,17 +371,17 @@ int logs_delete_retention_policy(struct api_ctx *ctx, const json_t *in, json_t *
                                  struct error **err)
 {
     _cleanup_free_ char *name = NULL;
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int r;
     if ((r = group_name_arg(ctx, in, &name, err)) < 0 || (r = get_db(&db, err)) < 0 ||
         (r = logs_group_find(db, ctx->account->account_id, name, &g, err)) < 0)
         return r;
-    sqlite3_stmt *st = logs_stmt(db, "UPDATE log_groups SET retention_days = 0 WHERE id = ?", err);
+    sqlite3_stmt *st = db_stmt(db, "UPDATE log_groups SET retention_days = 0 WHERE id = ?", err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, g.id);
-    if ((r = logs_exec(db, st, err)) < 0)
+    if ((r = db_exec_stmt(db, st, err)) < 0)
         return r;
     *ret_out = NULL;
     return 0;
@@ -394,28 +394,28 @@ int logs_create_log_stream(struct api_ctx *ctx, const json_t *in, json_t **ret_o
 {
     _cleanup_free_ char *name = NULL;
     const char *stream = json_get_str(in, "logStreamName");
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int r;
     if (!stream || !logs_stream_name_valid(stream))
         return error_set(err, EINVAL, ERR_INVALID,
                          "Log stream names are 1-512 characters without ':' or '*'");
     if ((r = group_name_arg(ctx, in, &name, err)) < 0 || (r = get_db(&db, err)) < 0 ||
-        (r = logs_begin(db, err)) < 0)
+        (r = db_begin(db, err)) < 0)
         return r;
     int64_t id;
     if ((r = logs_group_find(db, ctx->account->account_id, name, &g, err)) < 0 ||
         (r = logs_stream_get(db, g.id, stream, false, ctx->now_ms, &id, NULL)) == 0) {
-        logs_rollback(db);
+        db_rollback(db);
         return r < 0 ? r
                      : error_set(err, EEXIST, "ResourceAlreadyExistsException",
                                  "The specified log stream already exists");
     }
     if ((r = logs_stream_get(db, g.id, stream, true, ctx->now_ms, &id, err)) < 0) {
-        logs_rollback(db);
+        db_rollback(db);
         return r;
     }
-    if ((r = logs_commit(db, err)) < 0)
+    if ((r = db_commit(db, err)) < 0)
         return r;
     *ret_out = NULL;
     return 0;
@@ -426,16 +426,16 @@ int logs_delete_log_stream(struct api_ctx *ctx, const json_t *in, json_t **ret_o
 {
     _cleanup_free_ char *name = NULL;
     const char *stream = json_get_str(in, "logStreamName") ?: "";
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int64_t id;
     int r;
     if ((r = group_name_arg(ctx, in, &name, err)) < 0 || (r = get_db(&db, err)) < 0 ||
-        (r = logs_begin(db, err)) < 0)
+        (r = db_begin(db, err)) < 0)
         return r;
     if ((r = logs_group_find(db, ctx->account->account_id, name, &g, err)) < 0 ||
         (r = logs_stream_get(db, g.id, stream, false, 0, &id, err)) < 0) {
-        logs_rollback(db);
+        db_rollback(db);
         return r;
     }
     static const char credit_group[] =
@@ -447,18 +447,18 @@ int logs_delete_log_stream(struct api_ctx *ctx, const json_t *in, json_t **ret_o
         "DELETE FROM log_streams WHERE id = ?1",
     };
     for (size_t i = 0; i < ARRAY_SIZE(sqls); i++) {
-        sqlite3_stmt *st = logs_stmt(db, sqls[i], err);
+        sqlite3_stmt *st = db_stmt(db, sqls[i], err);
         if (!st) {
-            logs_rollback(db);
+            db_rollback(db);
             return -EIO;
         }
         sqlite3_bind_int64(st, 1, id);
-        if ((r = logs_exec(db, st, err)) < 0) {
-            logs_rollback(db);
+        if ((r = db_exec_stmt(db, st, err)) < 0) {
+            db_rollback(db);
             return r;
         }
     }
-    if ((r = logs_commit(db, err)) < 0)
+    if ((r = db_commit(db, err)) < 0)
         return r;
     *ret_out = NULL;
     return 0;
@@ -473,7 +473,7 @@ int logs_describe_log_streams(struct api_ctx *ctx, const json_t *in, json_t **re
     bool by_time = !strcmp(order, "LastEventTime");
     bool desc = json_get_bool(in, "descending", false);
     int limit = (int)json_get_int(in, "limit", 50);
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int r;
     if (by_time && prefix)
@@ -501,7 +501,7 @@ int logs_describe_log_streams(struct api_ctx *ctx, const json_t *in, json_t **re
         "FROM log_streams WHERE group_id = ?1) WHERE (?2 IS NULL OR k < ?2) AND ?3 = '' "
         "ORDER BY k DESC LIMIT ?4",
     };
-    sqlite3_stmt *st = logs_stmt(db, sqls[by_time * 2 + desc], err);
+    sqlite3_stmt *st = db_stmt(db, sqls[by_time * 2 + desc], err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, g.id);
@@ -544,19 +544,19 @@ int logs_describe_log_streams(struct api_ctx *ctx, const json_t *in, json_t **re
 static int tag_op(struct api_ctx *ctx, const char *name, const json_t *tags, const json_t *keys,
                   json_t **ret_out, struct error **err)
 {
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int r;
     if ((tags && (r = tags_validate(tags, err)) < 0) || (r = get_db(&db, err)) < 0 ||
-        (r = logs_begin(db, err)) < 0)
+        (r = db_begin(db, err)) < 0)
         return r;
     if ((r = logs_group_find(db, ctx->account->account_id, name, &g, err)) < 0 ||
         (tags && (r = tags_put(db, g.id, tags, err)) < 0) ||
         (keys && (r = tags_drop(db, g.id, keys, err)) < 0)) {
-        logs_rollback(db);
+        db_rollback(db);
         return r;
     }
-    if ((r = logs_commit(db, err)) < 0)
+    if ((r = db_commit(db, err)) < 0)
         return r;
     *ret_out = NULL;
     return 0;
@@ -564,7 +564,7 @@ static int tag_op(struct api_ctx *ctx, const char *name, const json_t *tags, con
 
 static int list_tags(struct api_ctx *ctx, const char *name, json_t **ret_out, struct error **err)
 {
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     json_t *tags;
     int r;

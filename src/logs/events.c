@@ -20,7 +20,7 @@
 #define LOGS_MAX_FUTURE_MS (2 * 3600 * 1000LL)
 #define LOGS_MAX_PAST_MS   (14 * LOGS_DAY_MS)
 
-static int get_db(struct logs_db **ret, struct error **err)
+static int get_db(struct db **ret, struct error **err)
 {
     struct logs_store *ls = logs_api_store();
     if (!ls)
@@ -85,15 +85,15 @@ int logs_put_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
                          "The batch of log events in a single PutLogEvents request cannot span "
                          "more than 24 hours.");
     const char *stream = json_get_str(in, "logStreamName") ?: "";
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int64_t sid;
     int r;
-    if ((r = get_db(&db, err)) < 0 || (r = logs_begin(db, err)) < 0)
+    if ((r = get_db(&db, err)) < 0 || (r = db_begin(db, err)) < 0)
         return r;
     if ((r = logs_group_find(db, ctx->account->account_id, group_arg(in), &g, err)) < 0 ||
         (r = logs_stream_get(db, g.id, stream, false, 0, &sid, err)) < 0) {
-        logs_rollback(db);
+        db_rollback(db);
         return r;
     }
     /* Too old or expired events lead the batch, too new ones end it. */
@@ -116,8 +116,8 @@ int logs_put_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
     if (hi < n)
         json_object_set_new(rejected, "tooNewLogEventStartIndex", json_integer((json_int_t)hi));
     if ((r = logs_events_insert(db, g.id, sid, ev + lo, hi - lo, ctx->now_ms, err)) < 0 ||
-        (r = logs_commit(db, err)) < 0) {
-        logs_rollback(db);
+        (r = db_commit(db, err)) < 0) {
+        db_rollback(db);
         json_decref(rejected);
         return r;
     }
@@ -173,7 +173,7 @@ int logs_get_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
         forward = token[0] == 'f';
         have_cur = true;
     }
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     int64_t sid;
     int r;
@@ -187,19 +187,19 @@ int logs_get_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
         lo = cutoff(&g, ctx->now_ms);
     sqlite3_stmt *st;
     if (forward) {
-        st = logs_stmt(db,
-                       "SELECT id, ts, ingest, message FROM log_events WHERE stream_id = ?1 "
-                       "AND ts >= ?2 AND ts < ?3 AND (ts > ?4 OR (ts = ?4 AND id > ?5)) "
-                       "ORDER BY ts, id LIMIT ?6",
-                       err);
+        st = db_stmt(db,
+                     "SELECT id, ts, ingest, message FROM log_events WHERE stream_id = ?1 "
+                     "AND ts >= ?2 AND ts < ?3 AND (ts > ?4 OR (ts = ?4 AND id > ?5)) "
+                     "ORDER BY ts, id LIMIT ?6",
+                     err);
     } else {
         if (!have_cur)
             cur = (struct pos){INT64_MAX, INT64_MAX};
-        st = logs_stmt(db,
-                       "SELECT id, ts, ingest, message FROM log_events WHERE stream_id = ?1 "
-                       "AND ts >= ?2 AND ts < ?3 AND (ts < ?4 OR (ts = ?4 AND id < ?5)) "
-                       "ORDER BY ts DESC, id DESC LIMIT ?6",
-                       err);
+        st = db_stmt(db,
+                     "SELECT id, ts, ingest, message FROM log_events WHERE stream_id = ?1 "
+                     "AND ts >= ?2 AND ts < ?3 AND (ts < ?4 OR (ts = ?4 AND id < ?5)) "
+                     "ORDER BY ts DESC, id DESC LIMIT ?6",
+                     err);
     }
     if (!st)
         return -EIO;
@@ -230,7 +230,7 @@ int logs_get_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         json_decref(events);
-        return logs_db_fail(db, err, "read events");
+        return db_fail(db, err, "read events");
     }
     size_t n = json_array_size(events);
     if (!forward) {
@@ -285,7 +285,7 @@ int logs_filter_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_o
     if (r < 0)
         return r;
     _cleanup_(logs_filter_freep) struct logs_filter *filter = f;
-    struct logs_db *db;
+    struct db *db;
     struct logs_group g;
     if ((r = get_db(&db, err)) < 0 ||
         (r = logs_group_find(db, ctx->account->account_id, group_arg(in), &g, err)) < 0)
@@ -297,15 +297,15 @@ int logs_filter_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_o
     _cleanup_free_ char *names_json = names ? json_dump_compact(names) : NULL;
     /* The group index drives the scan in time order (CROSS JOIN keeps
      * log_events the outer loop). */
-    sqlite3_stmt *st = logs_stmt(db,
-                                 "SELECT e.id, e.ts, e.ingest, e.message, s.name FROM log_events e "
-                                 "CROSS JOIN log_streams s ON s.id = e.stream_id "
-                                 "WHERE e.group_id = ?1 AND e.ts >= ?2 AND e.ts < ?3 "
-                                 "AND (e.ts > ?4 OR (e.ts = ?4 AND e.id > ?5)) "
-                                 "AND (?6 IS NULL OR s.name IN (SELECT value FROM json_each(?6))) "
-                                 "AND (?7 IS NULL OR substr(s.name, 1, length(?7)) = ?7) "
-                                 "ORDER BY e.ts, e.id",
-                                 err);
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT e.id, e.ts, e.ingest, e.message, s.name FROM log_events e "
+                               "CROSS JOIN log_streams s ON s.id = e.stream_id "
+                               "WHERE e.group_id = ?1 AND e.ts >= ?2 AND e.ts < ?3 "
+                               "AND (e.ts > ?4 OR (e.ts = ?4 AND e.id > ?5)) "
+                               "AND (?6 IS NULL OR s.name IN (SELECT value FROM json_each(?6))) "
+                               "AND (?7 IS NULL OR substr(s.name, 1, length(?7)) = ?7) "
+                               "ORDER BY e.ts, e.id",
+                               err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, g.id);
@@ -349,7 +349,7 @@ int logs_filter_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_o
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         json_decref(events);
-        return logs_db_fail(db, err, "read events");
+        return db_fail(db, err, "read events");
     }
     json_t *out = json_pack("{s:o, s:[]}", "events", events, "searchedLogStreams");
     if (more)

@@ -14,9 +14,9 @@
 #include <errno.h>
 #include <string.h>
 
-static int read_offset(struct logs_db *db, const char *source, int64_t *ret, struct error **err)
+static int read_offset(struct db *db, const char *source, int64_t *ret, struct error **err)
 {
-    sqlite3_stmt *st = logs_stmt(db, "SELECT offset FROM ship_offsets WHERE source = ?", err);
+    sqlite3_stmt *st = db_stmt(db, "SELECT offset FROM ship_offsets WHERE source = ?", err);
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
@@ -24,7 +24,7 @@ static int read_offset(struct logs_db *db, const char *source, int64_t *ret, str
     *ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return logs_db_fail(db, err, "read ship offset");
+        return db_fail(db, err, "read ship offset");
     return 0;
 }
 
@@ -51,18 +51,18 @@ int logs_ingest(void *cp, const json_t *msg, json_t **ret, struct error **err)
                          "logs message: taskArn, container, accountId, logGroup and logStream "
                          "are required");
     _cleanup_free_ char *source = xasprintf("%s#%s", task, ctr);
-    struct logs_db *db;
+    struct db *db;
     int64_t stored;
     int r = logs_db_get(ls, &db, err);
     if (r < 0)
         return r;
     if (json_get_bool(msg, "forget", false)) {
         /* The agent purged the task: its offsets are no longer needed. */
-        sqlite3_stmt *st = logs_stmt(db, "DELETE FROM ship_offsets WHERE source = ?", err);
+        sqlite3_stmt *st = db_stmt(db, "DELETE FROM ship_offsets WHERE source = ?", err);
         if (!st)
             return -EIO;
         sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
-        if ((r = logs_exec(db, st, err)) < 0)
+        if ((r = db_exec_stmt(db, st, err)) < 0)
             return r;
         *ret = json_pack("{s:I}", "offset", (json_int_t)0);
         return 0;
@@ -83,12 +83,12 @@ int logs_ingest(void *cp, const json_t *msg, json_t **ret, struct error **err)
     int64_t offset = json_get_int(msg, "offset", -1), end = json_get_int(msg, "end", -1);
     if (!json_is_string(lines) || offset < 0 || end < offset)
         return error_set(err, EINVAL, ERR_INVALID, "logs message: bad offset, end or lines");
-    if ((r = logs_begin(db, err)) < 0)
+    if ((r = db_begin(db, err)) < 0)
         return r;
     if ((r = read_offset(db, source, &stored, err)) < 0)
         goto fail;
     if (stored != offset) {
-        logs_rollback(db);
+        db_rollback(db);
         *ret = json_pack("{s:I}", "offset", (json_int_t)stored);
         return 0;
     }
@@ -111,17 +111,16 @@ int logs_ingest(void *cp, const json_t *msg, json_t **ret, struct error **err)
         goto fail;
     if ((r = logs_cri_parse(json_string_value(lines), json_string_length(lines), add_event, &ins)) <
         0) {
-        r = logs_db_fail(db, err, "insert events");
+        r = db_fail(db, err, "insert events");
         goto fail;
     }
     if ((r = logs_insert_finish(&ins, err)) < 0)
         goto fail;
-    sqlite3_stmt *st =
-        logs_stmt(db,
-                  "INSERT INTO ship_offsets(source, offset, updated) VALUES (?, ?, ?) "
-                  "ON CONFLICT(source) DO UPDATE SET offset = excluded.offset, "
-                  "updated = excluded.updated",
-                  err);
+    sqlite3_stmt *st = db_stmt(db,
+                               "INSERT INTO ship_offsets(source, offset, updated) VALUES (?, ?, ?) "
+                               "ON CONFLICT(source) DO UPDATE SET offset = excluded.offset, "
+                               "updated = excluded.updated",
+                               err);
     if (!st) {
         r = -EIO;
         goto fail;
@@ -129,11 +128,11 @@ int logs_ingest(void *cp, const json_t *msg, json_t **ret, struct error **err)
     sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, end);
     sqlite3_bind_int64(st, 3, now);
-    if ((r = logs_exec(db, st, err)) < 0 || (r = logs_commit(db, err)) < 0)
+    if ((r = db_exec_stmt(db, st, err)) < 0 || (r = db_commit(db, err)) < 0)
         goto fail;
     *ret = json_pack("{s:I}", "offset", (json_int_t)end);
     return 0;
 fail:
-    logs_rollback(db);
+    db_rollback(db);
     return r;
 }

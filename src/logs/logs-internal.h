@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "base/error.h"
 #include "logs/logs.h"
+#include "store/db.h"
 
 /* CloudWatch Logs limits (PutLogEvents, GetLogEvents, FilterLogEvents). */
 #define LOGS_MAX_BATCH_BYTES   1048576
@@ -23,19 +24,10 @@
 #define LOGS_FILTER_SCAN_MAX 100000
 #define LOGS_DAY_MS          (24LL * 3600 * 1000)
 
-/* One connection of the store (per thread). */
-struct logs_db;
-
-int logs_db_get(struct logs_store *ls, struct logs_db **ret, struct error **err);
-/* A reset, cached statement; sql must be a string literal. */
-sqlite3_stmt *logs_stmt(struct logs_db *db, const char *sql, struct error **err);
-sqlite3 *logs_db_handle(struct logs_db *db);
-int logs_begin(struct logs_db *db, struct error **err);
-int logs_commit(struct logs_db *db, struct error **err);
-void logs_rollback(struct logs_db *db);
-int logs_db_fail(struct logs_db *db, struct error **err, const char *what);
-/* Steps a statement expected to finish; resets it. */
-int logs_exec(struct logs_db *db, sqlite3_stmt *st, struct error **err);
+/* The log store is a struct store (src/store/db.h) with its own schema;
+ * each thread takes its own connection, used with db_stmt(), db_begin()... */
+struct db;
+int logs_db_get(struct logs_store *ls, struct db **ret, struct error **err);
 
 /* The store the API handlers use. */
 struct logs_store *logs_api_store(void);
@@ -48,15 +40,15 @@ struct logs_group {
 
 /* Looks up group name of account: 0, -ENOENT (with a
  * ResourceNotFoundException) or another error. */
-int logs_group_find(struct logs_db *db, const char *account, const char *name,
-                    struct logs_group *ret, struct error **err);
+int logs_group_find(struct db *db, const char *account, const char *name, struct logs_group *ret,
+                    struct error **err);
 /* Creates the group (inside a transaction); -EEXIST when it exists. */
-int logs_group_create(struct logs_db *db, const char *account, const char *name, int64_t now_ms,
+int logs_group_create(struct db *db, const char *account, const char *name, int64_t now_ms,
                       int64_t *ret_id, struct error **err);
 /* The stream's id in group, created when create is true; -ENOENT (with a
  * ResourceNotFoundException) otherwise. */
-int logs_stream_get(struct logs_db *db, int64_t group_id, const char *name, bool create,
-                    int64_t now_ms, int64_t *ret_id, struct error **err);
+int logs_stream_get(struct db *db, int64_t group_id, const char *name, bool create, int64_t now_ms,
+                    int64_t *ret_id, struct error **err);
 
 /* Appends events to a stream inside the caller's transaction and updates
  * the stream's and group's figures. */
@@ -65,19 +57,19 @@ struct logs_event {
     const char *msg;
     size_t len;
 };
-int logs_events_insert(struct logs_db *db, int64_t group_id, int64_t stream_id,
+int logs_events_insert(struct db *db, int64_t group_id, int64_t stream_id,
                        const struct logs_event *ev, size_t n, int64_t now_ms, struct error **err);
 
 /* The same one event at a time: begin, add each, finish (which updates
  * the figures), all inside the caller's transaction. */
 struct logs_inserter {
-    struct logs_db *db;
+    struct db *db;
     sqlite3_stmt *st;
     int64_t group_id, stream_id, now_ms;
     int64_t first, last, bytes;
     size_t n;
 };
-int logs_insert_begin(struct logs_db *db, int64_t group_id, int64_t stream_id, int64_t now_ms,
+int logs_insert_begin(struct db *db, int64_t group_id, int64_t stream_id, int64_t now_ms,
                       struct logs_inserter *ret, struct error **err);
 int logs_insert_add(struct logs_inserter *ins, int64_t ts, const char *msg, size_t len,
                     struct error **err);
@@ -85,8 +77,7 @@ int logs_insert_finish(struct logs_inserter *ins, struct error **err);
 
 /* Deletes group_id's events older than cutoff_ms in its own transaction
  * and recomputes the figures of what is left. */
-int logs_retention_apply(struct logs_db *db, int64_t group_id, int64_t cutoff_ms,
-                         struct error **err);
+int logs_retention_apply(struct db *db, int64_t group_id, int64_t cutoff_ms, struct error **err);
 
 /* Log group and stream names (CloudWatch's rules). */
 bool logs_group_name_valid(const char *name);

@@ -10,16 +10,13 @@
 #include "base/cleanup.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "store/schema.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#define LOGS_STMT_CACHE     48
-#define LOGS_BUSY_TIMEOUT   10000 /* ms */
-#define LOGS_SCHEMA_VERSION 1
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS log_groups ("
@@ -58,24 +55,11 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS ship_offsets ("
     "  source TEXT PRIMARY KEY,"
     "  offset INTEGER NOT NULL,"
-    "  updated INTEGER NOT NULL);"
-    "PRAGMA user_version = 1;";
-
-struct logs_db {
-    sqlite3 *h;
-    struct logs_db *next;
-    size_t n_cached;
-    struct {
-        const char *sql;
-        sqlite3_stmt *st;
-    } cache[LOGS_STMT_CACHE];
-};
+    "  updated INTEGER NOT NULL);";
 
 struct logs_store {
-    char *path;
-    pthread_key_t key;
+    struct store *db;
     pthread_mutex_t lock;
-    struct logs_db *all;
     /* The retention sweeper. */
     pthread_t sweeper;
     bool sweeping;
@@ -84,149 +68,20 @@ struct logs_store {
     int64_t sweep_ms;
 };
 
-int logs_db_fail(struct logs_db *db, struct error **err, const char *what)
-{
-    int code = sqlite3_extended_errcode(db->h);
-    int errnum = (code & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
-    return error_set(err, errnum, NULL, "log store: %s: %s", what, sqlite3_errmsg(db->h));
-}
+static const struct store_migration logs_migrations[] = {{1, schema_sql}};
 
-static int exec_sql(struct logs_db *db, const char *sql, struct error **err)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int r = error_set(err, EIO, NULL, "log store: %s", msg ? msg : sqlite3_errmsg(db->h));
-        sqlite3_free(msg);
-        return r;
-    }
-    return 0;
-}
+static const struct store_schema logs_schema = {
+    .label = "log store",
+    .migrations = logs_migrations,
+    .n_migrations = ARRAY_SIZE(logs_migrations),
+    /* The page cache is capped so memory stays bounded; no integrity check
+     * at open, which would read every event. */
+    .cache_kib = 8192,
+};
 
-static int db_open(const char *path, struct logs_db **ret, struct error **err)
+int logs_db_get(struct logs_store *ls, struct db **ret, struct error **err)
 {
-    struct logs_db *db = xzalloc(sizeof(*db));
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
-        int r = error_set(err, EIO, NULL, "log store: open %s: %s", path,
-                          db->h ? sqlite3_errmsg(db->h) : "out of memory");
-        sqlite3_close(db->h);
-        free(db);
-        return r;
-    }
-    sqlite3_busy_timeout(db->h, LOGS_BUSY_TIMEOUT);
-    sqlite3_extended_result_codes(db->h, 1);
-    /* synchronous=FULL: a batch whose offset is acknowledged survives a
-     * power loss; the page cache is capped so memory stays bounded. */
-    int r = exec_sql(db,
-                     "PRAGMA journal_mode=WAL;"
-                     "PRAGMA synchronous=FULL;"
-                     "PRAGMA foreign_keys=ON;"
-                     "PRAGMA cache_size=-8192;"
-                     "PRAGMA temp_store=MEMORY;",
-                     err);
-    if (r < 0) {
-        sqlite3_close(db->h);
-        free(db);
-        return r;
-    }
-    *ret = db;
-    return 0;
-}
-
-static void db_free(struct logs_db *db)
-{
-    if (!db)
-        return;
-    for (size_t i = 0; i < db->n_cached; i++)
-        sqlite3_finalize(db->cache[i].st);
-    sqlite3_close(db->h);
-    free(db);
-}
-
-sqlite3 *logs_db_handle(struct logs_db *db)
-{
-    return db->h;
-}
-
-sqlite3_stmt *logs_stmt(struct logs_db *db, const char *sql, struct error **err)
-{
-    for (size_t i = 0; i < db->n_cached; i++) {
-        if (db->cache[i].sql == sql) {
-            sqlite3_stmt *st = db->cache[i].st;
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            return st;
-        }
-    }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        logs_db_fail(db, err, "prepare");
-        return NULL;
-    }
-    if (db->n_cached == LOGS_STMT_CACHE) {
-        /* More distinct statements than the cache holds is a programming
-         * error; keep working by evicting the oldest. */
-        sqlite3_finalize(db->cache[0].st);
-        memmove(&db->cache[0], &db->cache[1], sizeof(db->cache[0]) * (LOGS_STMT_CACHE - 1));
-        db->n_cached--;
-    }
-    db->cache[db->n_cached].sql = sql;
-    db->cache[db->n_cached].st = st;
-    db->n_cached++;
-    return st;
-}
-
-int logs_begin(struct logs_db *db, struct error **err)
-{
-    return exec_sql(db, "BEGIN IMMEDIATE", err);
-}
-
-void logs_rollback(struct logs_db *db)
-{
-    if (!sqlite3_get_autocommit(db->h))
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-}
-
-int logs_commit(struct logs_db *db, struct error **err)
-{
-    int r = exec_sql(db, "COMMIT", err);
-    if (r < 0)
-        logs_rollback(db);
-    return r;
-}
-
-int logs_exec(struct logs_db *db, sqlite3_stmt *st, struct error **err)
-{
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        int r = logs_db_fail(db, err, "write");
-        sqlite3_reset(st);
-        return r;
-    }
-    sqlite3_reset(st);
-    return 0;
-}
-
-int logs_db_get(struct logs_store *ls, struct logs_db **ret, struct error **err)
-{
-    struct logs_db *db = pthread_getspecific(ls->key);
-    if (!db) {
-        int r = db_open(ls->path, &db, err);
-        if (r < 0)
-            return r;
-        pthread_mutex_lock(&ls->lock);
-        db->next = ls->all;
-        ls->all = db;
-        pthread_mutex_unlock(&ls->lock);
-        pthread_setspecific(ls->key, db);
-    }
-    *ret = db;
-    return 0;
-}
-
-static void forget_thread_db(void *p)
-{
-    (void)p; /* logs_store_free closes every connection */
+    return store_thread_db(ls->db, ret, err);
 }
 
 static void *sweeper_main(void *arg)
@@ -253,22 +108,15 @@ static void *sweeper_main(void *arg)
 
 int logs_store_open(const char *path, int64_t sweep_ms, struct logs_store **ret, struct error **err)
 {
-    struct logs_db *db = NULL;
-    int r = db_open(path, &db, err);
+    struct store *db = NULL;
+    int r = store_open_schema(path, &logs_schema, &db, err);
     if (r < 0)
-        return r;
-    if ((r = exec_sql(db, schema_sql, err)) < 0) {
-        db_free(db);
         return error_wrap(err, "log store %s", path);
-    }
     struct logs_store *ls = xzalloc(sizeof(*ls));
-    ls->path = xstrdup(path);
+    ls->db = db;
     ls->sweep_ms = sweep_ms > 0 ? sweep_ms : 60 * 1000;
     pthread_mutex_init(&ls->lock, NULL);
     pthread_cond_init(&ls->wake, NULL);
-    pthread_key_create(&ls->key, forget_thread_db);
-    ls->all = db;
-    pthread_setspecific(ls->key, db);
     if (pthread_create(&ls->sweeper, NULL, sweeper_main, ls) != 0) {
         logs_store_free(ls);
         return error_set(err, EAGAIN, NULL, "log store: cannot start the retention sweeper");
@@ -289,14 +137,9 @@ void logs_store_free(struct logs_store *ls)
         pthread_mutex_unlock(&ls->lock);
         pthread_join(ls->sweeper, NULL);
     }
-    for (struct logs_db *db = ls->all, *next; db; db = next) {
-        next = db->next;
-        db_free(db);
-    }
-    pthread_key_delete(ls->key);
+    store_free(ls->db);
     pthread_mutex_destroy(&ls->lock);
     pthread_cond_destroy(&ls->wake);
-    free(ls->path);
     free(ls);
 }
 
@@ -322,10 +165,10 @@ bool logs_stream_name_valid(const char *name)
     return n >= 1 && n <= 512 && !strchr(name, ':') && !strchr(name, '*');
 }
 
-int logs_group_find(struct logs_db *db, const char *account, const char *name,
-                    struct logs_group *ret, struct error **err)
+int logs_group_find(struct db *db, const char *account, const char *name, struct logs_group *ret,
+                    struct error **err)
 {
-    sqlite3_stmt *st = logs_stmt(
+    sqlite3_stmt *st = db_stmt(
         db, "SELECT id, retention_days FROM log_groups WHERE account = ? AND name = ?", err);
     if (!st)
         return -EIO;
@@ -340,37 +183,37 @@ int logs_group_find(struct logs_db *db, const char *account, const char *name,
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
-        return logs_db_fail(db, err, "find log group");
+        return db_fail(db, err, "find log group");
     return error_set(err, ENOENT, ERR_NOT_FOUND, "The specified log group does not exist.");
 }
 
-int logs_group_create(struct logs_db *db, const char *account, const char *name, int64_t now_ms,
+int logs_group_create(struct db *db, const char *account, const char *name, int64_t now_ms,
                       int64_t *ret_id, struct error **err)
 {
-    sqlite3_stmt *st = logs_stmt(db,
-                                 "INSERT INTO log_groups(account, name, created) VALUES (?, ?, ?) "
-                                 "ON CONFLICT DO NOTHING",
-                                 err);
+    sqlite3_stmt *st = db_stmt(db,
+                               "INSERT INTO log_groups(account, name, created) VALUES (?, ?, ?) "
+                               "ON CONFLICT DO NOTHING",
+                               err);
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_ms);
-    int r = logs_exec(db, st, err);
+    int r = db_exec_stmt(db, st, err);
     if (r < 0)
         return r;
-    if (sqlite3_changes(db->h) == 0)
+    if (sqlite3_changes(db_handle(db)) == 0)
         return error_set(err, EEXIST, "ResourceAlreadyExistsException",
                          "The specified log group already exists");
-    *ret_id = sqlite3_last_insert_rowid(db->h);
+    *ret_id = sqlite3_last_insert_rowid(db_handle(db));
     return 0;
 }
 
-int logs_stream_get(struct logs_db *db, int64_t group_id, const char *name, bool create,
-                    int64_t now_ms, int64_t *ret_id, struct error **err)
+int logs_stream_get(struct db *db, int64_t group_id, const char *name, bool create, int64_t now_ms,
+                    int64_t *ret_id, struct error **err)
 {
     sqlite3_stmt *st =
-        logs_stmt(db, "SELECT id FROM log_streams WHERE group_id = ? AND name = ?", err);
+        db_stmt(db, "SELECT id FROM log_streams WHERE group_id = ? AND name = ?", err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, group_id);
@@ -383,29 +226,29 @@ int logs_stream_get(struct logs_db *db, int64_t group_id, const char *name, bool
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
-        return logs_db_fail(db, err, "find log stream");
+        return db_fail(db, err, "find log stream");
     if (!create)
         return error_set(err, ENOENT, ERR_NOT_FOUND, "The specified log stream does not exist.");
-    st = logs_stmt(db, "INSERT INTO log_streams(group_id, name, created) VALUES (?, ?, ?)", err);
+    st = db_stmt(db, "INSERT INTO log_streams(group_id, name, created) VALUES (?, ?, ?)", err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, group_id);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_ms);
-    int r = logs_exec(db, st, err);
+    int r = db_exec_stmt(db, st, err);
     if (r < 0)
         return r;
-    *ret_id = sqlite3_last_insert_rowid(db->h);
+    *ret_id = sqlite3_last_insert_rowid(db_handle(db));
     return 0;
 }
 
-int logs_insert_begin(struct logs_db *db, int64_t group_id, int64_t stream_id, int64_t now_ms,
+int logs_insert_begin(struct db *db, int64_t group_id, int64_t stream_id, int64_t now_ms,
                       struct logs_inserter *ret, struct error **err)
 {
-    sqlite3_stmt *st = logs_stmt(db,
-                                 "INSERT INTO log_events(group_id, stream_id, ts, ingest, message) "
-                                 "VALUES (?, ?, ?, ?, ?)",
-                                 err);
+    sqlite3_stmt *st = db_stmt(db,
+                               "INSERT INTO log_events(group_id, stream_id, ts, ingest, message) "
+                               "VALUES (?, ?, ?, ?, ?)",
+                               err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, group_id);
@@ -424,7 +267,7 @@ int logs_insert_add(struct logs_inserter *ins, int64_t ts, const char *msg, size
     int rc = sqlite3_step(ins->st);
     sqlite3_reset(ins->st);
     if (rc != SQLITE_DONE)
-        return logs_db_fail(ins->db, err, "insert events");
+        return db_fail(ins->db, err, "insert events");
     if (!ins->n || ts < ins->first)
         ins->first = ts;
     if (!ins->n || ts > ins->last)
@@ -439,13 +282,13 @@ int logs_insert_finish(struct logs_inserter *ins, struct error **err)
     sqlite3_clear_bindings(ins->st);
     if (!ins->n)
         return 0;
-    struct logs_db *db = ins->db;
+    struct db *db = ins->db;
     sqlite3_stmt *st =
-        logs_stmt(db,
-                  "UPDATE log_streams SET first_event = MIN(COALESCE(first_event, ?1), ?1), "
-                  "last_event = MAX(COALESCE(last_event, ?2), ?2), last_ingestion = ?3, "
-                  "stored_bytes = stored_bytes + ?4 WHERE id = ?5",
-                  err);
+        db_stmt(db,
+                "UPDATE log_streams SET first_event = MIN(COALESCE(first_event, ?1), ?1), "
+                "last_event = MAX(COALESCE(last_event, ?2), ?2), last_ingestion = ?3, "
+                "stored_bytes = stored_bytes + ?4 WHERE id = ?5",
+                err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, ins->first);
@@ -453,18 +296,18 @@ int logs_insert_finish(struct logs_inserter *ins, struct error **err)
     sqlite3_bind_int64(st, 3, ins->now_ms);
     sqlite3_bind_int64(st, 4, ins->bytes);
     sqlite3_bind_int64(st, 5, ins->stream_id);
-    int r = logs_exec(db, st, err);
+    int r = db_exec_stmt(db, st, err);
     if (r < 0)
         return r;
-    st = logs_stmt(db, "UPDATE log_groups SET stored_bytes = stored_bytes + ? WHERE id = ?", err);
+    st = db_stmt(db, "UPDATE log_groups SET stored_bytes = stored_bytes + ? WHERE id = ?", err);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, ins->bytes);
     sqlite3_bind_int64(st, 2, ins->group_id);
-    return logs_exec(db, st, err);
+    return db_exec_stmt(db, st, err);
 }
 
-int logs_events_insert(struct logs_db *db, int64_t group_id, int64_t stream_id,
+int logs_events_insert(struct db *db, int64_t group_id, int64_t stream_id,
                        const struct logs_event *ev, size_t n, int64_t now_ms, struct error **err)
 {
     struct logs_inserter ins;
@@ -474,72 +317,71 @@ int logs_events_insert(struct logs_db *db, int64_t group_id, int64_t stream_id,
     return r < 0 ? r : logs_insert_finish(&ins, err);
 }
 
-int logs_retention_apply(struct logs_db *db, int64_t group_id, int64_t cutoff_ms,
-                         struct error **err)
+int logs_retention_apply(struct db *db, int64_t group_id, int64_t cutoff_ms, struct error **err)
 {
-    int r = logs_begin(db, err);
+    int r = db_begin(db, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st = logs_stmt(db, "DELETE FROM log_events WHERE group_id = ? AND ts < ?", err);
+    sqlite3_stmt *st = db_stmt(db, "DELETE FROM log_events WHERE group_id = ? AND ts < ?", err);
     if (!st) {
-        logs_rollback(db);
+        db_rollback(db);
         return -EIO;
     }
     sqlite3_bind_int64(st, 1, group_id);
     sqlite3_bind_int64(st, 2, cutoff_ms);
-    if ((r = logs_exec(db, st, err)) < 0) {
-        logs_rollback(db);
+    if ((r = db_exec_stmt(db, st, err)) < 0) {
+        db_rollback(db);
         return r;
     }
-    if (sqlite3_changes(db->h) > 0) {
+    if (sqlite3_changes(db_handle(db)) > 0) {
         /* The figures of what is left. */
-        st = logs_stmt(db,
-                       "UPDATE log_streams SET "
-                       "first_event = (SELECT MIN(ts) FROM log_events e WHERE e.stream_id = "
-                       "log_streams.id), "
-                       "stored_bytes = (SELECT COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) "
-                       "FROM log_events e WHERE e.stream_id = log_streams.id) "
-                       "WHERE group_id = ?",
-                       err);
+        st = db_stmt(db,
+                     "UPDATE log_streams SET "
+                     "first_event = (SELECT MIN(ts) FROM log_events e WHERE e.stream_id = "
+                     "log_streams.id), "
+                     "stored_bytes = (SELECT COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) "
+                     "FROM log_events e WHERE e.stream_id = log_streams.id) "
+                     "WHERE group_id = ?",
+                     err);
         if (!st) {
-            logs_rollback(db);
+            db_rollback(db);
             return -EIO;
         }
         sqlite3_bind_int64(st, 1, group_id);
-        if ((r = logs_exec(db, st, err)) < 0) {
-            logs_rollback(db);
+        if ((r = db_exec_stmt(db, st, err)) < 0) {
+            db_rollback(db);
             return r;
         }
-        st = logs_stmt(db,
-                       "UPDATE log_groups SET stored_bytes = (SELECT COALESCE(SUM(stored_bytes), "
-                       "0) FROM log_streams WHERE group_id = ?1) WHERE id = ?1",
-                       err);
+        st = db_stmt(db,
+                     "UPDATE log_groups SET stored_bytes = (SELECT COALESCE(SUM(stored_bytes), "
+                     "0) FROM log_streams WHERE group_id = ?1) WHERE id = ?1",
+                     err);
         if (!st) {
-            logs_rollback(db);
+            db_rollback(db);
             return -EIO;
         }
         sqlite3_bind_int64(st, 1, group_id);
-        if ((r = logs_exec(db, st, err)) < 0) {
-            logs_rollback(db);
+        if ((r = db_exec_stmt(db, st, err)) < 0) {
+            db_rollback(db);
             return r;
         }
     }
-    return logs_commit(db, err);
+    return db_commit(db, err);
 }
 
 int logs_retention_sweep(struct logs_store *ls, int64_t now_ms, struct error **err)
 {
-    struct logs_db *db;
+    struct db *db;
     int r = logs_db_get(ls, &db, err);
     if (r < 0)
         return r;
     /* One group per transaction, so that ingest waits for one at most. */
     int64_t after = 0;
     for (;;) {
-        sqlite3_stmt *st = logs_stmt(db,
-                                     "SELECT id, retention_days FROM log_groups WHERE "
-                                     "retention_days > 0 AND id > ? ORDER BY id LIMIT 1",
-                                     err);
+        sqlite3_stmt *st = db_stmt(db,
+                                   "SELECT id, retention_days FROM log_groups WHERE "
+                                   "retention_days > 0 AND id > ? ORDER BY id LIMIT 1",
+                                   err);
         if (!st)
             return -EIO;
         sqlite3_bind_int64(st, 1, after);

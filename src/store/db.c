@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@
 
 struct db {
     sqlite3 *h;
-    struct db *next; /* in the store's list of connections */
+    const char *label; /* the schema's, for error messages */
+    struct db *next;   /* in the store's list of connections */
     size_t n_cached;
     struct {
         const char *sql;
@@ -23,6 +25,7 @@ struct db {
 
 struct store {
     char *path;
+    const struct store_schema *schema;
     pthread_key_t key;
     pthread_mutex_t lock;
     struct db *all;
@@ -32,26 +35,28 @@ int db_fail(struct db *db, struct error **err, const char *what)
 {
     int code = sqlite3_extended_errcode(db->h);
     int errnum = (code & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
-    return error_set(err, errnum, NULL, "store: %s: %s", what, sqlite3_errmsg(db->h));
+    return error_set(err, errnum, NULL, "%s: %s: %s", db->label, what, sqlite3_errmsg(db->h));
 }
 
 static int exec(struct db *db, const char *sql, struct error **err)
 {
     char *msg = NULL;
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int r = error_set(err, EIO, NULL, "store: %s", msg ? msg : sqlite3_errmsg(db->h));
+        int r = error_set(err, EIO, NULL, "%s: %s", db->label, msg ? msg : sqlite3_errmsg(db->h));
         sqlite3_free(msg);
         return r;
     }
     return 0;
 }
 
-static int db_open(const char *path, struct db **ret, struct error **err)
+static int db_open(const char *path, const struct store_schema *schema, struct db **ret,
+                   struct error **err)
 {
     struct db *db = xzalloc(sizeof(*db));
+    db->label = schema->label;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
-        int r = error_set(err, EIO, NULL, "store: open %s: %s", path,
+        int r = error_set(err, EIO, NULL, "%s: open %s: %s", schema->label, path,
                           db->h ? sqlite3_errmsg(db->h) : "out of memory");
         sqlite3_close(db->h);
         free(db);
@@ -65,6 +70,11 @@ static int db_open(const char *path, struct db **ret, struct error **err)
                  "PRAGMA foreign_keys=ON;"
                  "PRAGMA temp_store=MEMORY;",
                  err);
+    if (r == 0 && schema->cache_kib > 0) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", schema->cache_kib);
+        r = exec(db, sql, err);
+    }
     if (r < 0) {
         sqlite3_close(db->h);
         free(db);
@@ -164,7 +174,7 @@ const char *db_col_text(sqlite3_stmt *st, int idx)
     return s ? s : "";
 }
 
-static int migrate(struct db *db, struct error **err)
+static int migrate(struct db *db, const struct store_schema *schema, struct error **err)
 {
     int r = exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)", err);
     if (r < 0)
@@ -181,8 +191,8 @@ static int migrate(struct db *db, struct error **err)
         db_rollback(db);
         return db_fail(db, err, "read schema version");
     }
-    for (size_t i = 0; i < store_migrations_count; i++) {
-        const struct store_migration *m = &store_migrations[i];
+    for (size_t i = 0; i < schema->n_migrations; i++) {
+        const struct store_migration *m = &schema->migrations[i];
         sqlite3_reset(st);
         sqlite3_bind_int(st, 1, m->version);
         int rc = sqlite3_step(st);
@@ -221,7 +231,8 @@ static int integrity_check(struct db *db, struct error **err)
     if (sqlite3_step(st) != SQLITE_ROW)
         r = db_fail(db, err, "integrity check");
     else if (strcmp(db_col_text(st, 0), "ok") != 0)
-        r = error_set(err, EIO, NULL, "store: integrity check failed: %s", db_col_text(st, 0));
+        r = error_set(err, EIO, NULL, "%s: integrity check failed: %s", db->label,
+                      db_col_text(st, 0));
     sqlite3_finalize(st);
     return r;
 }
@@ -231,21 +242,24 @@ static void forget_thread_db(void *p)
     (void)p; /* connections are closed by store_free(), which owns them */
 }
 
-int store_open(const char *path, struct store **ret, struct error **err)
+int store_open_schema(const char *path, const struct store_schema *schema, struct store **ret,
+                      struct error **err)
 {
     struct db *db = NULL;
-    int r = db_open(path, &db, err);
+    int r = db_open(path, schema, &db, err);
     if (r < 0)
         return r;
-    r = integrity_check(db, err);
+    if (schema->integrity_check)
+        r = integrity_check(db, err);
     if (r == 0)
-        r = migrate(db, err);
+        r = migrate(db, schema, err);
     if (r < 0) {
         db_free(db);
         return r;
     }
     struct store *s = xzalloc(sizeof(*s));
     s->path = xstrdup(path);
+    s->schema = schema;
     pthread_mutex_init(&s->lock, NULL);
     pthread_key_create(&s->key, forget_thread_db);
     /* The connection that migrated becomes the opening thread's. */
@@ -255,11 +269,16 @@ int store_open(const char *path, struct store **ret, struct error **err)
     return 0;
 }
 
+int store_open(const char *path, struct store **ret, struct error **err)
+{
+    return store_open_schema(path, &store_state_schema, ret, err);
+}
+
 int store_thread_db(struct store *s, struct db **ret, struct error **err)
 {
     struct db *db = pthread_getspecific(s->key);
     if (!db) {
-        int r = db_open(s->path, &db, err);
+        int r = db_open(s->path, s->schema, &db, err);
         if (r < 0)
             return r;
         pthread_mutex_lock(&s->lock);

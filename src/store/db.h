@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -21,6 +22,19 @@ struct store;
  * the newest version and runs an integrity check. Returns a store from
  * which threads take connections. */
 int store_open(const char *path, struct store **ret, struct error **err);
+
+/* The same for another database in the data dir (logs.db): its own
+ * migrations, its name in error messages, and its page cache. */
+struct store_migration;
+struct store_schema {
+    const char *label; /* error messages start with it: "store", "log store" */
+    const struct store_migration *migrations;
+    size_t n_migrations;
+    int cache_kib;        /* page cache per connection; 0 keeps SQLite's default */
+    bool integrity_check; /* at open (a full check reads the whole file) */
+};
+int store_open_schema(const char *path, const struct store_schema *schema, struct store **ret,
+                      struct error **err);
 /* Closes every connection handed out; no thread may use one afterwards. */
 void store_free(struct store *s);
 /* This thread's connection (opened on first use). */

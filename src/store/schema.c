@@ -1,4 +1,5 @@
 #include "store/schema.h"
+#include "store/db.h"
 #include "base/cleanup.h"
 
 const struct store_migration store_migrations[] = {
@@ -320,3 +321,10 @@ const struct store_migration store_migrations[] = {
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
+
+const struct store_schema store_state_schema = {
+    .label = "store",
+    .migrations = store_migrations,
+    .n_migrations = ARRAY_SIZE(store_migrations),
+    .integrity_check = true,
+};

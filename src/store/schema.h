@@ -11,3 +11,7 @@ struct store_migration {
 
 extern const struct store_migration store_migrations[];
 extern const size_t store_migrations_count;
+
+/* state.db: the control plane's migrations, with an integrity check at open. */
+struct store_schema;
+extern const struct store_schema store_state_schema;
