@@ -244,6 +244,48 @@ int ec2_ids_check(const json_t *ids, const json_t *found_ids, const char *code, 
     return 0;
 }
 
+static bool ids_contain(const json_t *ids, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (!strcmp(json_string_value(v), id))
+            return true;
+    }
+    return false;
+}
+
+int ec2_describe_walk(struct api_ctx *ctx, sqlite3_stmt *st, const struct ec2_walk *w,
+                      json_t **ret_set, struct error **err)
+{
+    _cleanup_json_ json_t *set = json_array();
+    _cleanup_json_ json_t *found = json_object();
+    int r = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = db_col_text(st, 0);
+        json_object_set_new(found, id, json_true());
+        if (json_array_size(w->ids) && !ids_contain(w->ids, id))
+            continue;
+        _cleanup_json_ json_t *tags = NULL;
+        json_t *doc = NULL;
+        if ((r = ec2_tags_map(ctx, id, &tags, err)) < 0 ||
+            (r = w->row(ctx, st, tags, w->filters, &doc, err)) < 0)
+            break;
+        if (doc)
+            json_array_append_new(set, doc);
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    if (rc != SQLITE_DONE)
+        return db_fail(ctx->db, err, w->read_what);
+    if ((r = ec2_ids_check(w->ids, found, w->not_found, w->id_noun, err)) < 0)
+        return r;
+    *ret_set = TAKE_PTR(set);
+    return 0;
+}
+
 int ec2_vpc_exists(struct api_ctx *ctx, const char *id, bool *ret_found, struct error **err)
 {
     sqlite3_stmt *st =

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -86,6 +87,24 @@ int ec2_sg_resolve(struct api_ctx *ctx, const char *group_id, const char *group_
  * names with InvalidParameterValue. */
 int ec2_filters_check(const json_t *filters, const char *const *allowed, struct error **err);
 bool ec2_filters_match(const json_t *filters, const json_t *attrs, const json_t *tags);
+
+/* The walk of a Describe call over the caller's rows (st bound, column 0
+ * the resource id): a row whose id is among ids (every row when ids is
+ * empty) gets its tags, and row() sets *ret_doc to its item when the
+ * filters match it (NULL otherwise). An asked-for id that no row has is
+ * not_found ("The <id_noun> '<id>' does not exist"). *ret_set gets the
+ * items. */
+struct ec2_walk {
+    const json_t *ids;
+    const json_t *filters;
+    const char *read_what; /* "read vpcs" */
+    const char *not_found; /* InvalidVpcID.NotFound */
+    const char *id_noun;   /* vpc ID */
+    int (*row)(struct api_ctx *ctx, sqlite3_stmt *st, const json_t *tags, const json_t *filters,
+               json_t **ret_doc, struct error **err);
+};
+int ec2_describe_walk(struct api_ctx *ctx, sqlite3_stmt *st, const struct ec2_walk *w,
+                      json_t **ret_set, struct error **err);
 
 /* Tags of an EC2 resource. */
 /* Tags of id as {key: value} (a new object). */

@@ -171,6 +171,43 @@ static int eni_groups(struct api_ctx *ctx, const char *id, json_t **ret_set, jso
     return 0;
 }
 
+static int eni_row(struct api_ctx *ctx, sqlite3_stmt *st, const json_t *tags, const json_t *filters,
+                   json_t **ret_doc, struct error **err)
+{
+    const char *id = db_col_text(st, 0);
+    char ip[16];
+    uint32_t addr = (uint32_t)sqlite3_column_int64(st, 3);
+    ec2_addr_format(addr, ip);
+    _cleanup_free_ char *dns = xasprintf("ip-%u-%u-%u-%u.ec2.internal", addr >> 24,
+                                         (addr >> 16) & 255, (addr >> 8) & 255, addr & 255);
+    _cleanup_free_ char *desc = xasprintf("skiff task %s", db_col_text(st, 6));
+    json_t *groups = NULL, *group_ids = NULL;
+    int r = eni_groups(ctx, id, &groups, &group_ids, err);
+    if (r < 0)
+        return r;
+    _cleanup_json_ json_t *attrs = json_pack(
+        "{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "network-interface-id", id,
+        "subnet-id", db_col_text(st, 1), "vpc-id", db_col_text(st, 2), "group-id", group_ids,
+        "private-ip-address", ip, "addresses.private-ip-address", ip, "mac-address",
+        db_col_text(st, 4), "status", db_col_text(st, 5), "availability-zone", db_col_text(st, 7),
+        "owner-id", ctx->account->account_id, "description", desc);
+    *ret_doc = NULL;
+    if (!ec2_filters_match(filters, attrs, tags)) {
+        json_decref(groups);
+        return 0;
+    }
+    *ret_doc = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, "
+        "s:[{s:s, s:s, s:b}], s:o}",
+        "networkInterfaceId", id, "subnetId", db_col_text(st, 1), "vpcId", db_col_text(st, 2),
+        "availabilityZone", db_col_text(st, 7), "description", desc, "groupSet", groups,
+        "interfaceType", "interface", "macAddress", db_col_text(st, 4), "ownerId",
+        ctx->account->account_id, "privateIpAddress", ip, "privateDnsName", dns, "status",
+        db_col_text(st, 5), "requesterManaged", 1, "sourceDestCheck", 1, "privateIpAddressesSet",
+        "privateIpAddress", ip, "privateDnsName", dns, "primary", 1, "tagSet", ec2_tag_set(tags));
+    return 0;
+}
+
 int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
                                     struct error **err)
 {
@@ -203,62 +240,16 @@ int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_
     if (!st)
         return -EIO;
     db_bind_text(st, 1, ctx->account->account_id);
-    _cleanup_json_ json_t *set = json_array();
-    _cleanup_json_ json_t *found = json_object();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = db_col_text(st, 0);
-        json_object_set_new(found, id, json_true());
-        if (json_array_size(ids)) {
-            bool wanted = false;
-            size_t i;
-            json_t *v;
-            json_array_foreach(ids, i, v) wanted |= !strcmp(json_string_value(v), id);
-            if (!wanted)
-                continue;
-        }
-        char ip[16];
-        uint32_t addr = (uint32_t)sqlite3_column_int64(st, 3);
-        ec2_addr_format(addr, ip);
-        _cleanup_free_ char *dns = xasprintf("ip-%u-%u-%u-%u.ec2.internal", addr >> 24,
-                                             (addr >> 16) & 255, (addr >> 8) & 255, addr & 255);
-        _cleanup_free_ char *desc = xasprintf("skiff task %s", db_col_text(st, 6));
-        _cleanup_json_ json_t *tags = NULL;
-        json_t *groups = NULL, *group_ids = NULL;
-        if ((r = ec2_tags_map(ctx, id, &tags, err)) < 0 ||
-            (r = eni_groups(ctx, id, &groups, &group_ids, err)) < 0)
-            break;
-        _cleanup_json_ json_t *attrs = json_pack(
-            "{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "network-interface-id", id,
-            "subnet-id", db_col_text(st, 1), "vpc-id", db_col_text(st, 2), "group-id", group_ids,
-            "private-ip-address", ip, "addresses.private-ip-address", ip, "mac-address",
-            db_col_text(st, 4), "status", db_col_text(st, 5), "availability-zone",
-            db_col_text(st, 7), "owner-id", ctx->account->account_id, "description", desc);
-        if (!ec2_filters_match(filters, attrs, tags)) {
-            json_decref(groups);
-            continue;
-        }
-        json_array_append_new(
-            set,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, "
-                      "s:[{s:s, s:s, s:b}], s:o}",
-                      "networkInterfaceId", id, "subnetId", db_col_text(st, 1), "vpcId",
-                      db_col_text(st, 2), "availabilityZone", db_col_text(st, 7), "description",
-                      desc, "groupSet", groups, "interfaceType", "interface", "macAddress",
-                      db_col_text(st, 4), "ownerId", ctx->account->account_id, "privateIpAddress",
-                      ip, "privateDnsName", dns, "status", db_col_text(st, 5), "requesterManaged",
-                      1, "sourceDestCheck", 1, "privateIpAddressesSet", "privateIpAddress", ip,
-                      "privateDnsName", dns, "primary", 1, "tagSet", ec2_tag_set(tags)));
-    }
-    sqlite3_reset(st);
-    if (r < 0)
+    struct ec2_walk w = {.ids = ids,
+                         .filters = filters,
+                         .read_what = "read network interfaces",
+                         .not_found = "InvalidNetworkInterfaceID.NotFound",
+                         .id_noun = "networkInterface ID",
+                         .row = eni_row};
+    json_t *set = NULL;
+    if ((r = ec2_describe_walk(ctx, st, &w, &set, err)) < 0)
         return r;
-    if (rc != SQLITE_DONE)
-        return db_fail(ctx->db, err, "read network interfaces");
-    r = ec2_ids_check(ids, found, "InvalidNetworkInterfaceID.NotFound", "networkInterface ID", err);
-    if (r < 0)
-        return r;
-    *ret_out = json_pack("{s:O}", "networkInterfaceSet", set);
+    *ret_out = json_pack("{s:o}", "networkInterfaceSet", set);
     return 0;
 }
 

@@ -510,6 +510,17 @@ int ec2_revoke_egress(struct api_ctx *ctx, const json_t *in, json_t **ret_out, s
     return revoke_rules(ctx, in, true, ret_out, err);
 }
 
+static int rule_row(struct api_ctx *ctx, sqlite3_stmt *st, const json_t *tags,
+                    const json_t *filters, json_t **ret_doc, struct error **err)
+{
+    _cleanup_json_ json_t *attrs = json_pack("{s:s, s:s}", "group-id", db_col_text(st, 1),
+                                             "security-group-rule-id", db_col_text(st, 0));
+    *ret_doc = NULL;
+    if (!ec2_filters_match(filters, attrs, tags))
+        return 0;
+    return rule_doc(ctx, st, ret_doc, err);
+}
+
 int ec2_describe_security_group_rules(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
                                       struct error **err)
 {
@@ -530,41 +541,15 @@ int ec2_describe_security_group_rules(struct api_ctx *ctx, const json_t *in, jso
     if (!st)
         return -EIO;
     db_bind_text(st, 1, ctx->account->account_id);
-    _cleanup_json_ json_t *set = json_array();
-    _cleanup_json_ json_t *found = json_object();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = db_col_text(st, 0);
-        json_object_set_new(found, id, json_true());
-        if (json_array_size(ids)) {
-            bool wanted = false;
-            size_t i;
-            json_t *v;
-            json_array_foreach(ids, i, v) wanted |= !strcmp(json_string_value(v), id);
-            if (!wanted)
-                continue;
-        }
-        _cleanup_json_ json_t *tags = NULL;
-        if ((r = ec2_tags_map(ctx, id, &tags, err)) < 0)
-            break;
-        _cleanup_json_ json_t *attrs =
-            json_pack("{s:s, s:s}", "group-id", db_col_text(st, 1), "security-group-rule-id", id);
-        if (!ec2_filters_match(filters, attrs, tags))
-            continue;
-        json_t *doc = NULL;
-        if ((r = rule_doc(ctx, st, &doc, err)) < 0)
-            break;
-        json_array_append_new(set, doc);
-    }
-    sqlite3_reset(st);
-    if (r < 0)
+    struct ec2_walk w = {.ids = ids,
+                         .filters = filters,
+                         .read_what = "read rules",
+                         .not_found = "InvalidSecurityGroupRuleId.NotFound",
+                         .id_noun = "security group rule",
+                         .row = rule_row};
+    json_t *set = NULL;
+    if ((r = ec2_describe_walk(ctx, st, &w, &set, err)) < 0)
         return r;
-    if (rc != SQLITE_DONE)
-        return db_fail(ctx->db, err, "read rules");
-    r = ec2_ids_check(ids, found, "InvalidSecurityGroupRuleId.NotFound", "security group rule",
-                      err);
-    if (r < 0)
-        return r;
-    *ret_out = json_pack("{s:O}", "securityGroupRuleSet", set);
+    *ret_out = json_pack("{s:o}", "securityGroupRuleSet", set);
     return 0;
 }

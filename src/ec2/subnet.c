@@ -157,6 +157,25 @@ int ec2_create_subnet(struct api_ctx *ctx, const json_t *in, json_t **ret_out, s
     return 0;
 }
 
+static int subnet_row(struct api_ctx *ctx, sqlite3_stmt *st, const json_t *tags,
+                      const json_t *filters, json_t **ret_doc, struct error **err)
+{
+    const char *id = db_col_text(st, 0);
+    _cleanup_free_ char *arn =
+        xasprintf("arn:aws:ec2:%s:%s:subnet/%s", ctx->region, ctx->account->account_id, id);
+    const char *cidr = db_col_text(st, 2);
+    _cleanup_json_ json_t *attrs =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "subnet-id", id, "vpc-id",
+                  db_col_text(st, 1), "cidr-block", cidr, "cidr", cidr, "cidrBlock", cidr,
+                  "availability-zone", db_col_text(st, 4), "default-for-az",
+                  sqlite3_column_int(st, 5) ? "true" : "false", "state", "available", "owner-id",
+                  ctx->account->account_id, "subnet-arn", arn);
+    *ret_doc = NULL;
+    if (!ec2_filters_match(filters, attrs, tags))
+        return 0;
+    return subnet_doc(ctx, st, tags, ret_doc, err);
+}
+
 int ec2_describe_subnets(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
                          struct error **err)
 {
@@ -178,50 +197,16 @@ int ec2_describe_subnets(struct api_ctx *ctx, const json_t *in, json_t **ret_out
     if (!st)
         return -EIO;
     db_bind_text(st, 1, ctx->account->account_id);
-    _cleanup_json_ json_t *set = json_array();
-    _cleanup_json_ json_t *found = json_object();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = db_col_text(st, 0);
-        json_object_set_new(found, id, json_true());
-        if (json_array_size(ids)) {
-            bool wanted = false;
-            size_t i;
-            json_t *v;
-            json_array_foreach(ids, i, v) wanted |= !strcmp(json_string_value(v), id);
-            if (!wanted)
-                continue;
-        }
-        _cleanup_json_ json_t *tags = NULL;
-        r = ec2_tags_map(ctx, id, &tags, err);
-        if (r < 0)
-            break;
-        _cleanup_free_ char *arn =
-            xasprintf("arn:aws:ec2:%s:%s:subnet/%s", ctx->region, ctx->account->account_id, id);
-        const char *cidr = db_col_text(st, 2);
-        _cleanup_json_ json_t *attrs =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "subnet-id", id,
-                      "vpc-id", db_col_text(st, 1), "cidr-block", cidr, "cidr", cidr, "cidrBlock",
-                      cidr, "availability-zone", db_col_text(st, 4), "default-for-az",
-                      sqlite3_column_int(st, 5) ? "true" : "false", "state", "available",
-                      "owner-id", ctx->account->account_id, "subnet-arn", arn);
-        if (!ec2_filters_match(filters, attrs, tags))
-            continue;
-        json_t *doc = NULL;
-        r = subnet_doc(ctx, st, tags, &doc, err);
-        if (r < 0)
-            break;
-        json_array_append_new(set, doc);
-    }
-    sqlite3_reset(st);
-    if (r < 0)
+    struct ec2_walk w = {.ids = ids,
+                         .filters = filters,
+                         .read_what = "read subnets",
+                         .not_found = "InvalidSubnetID.NotFound",
+                         .id_noun = "subnet ID",
+                         .row = subnet_row};
+    json_t *set = NULL;
+    if ((r = ec2_describe_walk(ctx, st, &w, &set, err)) < 0)
         return r;
-    if (rc != SQLITE_DONE)
-        return db_fail(ctx->db, err, "read subnets");
-    r = ec2_ids_check(ids, found, "InvalidSubnetID.NotFound", "subnet ID", err);
-    if (r < 0)
-        return r;
-    *ret_out = json_pack("{s:O}", "subnetSet", set);
+    *ret_out = json_pack("{s:o}", "subnetSet", set);
     return 0;
 }
 

@@ -95,6 +95,20 @@ int ec2_create_vpc(struct api_ctx *ctx, const json_t *in, json_t **ret_out, stru
     return 0;
 }
 
+static int vpc_row(struct api_ctx *ctx, sqlite3_stmt *st, const json_t *tags, const json_t *filters,
+                   json_t **ret_doc, struct error **err)
+{
+    (void)err;
+    const char *id = db_col_text(st, 0);
+    _cleanup_json_ json_t *attrs =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "vpc-id", id, "cidr", db_col_text(st, 1),
+                  "cidr-block-association.cidr-block", db_col_text(st, 1), "is-default",
+                  sqlite3_column_int(st, 2) ? "true" : "false", "owner-id",
+                  ctx->account->account_id, "state", "available");
+    *ret_doc = ec2_filters_match(filters, attrs, tags) ? vpc_doc(ctx, st, tags) : NULL;
+    return 0;
+}
+
 int ec2_describe_vpcs(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
 {
     static const char *const allowed[] = {
@@ -115,41 +129,16 @@ int ec2_describe_vpcs(struct api_ctx *ctx, const json_t *in, json_t **ret_out, s
     if (!st)
         return -EIO;
     db_bind_text(st, 1, ctx->account->account_id);
-    _cleanup_json_ json_t *set = json_array();
-    _cleanup_json_ json_t *found = json_object();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = db_col_text(st, 0);
-        json_object_set_new(found, id, json_true());
-        if (json_array_size(ids)) {
-            bool wanted = false;
-            size_t i;
-            json_t *v;
-            json_array_foreach(ids, i, v) wanted |= !strcmp(json_string_value(v), id);
-            if (!wanted)
-                continue;
-        }
-        _cleanup_json_ json_t *tags = NULL;
-        r = ec2_tags_map(ctx, id, &tags, err);
-        if (r < 0) {
-            sqlite3_reset(st);
-            return r;
-        }
-        _cleanup_json_ json_t *attrs =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "vpc-id", id, "cidr", db_col_text(st, 1),
-                      "cidr-block-association.cidr-block", db_col_text(st, 1), "is-default",
-                      sqlite3_column_int(st, 2) ? "true" : "false", "owner-id",
-                      ctx->account->account_id, "state", "available");
-        if (ec2_filters_match(filters, attrs, tags))
-            json_array_append_new(set, vpc_doc(ctx, st, tags));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(ctx->db, err, "read vpcs");
-    r = ec2_ids_check(ids, found, "InvalidVpcID.NotFound", "vpc ID", err);
-    if (r < 0)
+    struct ec2_walk w = {.ids = ids,
+                         .filters = filters,
+                         .read_what = "read vpcs",
+                         .not_found = "InvalidVpcID.NotFound",
+                         .id_noun = "vpc ID",
+                         .row = vpc_row};
+    json_t *set = NULL;
+    if ((r = ec2_describe_walk(ctx, st, &w, &set, err)) < 0)
         return r;
-    *ret_out = json_pack("{s:O}", "vpcSet", set);
+    *ret_out = json_pack("{s:o}", "vpcSet", set);
     return 0;
 }
 
