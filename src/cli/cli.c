@@ -72,6 +72,25 @@ int cli_unknown_option(const struct cli *cli, char **argv)
     return cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
 }
 
+int cli_getopt_next(const struct cli *cli, struct cli_getopt *g)
+{
+    if (!g->begun) {
+        optind = 0;
+        opterr = 0;
+        g->begun = true;
+    }
+    int c = getopt_long(g->argc, g->argv, g->shortopts, g->longopts, NULL);
+    if (c == ':') {
+        cli_usage_error(cli, "option '%s' needs a value", g->argv[optind - 1]);
+        return CLI_OPT_BAD;
+    }
+    if (c == '?') {
+        cli_unknown_option(cli, g->argv);
+        return CLI_OPT_BAD;
+    }
+    return c;
+}
+
 int cli_operands(struct cli *cli, int argc, char **argv, int min, int max)
 {
     static const struct option none[] = {{NULL, 0, NULL, 0}};

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,20 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* After getopt_long() answered '?': reports the option it did not know
  * as a usage error; returns CLI_EXIT_USAGE. */
 int cli_unknown_option(const struct cli *cli, char **argv);
+
+/* A command's options: getopt_long over argv from its start, with the bad
+ * ones (unknown, or missing their value) reported as usage errors here. */
+struct cli_getopt {
+    int argc;
+    char **argv;
+    const char *shortopts; /* starts with ':' (after '-' when operands come in order) */
+    const struct option *longopts;
+    bool begun;
+};
+/* The next option, -1 after the last, or CLI_OPT_BAD once a bad option has
+ * been reported (the command then ends with CLI_EXIT_USAGE). */
+#define CLI_OPT_BAD (-2)
+int cli_getopt_next(const struct cli *cli, struct cli_getopt *g);
 /* For commands without options of their own: checks that argv has between
  * min and max operands (max -1: no limit) and no options. Returns the index
  * of the first operand, or -1 after printing a usage error. */

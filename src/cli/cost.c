@@ -201,9 +201,8 @@ static int cost_run(struct cli *cli, int argc, char **argv)
     double now = cli_now(), since = 0, until = 0;
     enum format format = cli->output == CLI_OUTPUT_JSON ? FORMAT_JSON : FORMAT_TABLE;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'b':
             by = optarg;
@@ -232,10 +231,8 @@ static int cost_run(struct cli *cli, int argc, char **argv)
             else
                 return cli_usage_error(cli, "--format is table, json or csv");
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc)

@@ -433,17 +433,14 @@ static int image_pull(struct cli *cli, int argc, char **argv)
     };
     const char *platform = NULL;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'p':
             platform = optarg;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (argc - optind != 1)
@@ -647,17 +644,14 @@ static int image_import(struct cli *cli, int argc, char **argv)
     };
     const char *name = NULL;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'n':
             name = optarg;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (argc - optind != 1)
@@ -712,9 +706,8 @@ static int image_prune(struct cli *cli, int argc, char **argv)
     };
     json_t *in = json_object();
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         int64_t max = 0;
         switch (c) {
         case 'm':
@@ -725,12 +718,9 @@ static int image_prune(struct cli *cli, int argc, char **argv)
             }
             json_object_set_new(in, "maxCacheSize", json_integer(max));
             break;
-        case ':':
+        case CLI_OPT_BAD:
             json_decref(in);
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            json_decref(in);
-            return cli_unknown_option(cli, argv);
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc) {

@@ -329,9 +329,8 @@ static int cmd_logs(struct cli *cli, int argc, char **argv)
     const char *cluster = "default";
     bool follow = false;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":f", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'f':
             follow = true;
@@ -339,10 +338,8 @@ static int cmd_logs(struct cli *cli, int argc, char **argv)
         case 'k':
             cluster = optarg;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (argc - optind != 1)

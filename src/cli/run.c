@@ -134,11 +134,10 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct run_opti
     o->environment = json_array();
     const char *cmd = NULL;
     int c;
-    optind = 0;
-    opterr = 0;
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = "-:e:", .longopts = opts};
     /* '-': operands come back in order as option 1, so that "--" (which
      * ends the loop) can be told apart from operands before it. */
-    while ((c = getopt_long(argc, argv, "-:e:", opts, NULL)) != -1) {
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         char *end;
         switch (c) {
         case 1:
@@ -177,10 +176,8 @@ static int parse_options(struct cli *cli, int argc, char **argv, struct run_opti
         case 'a':
             o->attach = true;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (!o->image)

@@ -130,9 +130,8 @@ static int service_create(struct cli *cli, int argc, char **argv)
     bool breaker = false, rollback = true, public_ip = false;
     json_t *tags = json_array(), *subnets = json_array(), *sgs = json_array();
     int c, rc = CLI_EXIT_USAGE;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case OPT_CLUSTER:
             cluster = optarg;
@@ -181,11 +180,7 @@ static int service_create(struct cli *cli, int argc, char **argv)
         case OPT_PUBLIC_IP:
             public_ip = true;
             break;
-        case ':':
-            cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-            goto out;
-        default:
-            cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
             goto out;
         }
     }
@@ -246,9 +241,8 @@ static int cluster_opts(struct cli *cli, int argc, char **argv, const char **clu
         {NULL, 0, NULL, 0},
     };
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case OPT_CLUSTER:
             *cluster = optarg;
@@ -260,11 +254,7 @@ static int cluster_opts(struct cli *cli, int argc, char **argv, const char **clu
             }
             cli_unknown_option(cli, argv);
             return -1;
-        case ':':
-            cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-            return -1;
-        default:
-            cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
             return -1;
         }
     }
@@ -340,9 +330,8 @@ static int service_deploy(struct cli *cli, int argc, char **argv)
     };
     const char *cluster = NULL, *taskdef = NULL;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case OPT_CLUSTER:
             cluster = optarg;
@@ -350,10 +339,8 @@ static int service_deploy(struct cli *cli, int argc, char **argv)
         case OPT_TASKDEF:
             taskdef = optarg;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (argc - optind != 1)

@@ -201,9 +201,8 @@ static int cmd_ps(struct cli *cli, int argc, char **argv)
     bool all = false;
     const char *cluster = NULL;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":a", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":a", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'a':
             all = true;
@@ -211,10 +210,8 @@ static int cmd_ps(struct cli *cli, int argc, char **argv)
         case 'c':
             cluster = optarg;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc)
@@ -255,9 +252,8 @@ static int cmd_stop(struct cli *cli, int argc, char **argv)
     };
     const char *reason = NULL, *cluster = NULL;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'r':
             reason = optarg;
@@ -265,10 +261,8 @@ static int cmd_stop(struct cli *cli, int argc, char **argv)
         case 'c':
             cluster = optarg;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind == argc)
@@ -360,17 +354,14 @@ static int cmd_inspect(struct cli *cli, int argc, char **argv)
     };
     const char *cluster = NULL;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'c':
             cluster = optarg;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (argc - optind != 1)

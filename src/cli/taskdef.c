@@ -156,9 +156,8 @@ static int taskdef_ls(struct cli *cli, int argc, char **argv)
     const char *family = NULL;
     int all = 0;
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    struct cli_getopt g = {.argc = argc, .argv = argv, .shortopts = ":", .longopts = opts};
+    while ((c = cli_getopt_next(cli, &g)) != -1) {
         switch (c) {
         case 'f':
             family = optarg;
@@ -166,10 +165,8 @@ static int taskdef_ls(struct cli *cli, int argc, char **argv)
         case 'a':
             all = 1;
             break;
-        case ':':
-            return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_unknown_option(cli, argv);
+        case CLI_OPT_BAD:
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc)
