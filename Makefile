@@ -7,10 +7,11 @@ LISTEN     ?= 127.0.0.1:8080
 PYTHON     := /usr/bin/python3
 FUZZ_SECONDS ?= 30
 # End-to-end test files run in parallel workers (pytest-xdist), one file per
-# worker at a time so module fixtures are shared; most tests wait on
-# containers rather than burn CPU, so more workers than cores pays off.
+# worker at a time so module fixtures are shared (tests/e2e/conftest.py
+# groups them, and puts the host-network files in one group); most tests
+# wait on containers rather than burn CPU, so more workers than cores pays off.
 E2E_JOBS   ?= 3
-PYTEST     := $(PYTHON) -m pytest -q -n $(E2E_JOBS) --dist loadfile
+PYTEST     := $(PYTHON) -m pytest -q -n $(E2E_JOBS) --dist loadgroup
 
 .PHONY: all deps up check unit e2e asan asan-check fuzz bench clean format format-check
 
