@@ -267,6 +267,11 @@ static void add_mount(struct oci_mount *m, const char *dest, const char *src, bo
  * processes in the container's cgroup, the directory. */
 static void clean_partial(struct task *t, struct ctr *c, const char *dir)
 {
+    /* The old conmon may still be creating it (a kill -9 during the create):
+     * a new create with the same id would race it. */
+    if (oci_container_kill_strays(c->def->runtime_id, 5000) > 0)
+        log_warn("task %s: container %s: monitor or runtime still there after 5 s", t->def.id,
+                 c->def->name);
     agent_rt_delete(&t->a->rtc, c->def->runtime_id, NULL);
     oci_cgroup_kill(t->a->cg, t->def.id, c->def->slug, NULL);
     oci_dir_remove_tree(dir, NULL);

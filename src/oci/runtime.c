@@ -12,6 +12,7 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -292,6 +293,59 @@ static bool is_conmon(pid_t pid)
     snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
     _cleanup_free_ char *comm = NULL;
     return oci_file_read_at(AT_FDCWD, path, 32, &comm, NULL) == 0 && strcmp(comm, "conmon\n") == 0;
+}
+
+/* True when /proc/PID runs conmon, crun or runc with id as one of its
+ * arguments. */
+static bool is_stray(const char *pid, const char *id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+    _cleanup_free_ char *comm = NULL;
+    if (oci_file_read_at(AT_FDCWD, path, 32, &comm, NULL) < 0 ||
+        (strcmp(comm, "conmon\n") != 0 && strcmp(comm, "crun\n") != 0 &&
+         strcmp(comm, "runc\n") != 0))
+        return false;
+    snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char cmd[4096];
+    ssize_t len = fd < 0 ? -1 : read(fd, cmd, sizeof(cmd) - 1);
+    if (len <= 0)
+        return false;
+    cmd[len] = '\0';
+    for (ssize_t off = 0; off < len; off += (ssize_t)strlen(cmd + off) + 1)
+        if (strcmp(cmd + off, id) == 0)
+            return true;
+    return false;
+}
+
+/* SIGKILLs every stray of id; answers how many were found. */
+static int kill_strays(const char *id)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || !is_stray(e->d_name, id))
+            continue;
+        kill((pid_t)atoi(e->d_name), SIGKILL);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+int oci_container_kill_strays(const char *id, int timeout_ms)
+{
+    if (!id || !oci_name_valid(id))
+        return 0;
+    int64_t deadline = time_now_ms() + timeout_ms;
+    int n;
+    while ((n = kill_strays(id)) > 0 && time_now_ms() < deadline)
+        poll(NULL, 0, 10);
+    return n;
 }
 
 /* Has conmon create the container; fills c->pid and c->conmon_pid. */

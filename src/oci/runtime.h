@@ -103,6 +103,12 @@ int oci_container_delete(struct oci_container *c, bool force, struct error **err
 int oci_container_load(struct oci_runtime *rt, const char *dir, struct oci_container **ret,
                        struct error **err);
 void oci_container_free(struct oci_container *c);
+/* SIGKILLs what an interrupted creation of container ID may have left
+ * running — its conmon and a runtime call still at work on it (found by
+ * comm and by ID as a whole argument) — and waits up to timeout_ms for them
+ * to be gone, so that a new creation with the same ID cannot race them.
+ * Answers how many were still there at the deadline. */
+int oci_container_kill_strays(const char *id, int timeout_ms);
 
 const char *oci_container_id(const struct oci_container *c);
 /* DIR/ctr.log. */

@@ -249,6 +249,21 @@ def proc_start_time(pid):
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def pool_refill(s, pid, cmd):
+    """True for the running daemon's own mkfs.ext4 refilling its pool of
+    ephemeral storage images: daemon work, not a task's leftover (it runs
+    at nice 19 and can take many seconds on a loaded machine)."""
+    if not s.proc or "mkfs.ext4" not in cmd or \
+            (s.data_dir + "/ephemeral/tmp-") not in cmd:
+        return False
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    return ppid == s.proc.pid
+
+
 def host_leftovers(s):
     """What a daemon's tasks left on the host: processes in its cgroups or
     naming its dirs, mounts under its dirs, task cgroups, runtime state."""
@@ -263,6 +278,8 @@ def host_leftovers(s):
             with open("/proc/%s/cgroup" % pid) as f:
                 cg = f.read()
         except OSError:
+            continue
+        if pool_refill(s, pid, cmd):
             continue
         if any(m in cmd for m in marks) or (s.cgroup_parent + "/") in cg:
             found.append("process %s: %s" % (pid, cmd))
