@@ -237,6 +237,7 @@ struct task {
 };
 
 struct pull_req;
+struct agent_meta;
 
 /* storage.c */
 struct agent_storage {
@@ -274,7 +275,8 @@ struct agent {
     struct pull_req *pull_queue;
 
     struct agent_storage storage;
-    bool task_network; /* net.c */
+    bool task_network;       /* net.c */
+    struct agent_meta *meta; /* metadata.c */
 };
 
 /* task.c */
@@ -347,3 +349,20 @@ json_t *agent_pull_auth_take(struct agent *a, const json_t *msg);
 /* agent.c */
 /* Replaces t->last with a fresh report, sends it and saves task.json. */
 void agent_task_publish(struct task *t, bool durable);
+
+/* metadata.c: the task metadata endpoint (Fargate's v4, docs/metadata.md) */
+#define AGENT_META_ADDR "169.254.170.2"
+/* Starts the thread serving every task's endpoint (a->meta). */
+int agent_meta_start(struct agent *a, struct error **err);
+/* Closes every endpoint and stops the thread; NULL-safe on a->meta. */
+void agent_meta_stop(struct agent *a);
+/* Adds AGENT_META_ADDR/32 to the loopback of the task's namespace (ns_path)
+ * and serves the task's endpoint on port 80 there; a no-op when it is
+ * served already or the endpoint thread is not started. */
+int agent_meta_open(struct task *t, const char *ns_path, struct error **err);
+/* Stops serving the task's endpoint; a no-op when it is not served. */
+void agent_meta_close(struct agent *a, const char *task_id);
+/* After a restart: opens the endpoint of every loaded task whose namespace
+ * exists (between provisioning and deprovisioning); failures are logged.
+ * Before the task threads start. */
+void agent_meta_reopen(struct agent *a);
