@@ -244,6 +244,7 @@ static void agent_free(struct node *n)
     pthread_mutex_unlock(&a->lock);
     agent_pull_stop(a);
     agent_storage_stop(a);
+    agent_meta_stop(a);
     while (a->tasks) {
         struct task *t = a->tasks;
         a->tasks = t->next;
@@ -410,6 +411,11 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
     }
     sweep_expired(a);
     agent_reconcile(a);
+    if ((r = agent_meta_start(a, err)) < 0) {
+        agent_free(&a->node);
+        return r;
+    }
+    agent_meta_reopen(a);
     if ((r = agent_pull_start(a, err)) < 0) {
         agent_free(&a->node);
         return r;

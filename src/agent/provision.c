@@ -102,17 +102,19 @@ int agent_provision(struct task *t, struct error **err)
     if ((r = oci_cgroup_task_create(a->cg, t->def.id, &lim, err)) < 0)
         return r;
     _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
-    if (access(ns, F_OK) == 0) /* resumed after a restart: the namespace is there */
-        return a->task_network ? agent_net_setup(t, ns, err) : 0;
-    if ((r = oci_netns_create(ns, err)) < 0)
+    /* Resumed after a restart: the namespace is there. */
+    if (access(ns, F_OK) < 0 && (r = oci_netns_create(ns, err)) < 0)
         return r;
-    return a->task_network ? agent_net_setup(t, ns, err) : 0;
+    if (a->task_network && (r = agent_net_setup(t, ns, err)) < 0)
+        return r;
+    return agent_meta_open(t, ns, err);
 }
 
 int agent_deprovision(struct task *t, struct error **err)
 {
     struct agent *a = t->a;
     int ret = 0, r;
+    agent_meta_close(a, t->def.id);
     /* Nothing should be left in the cgroup; kill stragglers all the same
      * (a process a health check left behind, say). */
     if ((r = oci_cgroup_kill(a->cg, t->def.id, NULL, err)) < 0 && !ret)
