@@ -91,6 +91,14 @@ int agent_process_resolve(const struct task_def *task, const struct ctr_def *def
     env_put(&env, dregion);
     for (size_t i = 0; def->env[i]; i++)
         env_put(&env, def->env[i]);
+    /* Last, as the ECS agent does: the endpoint of this container. */
+    _cleanup_free_ char *meta =
+        def->runtime_id
+            ? xasprintf("ECS_CONTAINER_METADATA_URI_V4=http://" AGENT_META_ADDR "/v4/%s",
+                        def->runtime_id)
+            : NULL;
+    if (meta)
+        env_put(&env, meta);
 
     const char *cwd = def->working_dir                               ? def->working_dir
                       : img && img->working_dir && *img->working_dir ? img->working_dir
