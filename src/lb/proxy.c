@@ -727,8 +727,10 @@ static void upstream_event(struct lb_worker *w, struct upstream *u, uint32_t eve
         }
         /* Room again for body bytes. */
         feed_body(w, c);
-        if (c->ev.dead || c->up != u)
+        if (c->ev.dead)
             return;
+        if (c->up != u)
+            goto flush;
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         if (out_pending(&c->out) >= HIGH_WATER)
