@@ -19,6 +19,12 @@
  * empty one and plugging a veth into one must not interleave. */
 static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool sg_ready;
+/* This daemon's share of the host's names (net_scope_acquire), set by
+ * agent_net_reconcile() before any task is set up. */
+static char scope[NET_SCOPE_LEN + 1];
+
+/* Where daemons hold their scopes; one per host. */
+#define SCOPE_LOCK_DIR "/run/skiff-net"
 
 struct names {
     char bridge[NET_IFNAME_MAX];
@@ -30,17 +36,19 @@ static const json_t *task_eni(const struct task *t)
     return json_get_object(json_get_object(t->def.msg, "networkConfiguration"), "eni");
 }
 
-/* skb + 12 hex digits of the subnet id, ske + 12 of the ENI id: both random
- * ids, so names are not reused while the kernel may still hold an old
- * interface. */
+/* skb + scope + 8 hex digits of the subnet id, ske + scope + 8 of the ENI
+ * id: both random ids, so names are not reused while the kernel may still
+ * hold an old interface, and the scope keeps daemons apart. */
 static int names_of(const json_t *eni, struct names *n, struct error **err)
 {
     const char *sub = json_get_str(eni, "subnetId"), *id = json_get_str(eni, "id");
     if (!sub || !id || strncmp(sub, "subnet-", 7) != 0 || strncmp(id, "eni-", 4) != 0 ||
-        strlen(sub) < 19 || strlen(id) < 16)
+        strlen(sub) < 15 || strlen(id) < 12)
         return error_set(err, EINVAL, NULL, "task ENI without valid ids");
-    snprintf(n->bridge, sizeof(n->bridge), "skb%.12s", sub + 7);
-    snprintf(n->host_if, sizeof(n->host_if), "ske%.12s", id + 4);
+    if (!scope[0])
+        return error_set(err, EINVAL, NULL, "task networking without a scope");
+    snprintf(n->bridge, sizeof(n->bridge), "skb%s%.8s", scope, sub + 7);
+    snprintf(n->host_if, sizeof(n->host_if), "ske%s%.8s", scope, id + 4);
     return 0;
 }
 
@@ -90,7 +98,7 @@ int agent_net_setup(struct task *t, const char *ns_path, struct error **err)
     if (fd < 0)
         return error_errno(err, errno, "open %s", ns_path);
     pthread_mutex_lock(&net_lock);
-    if (!sg_ready && (r = net_sg_init(err)) < 0)
+    if (!sg_ready && (r = net_sg_init(scope, err)) < 0)
         goto out;
     sg_ready = true;
     /* Resumed after a restart mid-way: start the interface afresh (deleting
@@ -101,11 +109,11 @@ int agent_net_setup(struct task *t, const char *ns_path, struct error **err)
         goto out;
     /* Rules first: the port is filtered from the moment it exists. */
     json_t *rules = rules_of(t->dir, eni);
-    r = net_sg_apply(&sg, rules, err);
+    r = net_sg_apply(scope, &sg, rules, err);
     json_decref(rules);
     if (r < 0 || (r = net_bridge_ensure(n.bridge, e.gateway, e.prefix, err)) < 0 ||
         (r = net_eni_setup(&e, fd, err)) < 0)
-        net_sg_remove(&sg, NULL);
+        net_sg_remove(scope, &sg, NULL);
 out:
     pthread_mutex_unlock(&net_lock);
     return r < 0 ? error_wrap(err, "network interface %s", json_get_str(eni, "id")) : 0;
@@ -140,7 +148,7 @@ int agent_net_teardown(struct task *t, struct error **err)
     /* Deleting the host side now (not when the namespace is reaped) lets
      * the bridge go with its last task. */
     r = net_veth_delete(n.host_if, err);
-    net_sg_remove(&sg, NULL);
+    net_sg_remove(scope, &sg, NULL);
     /* A "network" message from now on must not bring the rules back. */
     _cleanup_free_ char *gone = xasprintf("%s/net-gone", t->dir);
     int fd = open(gone, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -186,8 +194,16 @@ static bool name_in(const char *name, const char (*list)[NET_IFNAME_MAX], size_t
     return false;
 }
 
+/* Whether name is one of the scope's links of kind ("skb" or "ske"). */
+static bool in_scope(const char *name, const char *kind)
+{
+    return strncmp(name, kind, 3) == 0 && strncmp(name + 3, scope, NET_SCOPE_LEN) == 0;
+}
+
 int agent_net_reconcile(struct agent *a, struct error **err)
 {
+    if (net_scope_acquire(a->data_dir, SCOPE_LOCK_DIR, scope, err) < 0)
+        return error_wrap(err, "task networking");
     size_t n = 0, cap = 0;
     for (struct task *t = a->tasks; t; t = t->next)
         cap++;
@@ -214,7 +230,7 @@ int agent_net_reconcile(struct agent *a, struct error **err)
     }
     int r = 0;
     pthread_mutex_lock(&net_lock);
-    if ((r = net_sg_reset(sg, rules, n, err)) == 0) {
+    if ((r = net_sg_reset(scope, sg, rules, n, err)) == 0) {
         sg_ready = true;
         /* Then the links: veths first, so that the bridges they were
          * plugged into are empty. */
@@ -223,9 +239,9 @@ int agent_net_reconcile(struct agent *a, struct error **err)
             struct dirent *de;
             while (d && r == 0 && (de = readdir(d))) {
                 const char *name = de->d_name;
-                if (pass == 0 && strncmp(name, "ske", 3) == 0 && !name_in(name, ports, n))
+                if (pass == 0 && in_scope(name, "ske") && !name_in(name, ports, n))
                     r = net_veth_delete(name, err);
-                else if (pass == 1 && strncmp(name, "skb", 3) == 0 && !name_in(name, bridges, n))
+                else if (pass == 1 && in_scope(name, "skb") && !name_in(name, bridges, n))
                     r = net_bridge_delete(name, err);
             }
             if (d)
@@ -260,7 +276,7 @@ int agent_net_update(const char *dir, const json_t *eni, const json_t *rules, st
     json_decref(now);
     /* Torn down already, or unchanged: nothing to do. Otherwise one
      * transaction replaces the rules; then they are kept for a restart. */
-    if (!same && access(gone, F_OK) < 0 && (r = net_sg_apply(&sg, rules, err)) == 0) {
+    if (!same && access(gone, F_OK) < 0 && (r = net_sg_apply(scope, &sg, rules, err)) == 0) {
         if (json_dump_file(rules, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0)
             r = error_errno(err, errno ? errno : EIO, "write %s", path);
     }

@@ -26,12 +26,15 @@ void agent_net_report(const struct task *t, json_t *report);
 
 struct agent;
 
-/* At start, with the tasks loaded: makes the host's task networking agree
- * with them. nftables is reset to exactly the rules of the tasks not yet
- * STOPPED (one transaction, the survivors never unfiltered), and task
- * veths (ske*) and subnet bridges (skb*) that no such task owns are
- * deleted: orphans of a skiffd killed mid-way. One skiffd with task
- * networking per host. */
+/* At start, with the tasks loaded: takes the daemon's network scope
+ * (net_scope_acquire: kept in DATA-DIR/net-scope, held through
+ * /run/skiff-net), then makes the host's task networking of that scope
+ * agree with the tasks. Its nftables tables are reset to exactly the rules
+ * of the tasks not yet STOPPED (one transaction, the survivors never
+ * unfiltered), and its task veths (ske<scope>*) and subnet bridges
+ * (skb<scope>*) that no such task owns are deleted: orphans of a skiffd
+ * killed mid-way. Other daemons' scopes are left alone. Must run before
+ * any task is set up. */
 int agent_net_reconcile(struct agent *a, struct error **err);
 
 /* A "network" message (src/sched/node.h) for the task kept in dir, whose

@@ -4,9 +4,11 @@
  *   net-tool bridge-del NAME
  *   net-tool up NETNS-PATH BRIDGE HOST-IF ADDR/PREFIX GATEWAY MAC
  *   net-tool del HOST-IF
- *   net-tool sg-init
- *   net-tool sg BRIDGE HOST-IF ADDR MAC RULES-JSON   set a task's security group rules
- *   net-tool sg-del BRIDGE HOST-IF ADDR MAC
+ *   net-tool sg-init SCOPE
+ *   net-tool sg SCOPE BRIDGE HOST-IF ADDR MAC RULES-JSON   set a task's rules
+ *   net-tool sg-del SCOPE BRIDGE HOST-IF ADDR MAC
+ *   net-tool sg-reset SCOPE                  the scope's tables, with no task
+ *   net-tool sg-drop SCOPE                   delete the scope's tables
  *   net-tool bench N BRIDGE                 N namespaces: setup + teardown times
  *                                           with src/net, then with ip -batch
  */
@@ -107,7 +109,8 @@ static int bench(int n, const char *bridge)
         if (fd < 0)
             return fail(NULL);
         char host_if[NET_IFNAME_MAX];
-        snprintf(host_if, sizeof(host_if), "skbn%x", i);
+        /* Unique per run: benches may run side by side. */
+        snprintf(host_if, sizeof(host_if), "skn%x.%x", (unsigned)getpid() & 0xfffff, i & 0xfff);
         struct net_eni eni = {.bridge = bridge,
                               .host_if = host_if,
                               .addr = gw + 3 + (uint32_t)i,
@@ -185,23 +188,28 @@ int main(int argc, char **argv)
         }
         return net_eni_setup(&eni, fd, &e) < 0 ? fail(e) : 0;
     }
-    if (argc == 2 && !strcmp(argv[1], "sg-init"))
-        return net_sg_init(&e) < 0 ? fail(e) : 0;
-    if ((argc == 7 && !strcmp(argv[1], "sg")) || (argc == 6 && !strcmp(argv[1], "sg-del"))) {
-        struct net_sg_task t = {.bridge = argv[2], .host_if = argv[3]};
-        if (net_addr_parse(argv[4], &t.addr) < 0 || net_mac_parse(argv[5], t.mac) < 0) {
+    if (argc == 3 && !strcmp(argv[1], "sg-init"))
+        return net_sg_init(argv[2], &e) < 0 ? fail(e) : 0;
+    if (argc == 3 && !strcmp(argv[1], "sg-reset"))
+        return net_sg_reset(argv[2], NULL, NULL, 0, &e) < 0 ? fail(e) : 0;
+    if (argc == 3 && !strcmp(argv[1], "sg-drop"))
+        return net_sg_drop(argv[2], &e) < 0 ? fail(e) : 0;
+    if ((argc == 8 && !strcmp(argv[1], "sg")) || (argc == 7 && !strcmp(argv[1], "sg-del"))) {
+        const char *scope = argv[2];
+        struct net_sg_task t = {.bridge = argv[3], .host_if = argv[4]};
+        if (net_addr_parse(argv[5], &t.addr) < 0 || net_mac_parse(argv[6], t.mac) < 0) {
             fprintf(stderr, "net-tool: bad address or MAC\n");
             return 2;
         }
-        if (argc == 6)
-            return net_sg_remove(&t, &e) < 0 ? fail(e) : 0;
-        json_t *rules = json_loads(argv[6], 0, NULL);
+        if (argc == 7)
+            return net_sg_remove(scope, &t, &e) < 0 ? fail(e) : 0;
+        json_t *rules = json_loads(argv[7], 0, NULL);
         if (!json_is_array(rules)) {
             fprintf(stderr, "net-tool: rules must be a JSON list\n");
             json_decref(rules);
             return 2;
         }
-        int r = net_sg_apply(&t, rules, &e);
+        int r = net_sg_apply(scope, &t, rules, &e);
         json_decref(rules);
         return r < 0 ? fail(e) : 0;
     }

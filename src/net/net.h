@@ -17,6 +17,21 @@
 /* Interface names: IFNAMSIZ (16) with NUL. */
 #define NET_IFNAME_MAX 16
 
+/* A scope is one skiffd's share of the host's task networking: its subnet
+ * bridges are named skb<scope>…, its task ports ske<scope>…, its nftables
+ * tables skiff_<scope>, so that several daemons (test suites, several data
+ * dirs) share a host without touching, filtering or reconciling away each
+ * other's. NET_SCOPE_LEN lowercase hex digits. */
+#define NET_SCOPE_LEN 4
+
+/* The scope of the daemon whose data dir is data_dir: the one kept in
+ * DATA-DIR/net-scope, or a new random one (written there) that no live
+ * daemon holds and no link uses. Holds it for the life of the process
+ * through a lock in lock_dir (made if absent; one per host, e.g.
+ * /run/skiff-net): a scope another live process holds is -EBUSY (two
+ * daemons on one data dir). ret gets NET_SCOPE_LEN + 1 bytes. */
+int net_scope_acquire(const char *data_dir, const char *lock_dir, char *ret, struct error **err);
+
 struct net_eni {
     const char *bridge;  /* the subnet's bridge */
     const char *host_if; /* host side of the veth pair */

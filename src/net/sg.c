@@ -10,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Task bridges and host-side veths carry these prefixes (src/agent/net.c
- * names them). */
-#define BRIDGE_GLOB "skb*"
-#define PORT_GLOB   "ske*"
+/* One daemon's tables are skiff_SCOPE; its task bridges and host-side
+ * veths are named skbSCOPE… and skeSCOPE… (src/agent/net.c names them), and
+ * its rules match only those, so daemons sharing a host never filter, nor
+ * remove, each other's. */
+static bool scope_ok(const char *scope)
+{
+    return scope && strlen(scope) == NET_SCOPE_LEN &&
+           strspn(scope, "0123456789abcdef") == NET_SCOPE_LEN;
+}
 
 static int run(const char *cmds, struct error **err)
 {
@@ -32,33 +37,60 @@ static int run(const char *cmds, struct error **err)
     return r;
 }
 
-static const char init_cmds[] =
-    "add table inet skiff\n"
-    "add map inet skiff ingress { type ifname . ipv4_addr : verdict; }\n"
-    "add map inet skiff egress { type ifname . ipv4_addr : verdict; }\n"
-    "add chain inet skiff forward { type filter hook forward priority 0; policy accept; }\n"
-    "add chain inet skiff output { type filter hook output priority 0; policy accept; }\n"
-    "add chain inet skiff input { type filter hook input priority 0; policy accept; }\n"
-    "flush chain inet skiff forward\n"
-    "flush chain inet skiff output\n"
-    "flush chain inet skiff input\n"
-    "add rule inet skiff forward meta protocol ip oifname . ip daddr vmap @ingress\n"
-    "add rule inet skiff forward meta protocol ip iifname . ip saddr vmap @egress\n"
-    "add rule inet skiff output meta protocol ip oifname . ip daddr vmap @ingress\n"
-    "add rule inet skiff input iifname \"" BRIDGE_GLOB "\" ct state established,related "
-    "accept\n"
-    "add rule inet skiff input iifname \"" BRIDGE_GLOB "\" drop\n"
-    "add table bridge skiff\n"
-    "add set bridge skiff ports { type ifname . ipv4_addr . ether_addr; }\n"
-    "add chain bridge skiff prerouting { type filter hook prerouting priority -300; "
-    "policy accept; }\n"
-    "flush chain bridge skiff prerouting\n"
-    "add rule bridge skiff prerouting iifname \"" PORT_GLOB "\" meta protocol ip "
-    "iifname . ip saddr . ether saddr != @ports drop\n";
+/* Before scopes, one daemon per host owned tables named plain "skiff",
+ * whose anti-spoofing rule ("ske*" ports not in its set: drop) would drop
+ * every scoped task's frames: they go. */
+static const char legacy_cmds[] = "add table inet skiff\ndelete table inet skiff\n"
+                                  "add table bridge skiff\ndelete table bridge skiff\n";
 
-int net_sg_init(struct error **err)
+/* The tables, maps and base chains (created if absent, base chains
+ * refilled). */
+static void init_text(struct buf *b, const char *scope)
 {
-    return run(init_cmds, err);
+    buf_puts(b, legacy_cmds);
+    buf_printf(b,
+               "add table inet skiff_%s\n"
+               "add map inet skiff_%s ingress { type ifname . ipv4_addr : verdict; }\n"
+               "add map inet skiff_%s egress { type ifname . ipv4_addr : verdict; }\n",
+               scope, scope, scope);
+    static const char *const hooks[] = {"forward", "output", "input"};
+    for (size_t i = 0; i < 3; i++)
+        buf_printf(b,
+                   "add chain inet skiff_%s %s { type filter hook %s priority 0; "
+                   "policy accept; }\n"
+                   "flush chain inet skiff_%s %s\n",
+                   scope, hooks[i], hooks[i], scope, hooks[i]);
+    buf_printf(b,
+               "add rule inet skiff_%s forward meta protocol ip oifname . ip daddr vmap "
+               "@ingress\n"
+               "add rule inet skiff_%s forward meta protocol ip iifname . ip saddr vmap "
+               "@egress\n"
+               "add rule inet skiff_%s output meta protocol ip oifname . ip daddr vmap "
+               "@ingress\n"
+               "add rule inet skiff_%s input iifname \"skb%s*\" ct state established,related "
+               "accept\n"
+               "add rule inet skiff_%s input iifname \"skb%s*\" drop\n"
+               "add table bridge skiff_%s\n"
+               "add set bridge skiff_%s ports { type ifname . ipv4_addr . ether_addr; }\n"
+               "add chain bridge skiff_%s prerouting { type filter hook prerouting priority "
+               "-300; policy accept; }\n"
+               "flush chain bridge skiff_%s prerouting\n"
+               "add rule bridge skiff_%s prerouting iifname \"ske%s*\" meta protocol ip "
+               "iifname . ip saddr . ether saddr != @ports drop\n",
+               scope, scope, scope, scope, scope, scope, scope, scope, scope, scope, scope, scope,
+               scope);
+}
+
+int net_sg_init(const char *scope, struct error **err)
+{
+    if (!scope_ok(scope))
+        return error_set(err, EINVAL, NULL, "bad network scope");
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    init_text(&b, scope);
+    int r = run(b.data, err);
+    buf_done(&b);
+    return r;
 }
 
 static void addr_str(uint32_t a, char out[16])
@@ -69,7 +101,8 @@ static void addr_str(uint32_t a, char out[16])
 /* Appends one rule's match + accept to chain, or nothing when it names no
  * peer. Peers and protocol come from the caller's validated rules; they
  * are checked again here because they end up in nftables' syntax. */
-static int rule_text(struct buf *b, const char *chain, const json_t *rule, struct error **err)
+static int rule_text(struct buf *b, const char *scope, const char *chain, const json_t *rule,
+                     struct error **err)
 {
     bool egress = json_get_bool(rule, "egress", false);
     const char *proto = json_get_str(rule, "protocol");
@@ -77,7 +110,7 @@ static int rule_text(struct buf *b, const char *chain, const json_t *rule, struc
     json_t *cidrs = json_get_array(rule, "cidrs");
     if (!json_array_size(cidrs))
         return 0;
-    buf_printf(b, "add rule inet skiff %s ip %s {", chain, egress ? "daddr" : "saddr");
+    buf_printf(b, "add rule inet skiff_%s %s ip %s {", scope, chain, egress ? "daddr" : "saddr");
     size_t i;
     json_t *c;
     json_array_foreach(cidrs, i, c)
@@ -117,110 +150,149 @@ static bool name_ok(const char *s)
            strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(s);
 }
 
-/* Appends the commands that give a task its rules (replacing any). */
-static int apply_text(struct buf *bp, const struct net_sg_task *t, const json_t *rules,
-                      struct error **err)
+/* The task's links must be its daemon's: the base chains' globs (host
+ * services, anti-spoofing) cover those names only. */
+static int task_ok(const char *scope, const struct net_sg_task *t, struct error **err)
 {
-    if (!name_ok(t->bridge) || !name_ok(t->host_if))
-        return error_set(err, EINVAL, NULL, "bad interface name");
+    if (!scope_ok(scope))
+        return error_set(err, EINVAL, NULL, "bad network scope");
+    if (!name_ok(t->bridge) || !name_ok(t->host_if) || strncmp(t->bridge, "skb", 3) != 0 ||
+        strncmp(t->bridge + 3, scope, NET_SCOPE_LEN) != 0 || strncmp(t->host_if, "ske", 3) != 0 ||
+        strncmp(t->host_if + 3, scope, NET_SCOPE_LEN) != 0)
+        return error_set(err, EINVAL, NULL, "interface names %s/%s outside scope %s",
+                         t->bridge ? t->bridge : "", t->host_if ? t->host_if : "", scope);
+    return 0;
+}
+
+/* Appends the commands that give a task its rules (replacing any). */
+static int apply_text(struct buf *bp, const char *scope, const struct net_sg_task *t,
+                      const json_t *rules, struct error **err)
+{
+    int r;
+    if ((r = task_ok(scope, t, err)) < 0)
+        return r;
     char ip[16];
     addr_str(t->addr, ip);
     struct buf b = *bp;
     const char *dirs[2] = {"in", "out"};
     for (int d = 0; d < 2; d++) {
+        const char *c = dirs[d], *h = t->host_if;
         buf_printf(&b,
-                   "add chain inet skiff %s_%s\n"
-                   "flush chain inet skiff %s_%s\n"
-                   "add rule inet skiff %s_%s ct state established,related accept\n"
-                   "add rule inet skiff %s_%s ct state invalid drop\n",
-                   dirs[d], t->host_if, dirs[d], t->host_if, dirs[d], t->host_if, dirs[d],
-                   t->host_if);
+                   "add chain inet skiff_%s %s_%s\n"
+                   "flush chain inet skiff_%s %s_%s\n"
+                   "add rule inet skiff_%s %s_%s ct state established,related accept\n"
+                   "add rule inet skiff_%s %s_%s ct state invalid drop\n",
+                   scope, c, h, scope, c, h, scope, c, h, scope, c, h);
     }
     /* Whatever the host's ip_forward: a task's packets go nowhere but its
      * own subnet's bridge (other subnets, other VPCs and the uplink are not
      * routed for tasks yet; docs/network.md). */
-    buf_printf(&b, "add rule inet skiff out_%s oifname != \"%s\" drop\n", t->host_if, t->bridge);
+    buf_printf(&b, "add rule inet skiff_%s out_%s oifname != \"%s\" drop\n", scope, t->host_if,
+               t->bridge);
     /* A task always reaches itself (containers over its own address). */
-    buf_printf(&b, "add rule inet skiff in_%s ip saddr %s accept\n", t->host_if, ip);
+    buf_printf(&b, "add rule inet skiff_%s in_%s ip saddr %s accept\n", scope, t->host_if, ip);
     size_t i;
     json_t *rule;
-    int r = 0;
     json_array_foreach(rules, i, rule)
     {
         char chain[40];
         snprintf(chain, sizeof(chain), "%s_%s", json_get_bool(rule, "egress", false) ? "out" : "in",
                  t->host_if);
-        if ((r = rule_text(&b, chain, rule, err)) < 0)
+        if ((r = rule_text(&b, scope, chain, rule, err)) < 0)
             break;
     }
-    if (r == 0)
+    if (r == 0) {
+        const char *h = t->host_if, *br = t->bridge;
         buf_printf(&b,
-                   "add rule inet skiff in_%s drop\n"
-                   "add rule inet skiff out_%s drop\n"
-                   "add element inet skiff ingress { \"%s\" . %s : jump in_%s }\n"
-                   "add element inet skiff egress { \"%s\" . %s : jump out_%s }\n"
-                   "add element bridge skiff ports { \"%s\" . %s . "
+                   "add rule inet skiff_%s in_%s drop\n"
+                   "add rule inet skiff_%s out_%s drop\n"
+                   "add element inet skiff_%s ingress { \"%s\" . %s : jump in_%s }\n"
+                   "add element inet skiff_%s egress { \"%s\" . %s : jump out_%s }\n"
+                   "add element bridge skiff_%s ports { \"%s\" . %s . "
                    "%02x:%02x:%02x:%02x:%02x:%02x }\n",
-                   t->host_if, t->host_if, t->bridge, ip, t->host_if, t->bridge, ip, t->host_if,
-                   t->host_if, ip, t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4],
-                   t->mac[5]);
+                   scope, h, scope, h, scope, br, ip, h, scope, br, ip, h, scope, h, ip, t->mac[0],
+                   t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
+    }
     if (r == 0 && b.cap && b.len >= b.cap - 1)
         r = error_set(err, E2BIG, NULL, "too many security group rules");
     *bp = b;
     return r;
 }
 
-int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error **err)
-{
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    int r = apply_text(&b, t, rules, err);
-    if (r == 0)
-        r = run(b.data, err);
-    buf_done(&b);
-    return r;
-}
-
-int net_sg_reset(const struct net_sg_task *tasks, const json_t *const *rules, size_t n,
+int net_sg_apply(const char *scope, const struct net_sg_task *t, const json_t *rules,
                  struct error **err)
 {
     struct buf b;
-    buf_init(&b, 64 << 20);
-    /* "add" first, so that "delete" finds the tables whether or not they
-     * were there; all of it is one transaction. */
-    buf_puts(&b, "add table inet skiff\ndelete table inet skiff\n"
-                 "add table bridge skiff\ndelete table bridge skiff\n");
-    buf_puts(&b, init_cmds);
-    int r = 0;
-    for (size_t i = 0; i < n && r == 0; i++)
-        r = apply_text(&b, &tasks[i], rules[i], err);
+    buf_init(&b, 1 << 20);
+    int r = apply_text(&b, scope, t, rules, err);
     if (r == 0)
         r = run(b.data, err);
     buf_done(&b);
     return r;
 }
 
-int net_sg_remove(const struct net_sg_task *t, struct error **err)
+int net_sg_reset(const char *scope, const struct net_sg_task *tasks, const json_t *const *rules,
+                 size_t n, struct error **err)
 {
-    if (!name_ok(t->bridge) || !name_ok(t->host_if))
-        return error_set(err, EINVAL, NULL, "bad interface name");
+    if (!scope_ok(scope))
+        return error_set(err, EINVAL, NULL, "bad network scope");
+    struct buf b;
+    buf_init(&b, 64 << 20);
+    /* "add" first, so that "delete" finds the tables whether or not they
+     * were there; all of it is one transaction. Only this scope's tables:
+     * other daemons' stay as they are. */
+    buf_printf(&b,
+               "add table inet skiff_%s\ndelete table inet skiff_%s\n"
+               "add table bridge skiff_%s\ndelete table bridge skiff_%s\n",
+               scope, scope, scope, scope);
+    init_text(&b, scope);
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = apply_text(&b, scope, &tasks[i], rules[i], err);
+    if (r == 0)
+        r = run(b.data, err);
+    buf_done(&b);
+    return r;
+}
+
+int net_sg_remove(const char *scope, const struct net_sg_task *t, struct error **err)
+{
+    int r;
+    if ((r = task_ok(scope, t, err)) < 0)
+        return r;
     char ip[16];
     addr_str(t->addr, ip);
     /* Each step alone: a missing element or chain must not keep the others
      * from going. */
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "delete element inet skiff ingress { \"%s\" . %s }", t->bridge, ip);
+    snprintf(cmd, sizeof(cmd), "delete element inet skiff_%s ingress { \"%s\" . %s }", scope,
+             t->bridge, ip);
     run(cmd, NULL);
-    snprintf(cmd, sizeof(cmd), "delete element inet skiff egress { \"%s\" . %s }", t->bridge, ip);
+    snprintf(cmd, sizeof(cmd), "delete element inet skiff_%s egress { \"%s\" . %s }", scope,
+             t->bridge, ip);
     run(cmd, NULL);
     snprintf(cmd, sizeof(cmd),
-             "delete element bridge skiff ports { \"%s\" . %s . %02x:%02x:%02x:%02x:%02x:%02x }",
-             t->host_if, ip, t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
+             "delete element bridge skiff_%s ports { \"%s\" . %s . "
+             "%02x:%02x:%02x:%02x:%02x:%02x }",
+             scope, t->host_if, ip, t->mac[0], t->mac[1], t->mac[2], t->mac[3], t->mac[4],
+             t->mac[5]);
     run(cmd, NULL);
     for (int d = 0; d < 2; d++) {
-        snprintf(cmd, sizeof(cmd), "delete chain inet skiff %s_%s", d ? "out" : "in", t->host_if);
+        snprintf(cmd, sizeof(cmd), "delete chain inet skiff_%s %s_%s", scope, d ? "out" : "in",
+                 t->host_if);
         run(cmd, NULL);
     }
-    (void)err;
     return 0;
+}
+
+int net_sg_drop(const char *scope, struct error **err)
+{
+    if (!scope_ok(scope))
+        return error_set(err, EINVAL, NULL, "bad network scope");
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd),
+             "add table inet skiff_%s\ndelete table inet skiff_%s\n"
+             "add table bridge skiff_%s\ndelete table bridge skiff_%s\n",
+             scope, scope, scope, scope);
+    return run(cmd, err);
 }

@@ -6,7 +6,9 @@
  * conntrack makes the filtering stateful. There the devices are the
  * bridges, so a task is told apart by (bridge, its address): one verdict
  * map per direction, "bridge . address : jump chain-of-the-task", in
- * table inet skiff:
+ * table inet skiff_SCOPE (one skiffd's tables; see net_scope_acquire() in
+ * net.h: its rules match only its own skbSCOPE… bridges and skeSCOPE…
+ * ports, so daemons sharing a host leave each other alone):
  *
  *   forward/output: oifname . ip daddr vmap @ingress   (to a task)
  *   forward:        iifname . ip saddr vmap @egress    (from a task)
@@ -30,6 +32,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "net/net.h"
 
 struct net_sg_task {
     const char *bridge;
@@ -38,22 +41,31 @@ struct net_sg_task {
     uint8_t mac[6];
 };
 
-/* Creates skiff's tables, maps and base chains if absent. Idempotent. */
-int net_sg_init(struct error **err);
+/* Every call takes the daemon's scope (NET_SCOPE_LEN hex digits) and
+ * works on its tables only; a task's bridge must be named skbSCOPE… and
+ * its port skeSCOPE… (-EINVAL otherwise). */
+
+/* Creates the scope's tables, maps and base chains if absent. Idempotent. */
+int net_sg_init(const char *scope, struct error **err);
 
 /* Sets the task's rules, replacing any it had, in one transaction. rules is
  * a list of {"egress": bool, "protocol": "-1"|"tcp"|"udp"|"icmp"|"N",
  * "from": int, "to": int, "cidrs": ["a.b.c.d/n", ...]}: referenced groups
  * are resolved by the caller into their members' /32s. */
-int net_sg_apply(const struct net_sg_task *t, const json_t *rules, struct error **err);
+int net_sg_apply(const char *scope, const struct net_sg_task *t, const json_t *rules,
+                 struct error **err);
 
 /* Removes the task's chains, map entries and anti-spoofing entry; nothing
  * to remove is not an error. */
-int net_sg_remove(const struct net_sg_task *t, struct error **err);
+int net_sg_remove(const char *scope, const struct net_sg_task *t, struct error **err);
 
-/* Reconciliation: replaces all of skiff's tables with the base chains and
+/* Reconciliation: replaces the scope's tables with the base chains and
  * exactly the given tasks' rules (rules[i] for tasks[i]), in one
  * transaction, so orphans of tasks that are gone disappear and the
  * survivors are never without their rules. */
-int net_sg_reset(const struct net_sg_task *tasks, const json_t *const *rules, size_t n,
-                 struct error **err);
+int net_sg_reset(const char *scope, const struct net_sg_task *tasks, const json_t *const *rules,
+                 size_t n, struct error **err);
+
+/* Deletes the scope's tables (a daemon's networking is gone for good, or a
+ * test is done with its scope); absent tables are not an error. */
+int net_sg_drop(const char *scope, struct error **err);

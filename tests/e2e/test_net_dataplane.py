@@ -49,6 +49,16 @@ def lab():
         sh("ip", "link", "del", l, check=False)
 
 
+def unused_scope():
+    """A network scope no skiffd holds (/run/skiff-net/<scope>.lock) and no
+    link uses."""
+    while True:
+        sc = os.urandom(2).hex()
+        if not os.path.exists("/run/skiff-net/%s.lock" % sc) and not any(
+                n[3:7] == sc for n in os.listdir("/sys/class/net")):
+            return sc
+
+
 def in_ns(ns, *args, **kw):
     return sh("ip", "netns", "exec", ns, *args, **kw)
 
@@ -192,20 +202,36 @@ def test_security_groups(lab):
     applied to new connections at once, no path to the host's own services,
     and no borrowing of another task's address."""
     ns, link = lab
+    # A scope of its own (as a skiffd has): tables skiff_<scope>, links
+    # skb<scope>…/ske<scope>…; the test's names are unique within it.
+    scope = unused_scope()
     tag = uuid.uuid4().hex[:6]
-    br = "skb" + tag
-    link_names = {n: "ske%s%s" % (tag, n) for n in "abc"}
+    br = "skb%s%s" % (scope, tag)
+    link_names = {n: "ske%s%s%s" % (scope, tag, n) for n in "abc"}
     for n in list(link_names.values()) + [br]:
-        link(n)  # for cleanup; the names follow skiff's skb*/ske* patterns
+        link(n)  # for cleanup
+    try:
+        security_groups(ns, scope, br, link_names)
+    finally:
+        sh(NET_TOOL, "sg-drop", scope, check=False)
+
+
+def security_groups(ns, scope, br, link_names):
     spaces = {n: ns(n) for n in "abc"}
     ips = {"a": "10.67.1.4", "b": "10.67.1.5", "c": "10.67.1.6"}
     macs = {"a": "0e:00:00:67:01:04", "b": "0e:00:00:67:01:05", "c": "0e:00:00:67:01:06"}
-    sh(NET_TOOL, "sg-init")
+    # Names outside the scope are refused: the scope's base chains (host
+    # services, anti-spoofing) would not cover them.
+    r = sh(NET_TOOL, "sg", scope, "skb0000x", link_names["a"], "10.67.1.4",
+           "0e:00:00:67:01:04", "[]", check=False)
+    assert r.returncode != 0 and "scope" in r.stderr, r.stderr
+    sh(NET_TOOL, "sg-init", scope)
     sh(NET_TOOL, "bridge", br, "10.67.1.1/24")
     everywhere = {"egress": True, "protocol": "-1", "cidrs": ["0.0.0.0/0"]}
 
     def sg(n, rules):
-        sh(NET_TOOL, "sg", br, link_names[n], ips[n], macs[n], __import__("json").dumps(rules))
+        sh(NET_TOOL, "sg", scope, br, link_names[n], ips[n], macs[n],
+           __import__("json").dumps(rules))
 
     for n in "abc":
         sh(NET_TOOL, "up", "/run/netns/" + spaces[n], br, link_names[n], ips[n] + "/24",
@@ -245,7 +271,7 @@ def test_security_groups(lab):
             p.kill()
             p.wait()
     for n in "abc":
-        sh(NET_TOOL, "sg-del", br, link_names[n], ips[n], macs[n])
-    ruleset = sh("nft", "list", "table", "inet", "skiff").stdout
+        sh(NET_TOOL, "sg-del", scope, br, link_names[n], ips[n], macs[n])
+    ruleset = sh("nft", "list", "table", "inet", "skiff_" + scope).stdout
     assert link_names["b"] not in ruleset and ips["b"] not in ruleset
-    assert tag not in sh("nft", "list", "table", "bridge", "skiff").stdout
+    assert link_names["b"] not in sh("nft", "list", "table", "bridge", "skiff_" + scope).stdout

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from net_util import net_daemons  # noqa: F401
 from tasks_util import (busybox_layout, container, daemons, describe, log_lines,  # noqa: F401
                         register, run, stop_all_tasks, wait_tasks)
 
@@ -52,8 +53,8 @@ def wait_for(s, arn, pred, timeout):
     raise AssertionError("client never saw it: %r" % attempts(s, arn)[-20:])
 
 
-def test_revoke_cuts_running_task(daemons):
-    s = daemons.start("--task-network")
+def test_revoke_cuts_running_task(net_daemons):
+    s = net_daemons.start("--task-network")
     ecs, ec2 = s.client(), s.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
     sub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]

@@ -4,11 +4,11 @@ task reaches which port; the host's own services (skiffd's API port
 included) are out of reach; containers of one task talk over localhost;
 stopped tasks leave no veth, bridge or nftables entry behind."""
 import os
-import subprocess
 import time
 
 import pytest
 
+from net_util import bridge_of, net_daemons, table  # noqa: F401
 from tasks_util import (busybox_layout, container, daemons, describe, log_lines,  # noqa: F401
                         register, run, stop_all_tasks, wait_tasks)
 
@@ -35,8 +35,8 @@ def outcome(s, arn):
     return {text.strip() for stream, text in log_lines(s, arn) if stream == "stdout"}
 
 
-def test_security_groups_between_tasks(daemons):
-    s = daemons.start("--task-network")
+def test_security_groups_between_tasks(net_daemons):
+    s = net_daemons.start("--task-network")
     ecs, ec2 = s.client(), s.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
     sub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
@@ -96,19 +96,18 @@ def test_security_groups_between_tasks(daemons):
     stop_all_tasks(s)
     wait_tasks(their_ecs, [probe_acct], "STOPPED")
     # Nothing left on the host: no veth or bridge of this subnet, no rules.
-    bridge = "skb" + sub[7:19]
+    bridge = bridge_of(s, sub)
     deadline = time.time() + 10
     while os.path.exists("/sys/class/net/" + bridge) and time.time() < deadline:
         time.sleep(0.1)
     assert not os.path.exists("/sys/class/net/" + bridge)
-    ruleset = subprocess.run(["nft", "list", "table", "inet", "skiff"], capture_output=True,
-                             text=True).stdout
+    ruleset = table(s)
     assert srv_ip not in ruleset and cli_ip not in ruleset
     assert ec2.describe_network_interfaces()["NetworkInterfaces"] == []
 
 
-def test_localhost_between_containers(daemons):
-    s = daemons.start("--task-network")
+def test_localhost_between_containers(net_daemons):
+    s = net_daemons.start("--task-network")
     ecs = s.client()
     td = register(ecs, "netlocal", [
         container("srv", command=["sh", "-c", "echo hi | nc -l -p 9000"], essential=False),
@@ -119,11 +118,11 @@ def test_localhost_between_containers(daemons):
     assert ("stdout", "hi") in log_lines(s, arn, "main")
 
 
-def test_attachment_steps(daemons):
+def test_attachment_steps(net_daemons):
     """The ENI attachment is PRECREATED at RunTask, ATTACHED once the task's
     interface is up (RUNNING), DETACHED once stopped; each container shows
     its network interface."""
-    s = daemons.start("--task-network")
+    s = net_daemons.start("--task-network")
     ecs = s.client()
     td = register(ecs, "netatt", [container("a", command=["sleep", "600"]),
                                   container("b", command=["sleep", "600"])])
