@@ -310,6 +310,13 @@ json_t *oci_bundle_config(const struct oci_container_spec *spec, const struct oc
                                mounts_json(spec), "linux", linux_json(spec, caps));
     if (spec->hostname)
         json_object_set_new(config, "hostname", json_string(spec->hostname));
+    /* Without the BPF (libseccomp failed) crun compiles linux.seccomp
+     * itself: the same filter, only slower. */
+    char *bpf = NULL;
+    if (spec->seccomp_bpf && oci_seccomp_bpf(caps, &bpf) == 0)
+        json_object_set_new(config, "annotations",
+                            json_pack("{s:s%}", "run.oci.seccomp_bpf_data", bpf, strlen(bpf)));
+    free(bpf);
     return config;
 }
 

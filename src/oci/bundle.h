@@ -53,6 +53,11 @@ struct oci_container_spec {
      * first) with a writable upper layer in the container's directory. */
     const char *const *lower_dirs;
     size_t n_lower_dirs;
+    /* Also carry the seccomp profile compiled to BPF (once per capability
+     * set, see oci-internal.h) in crun's run.oci.seccomp_bpf_data
+     * annotation, so that crun loads it instead of compiling linux.seccomp
+     * at each create and exec. Set by oci_container_create for crun. */
+    bool seccomp_bpf;
 };
 
 /* What the host allows, for clamping rlimits (oci_host_detect). */

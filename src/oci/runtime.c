@@ -505,7 +505,9 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST)
             return error_errno(err, errno, "mkdir %s", dirs[i]);
-    if ((r = oci_bundle_write(bundle, spec, host, warnings, err)) < 0)
+    struct oci_container_spec with_bpf = *spec;
+    with_bpf.seccomp_bpf = strcmp(rt->ops->name, "crun") == 0;
+    if ((r = oci_bundle_write(bundle, &with_bpf, host, warnings, err)) < 0)
         return r;
 
     struct oci_container *c = container_new(rt, spec->id, dir);
@@ -565,9 +567,34 @@ static int runtime_run(struct oci_container *c, const char *sub, const char *opt
     return 0;
 }
 
+/* What `crun start` does, without executing crun: the created container's
+ * process waits reading ROOT/ID/exec.fifo; open it for writing, unlink it
+ * (crun reports a container without the fifo as running) and write one
+ * byte. Non-blocking: with no reader (the process died) the open fails
+ * instead of waiting, where crun's would hang. runc's fifo works the other
+ * way round (its process writes), so runc keeps its own `start`. */
+static int crun_start(struct oci_container *c, struct error **err)
+{
+    _cleanup_free_ char *fifo = xasprintf("%s/%s/exec.fifo", c->rt->root, c->id);
+    _cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno == ENXIO ? ESRCH : errno, "crun start %s: open %s", c->id,
+                           fifo);
+    if (unlink(fifo) < 0)
+        return error_errno(err, errno, "crun start %s: unlink %s", c->id, fifo);
+    ssize_t n;
+    do
+        n = write(fd, "0", 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        return error_errno(err, n < 0 ? errno : EIO, "crun start %s: write %s", c->id, fifo);
+    return 0;
+}
+
 int oci_container_start(struct oci_container *c, struct error **err)
 {
-    int r = runtime_run(c, "start", NULL, err);
+    int r = strcmp(c->rt->ops->name, "crun") == 0 ? crun_start(c, err)
+                                                  : runtime_run(c, "start", NULL, err);
     if (r < 0)
         return r;
     c->started_ms = time_now_ms();

@@ -10,11 +10,18 @@
 #include "oci/bundle.h"
 #include "oci/oci-internal.h"
 #include "base/cleanup.h"
+#include "base/xalloc.h"
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <seccomp.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const struct {
     unsigned cap;
@@ -564,4 +571,183 @@ json_t *oci_seccomp_profile(uint64_t caps)
         json_pack("{s:s, s:i, s:o, s:o}", "defaultAction", "SCMP_ACT_ERRNO", "defaultErrnoRet",
                   EPERM, "architectures", names_array(arches), "syscalls", calls);
     return profile;
+}
+
+/* ---- the profile compiled to BPF, once per capability set ---- */
+
+static const struct {
+    const char *name;
+    enum scmp_compare op;
+} cmp_ops[] = {
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT},
+    {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+    {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT},
+    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
+};
+
+static int rule_action(const json_t *r, uint32_t *ret)
+{
+    const char *a = json_string_value(json_object_get(r, "action"));
+    if (a && strcmp(a, "SCMP_ACT_ALLOW") == 0) {
+        *ret = SCMP_ACT_ALLOW;
+        return 0;
+    }
+    if (a && strcmp(a, "SCMP_ACT_ERRNO") == 0) {
+        json_t *e = json_object_get(r, "errnoRet");
+        *ret = SCMP_ACT_ERRNO(e ? (uint16_t)json_integer_value(e) : EPERM);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* The comparisons of one rule; answers their number or -EINVAL. */
+static int rule_args(const json_t *r, struct scmp_arg_cmp *cmps, size_t max)
+{
+    json_t *args = json_object_get(r, "args");
+    size_t n = json_array_size(args);
+    if (n > max)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_array_get(args, i);
+        const char *op = json_string_value(json_object_get(a, "op"));
+        size_t k = 0;
+        while (k < ARRAY_SIZE(cmp_ops) && (!op || strcmp(op, cmp_ops[k].name) != 0))
+            k++;
+        if (k == ARRAY_SIZE(cmp_ops))
+            return -EINVAL;
+        cmps[i] = (struct scmp_arg_cmp){
+            .arg = (unsigned)json_integer_value(json_object_get(a, "index")),
+            .op = cmp_ops[k].op,
+            .datum_a = (scmp_datum_t)json_integer_value(json_object_get(a, "value")),
+            .datum_b = (scmp_datum_t)json_integer_value(json_object_get(a, "valueTwo")),
+        };
+    }
+    return (int)n;
+}
+
+/* libseccomp exports to a file descriptor: a memfd, read back. */
+static int export_bpf(scmp_filter_ctx ctx, void **ret, size_t *ret_len)
+{
+    _cleanup_close_ int fd = memfd_create("skiff-seccomp", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = seccomp_export_bpf(ctx, fd);
+    if (r < 0)
+        return r;
+    off_t len = lseek(fd, 0, SEEK_CUR);
+    if (len <= 0)
+        return -EIO;
+    uint8_t *p = xmalloc((size_t)len);
+    if (pread(fd, p, (size_t)len, 0) != len) {
+        free(p);
+        return -EIO;
+    }
+    *ret = p;
+    *ret_len = (size_t)len;
+    return 0;
+}
+
+/* Compiles a profile the way crun compiles linux.seccomp (libseccomp, the
+ * same library crun links): default action, the listed architectures, one
+ * rule per name (names this libseccomp does not know are skipped, as crun
+ * skips them), comparisons ANDed within a rule. */
+static int compile(const json_t *profile, void **ret, size_t *ret_len)
+{
+    json_t *d = json_object_get(profile, "defaultErrnoRet");
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(d ? (uint16_t)json_integer_value(d) : EPERM));
+    if (!ctx)
+        return -ENOMEM;
+    int r = 0;
+    size_t i, j;
+    json_t *v, *name;
+    json_array_foreach(json_object_get(profile, "architectures"), i, v)
+    {
+        uint32_t arch = 0;
+        const char *a = json_string_value(v);
+        if (a && strcmp(a, "SCMP_ARCH_X86_64") == 0)
+            arch = SCMP_ARCH_X86_64;
+        else if (a && strcmp(a, "SCMP_ARCH_X86") == 0)
+            arch = SCMP_ARCH_X86;
+        else if (a && strcmp(a, "SCMP_ARCH_X32") == 0)
+            arch = SCMP_ARCH_X32;
+        else if (a && strcmp(a, "SCMP_ARCH_AARCH64") == 0)
+            arch = SCMP_ARCH_AARCH64;
+        else if (a && strcmp(a, "SCMP_ARCH_ARM") == 0)
+            arch = SCMP_ARCH_ARM;
+        if (!arch) {
+            r = -EINVAL;
+            goto out;
+        }
+        if ((r = seccomp_arch_add(ctx, arch)) < 0 && r != -EEXIST)
+            goto out;
+        r = 0;
+    }
+    json_array_foreach(json_object_get(profile, "syscalls"), i, v)
+    {
+        uint32_t action;
+        struct scmp_arg_cmp cmps[6];
+        int n = rule_args(v, cmps, ARRAY_SIZE(cmps));
+        if (rule_action(v, &action) < 0 || n < 0) {
+            r = -EINVAL;
+            goto out;
+        }
+        json_array_foreach(json_object_get(v, "names"), j, name)
+        {
+            int nr = seccomp_syscall_resolve_name(json_string_value(name));
+            if (nr == __NR_SCMP_ERROR)
+                continue;
+            if ((r = seccomp_rule_add_array(ctx, action, nr, (unsigned)n, cmps)) < 0)
+                goto out;
+        }
+    }
+    r = export_bpf(ctx, ret, ret_len);
+out:
+    seccomp_release(ctx);
+    return r;
+}
+
+/* A handful of capability sets occur (the default, minus drops, plus
+ * SYS_PTRACE); each is compiled once per process. */
+#define BPF_CACHE_MAX 16
+static pthread_mutex_t bpf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint64_t caps;
+    char *b64;
+} bpf_cache[BPF_CACHE_MAX];
+static size_t bpf_cached;
+
+int oci_seccomp_bpf(uint64_t caps, char **ret)
+{
+    pthread_mutex_lock(&bpf_lock);
+    for (size_t i = 0; i < bpf_cached; i++)
+        if (bpf_cache[i].caps == caps) {
+            *ret = xstrdup(bpf_cache[i].b64);
+            pthread_mutex_unlock(&bpf_lock);
+            return 0;
+        }
+    pthread_mutex_unlock(&bpf_lock);
+
+    json_t *profile = oci_seccomp_profile(caps);
+    void *bpf = NULL;
+    size_t len = 0;
+    int r = compile(profile, &bpf, &len);
+    json_decref(profile);
+    if (r < 0)
+        return r;
+    char *b64 = xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)b64, bpf, (int)len);
+    free(bpf);
+
+    pthread_mutex_lock(&bpf_lock);
+    if (bpf_cached < BPF_CACHE_MAX) {
+        bpf_cache[bpf_cached].caps = caps;
+        bpf_cache[bpf_cached].b64 = xstrdup(b64);
+        bpf_cached++;
+    }
+    pthread_mutex_unlock(&bpf_lock);
+    *ret = b64;
+    return 0;
 }
