@@ -318,6 +318,93 @@ const struct store_migration store_migrations[] = {
      * cached copy). Records from before stay unmarked: an offline import
      * (whose registry may not exist) cannot be told from a pull. */
     {11, "ALTER TABLE images ADD COLUMN auth_required INTEGER NOT NULL DEFAULT 0;"},
+    /* Elastic Load Balancing v2 (src/elb, docs/elb.md): load balancers,
+     * target groups and their targets, listeners and their rules (a
+     * listener's default actions are its default rule, priority 50001, so
+     * the rules of a listener in priority order are its whole routing
+     * table), which target groups each rule forwards to, and tags. A
+     * target's state and reason are what DescribeTargetHealth reports;
+     * drain_until is when a deregistered target's draining ends. */
+    {12, "CREATE TABLE elb_load_balancers ("
+         "  arn TEXT PRIMARY KEY,"
+         "  account TEXT NOT NULL,"
+         "  name TEXT NOT NULL,"
+         "  type TEXT NOT NULL,"
+         "  scheme TEXT NOT NULL,"
+         "  vpc_id TEXT NOT NULL,"
+         "  ip_address_type TEXT NOT NULL,"
+         "  subnets TEXT NOT NULL,"
+         "  security_groups TEXT NOT NULL,"
+         "  dns_name TEXT NOT NULL,"
+         "  attributes TEXT NOT NULL,"
+         "  created_at INTEGER NOT NULL,"
+         "  UNIQUE(account, name));"
+         "CREATE TABLE elb_target_groups ("
+         "  arn TEXT PRIMARY KEY,"
+         "  account TEXT NOT NULL,"
+         "  name TEXT NOT NULL,"
+         "  protocol TEXT NOT NULL,"
+         "  port INTEGER NOT NULL,"
+         "  vpc_id TEXT NOT NULL,"
+         "  target_type TEXT NOT NULL,"
+         "  health_check TEXT NOT NULL,"
+         "  attributes TEXT NOT NULL,"
+         "  created_at INTEGER NOT NULL,"
+         "  UNIQUE(account, name));"
+         "CREATE TABLE elb_targets ("
+         "  tg_arn TEXT NOT NULL,"
+         "  id TEXT NOT NULL,"
+         "  port INTEGER NOT NULL,"
+         "  az TEXT,"
+         "  state TEXT NOT NULL,"
+         "  reason TEXT,"
+         "  registered_at INTEGER NOT NULL,"
+         "  drain_until INTEGER,"
+         "  PRIMARY KEY(tg_arn, id, port));"
+         "CREATE INDEX elb_targets_id ON elb_targets(id);"
+         "CREATE TABLE elb_listeners ("
+         "  arn TEXT PRIMARY KEY,"
+         "  account TEXT NOT NULL,"
+         "  lb_arn TEXT NOT NULL,"
+         "  protocol TEXT NOT NULL,"
+         "  port INTEGER NOT NULL,"
+         "  created_at INTEGER NOT NULL,"
+         "  UNIQUE(lb_arn, port));"
+         "CREATE TABLE elb_rules ("
+         "  arn TEXT PRIMARY KEY,"
+         "  account TEXT NOT NULL,"
+         "  listener_arn TEXT NOT NULL,"
+         "  lb_arn TEXT NOT NULL,"
+         "  priority INTEGER NOT NULL,"
+         "  is_default INTEGER NOT NULL,"
+         "  conditions TEXT NOT NULL,"
+         "  actions TEXT NOT NULL,"
+         "  created_at INTEGER NOT NULL,"
+         "  UNIQUE(listener_arn, priority));"
+         "CREATE INDEX elb_rules_lb ON elb_rules(lb_arn);"
+         "CREATE TABLE elb_rule_tgs ("
+         "  rule_arn TEXT NOT NULL,"
+         "  listener_arn TEXT NOT NULL,"
+         "  lb_arn TEXT NOT NULL,"
+         "  tg_arn TEXT NOT NULL,"
+         "  PRIMARY KEY(rule_arn, tg_arn));"
+         "CREATE INDEX elb_rule_tgs_tg ON elb_rule_tgs(tg_arn);"
+         "CREATE TABLE elb_tags ("
+         "  arn TEXT NOT NULL,"
+         "  account TEXT NOT NULL,"
+         "  key TEXT NOT NULL,"
+         "  value TEXT NOT NULL,"
+         "  PRIMARY KEY(arn, key));"},
+    /* Images (src/image): which account may see which image record, so
+     * that the host-wide store shows each account only what it pulled or
+     * ran (the administrator, profile "default", sees everything). Rows go
+     * with their image record. Records from before have no rows: only the
+     * administrator lists them until an account pulls or runs them. */
+    {15, "CREATE TABLE image_access ("
+         "  account TEXT NOT NULL,"
+         "  reference TEXT NOT NULL,"
+         "  PRIMARY KEY(account, reference)) WITHOUT ROWID;"
+         "CREATE INDEX image_access_reference ON image_access(reference);"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
