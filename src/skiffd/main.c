@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "ec2/ec2.h"
+#include "elb/elb.h"
 #include "ecs/ecs.h"
 #include "image/image_api.h"
 #include "metering/metering.h"
@@ -352,6 +353,7 @@ int main(int argc, char **argv)
     api_server_register(api, &image_api);
     api_server_register(api, &secrets_api);
     api_server_register(api, &ec2_api);
+    api_server_register(api, &elb_api);
     api_server_register(api, &metering_api);
     api_server_register(api, &logs_api);
     struct http_config hc = {.host = o.host, .port = o.port, .threads = o.threads};
