@@ -32,6 +32,7 @@ fetch() {
   wget -qO $d/task "$ECS_CONTAINER_METADATA_URI_V4/task"; echo $? > $d/task.rc
   wget -qO $d/stats "$ECS_CONTAINER_METADATA_URI_V4/stats"; echo $? > $d/stats.rc
   wget -qO $d/taskstats "$ECS_CONTAINER_METADATA_URI_V4/task/stats"; echo $? > $d/taskstats.rc
+  wget -qO $d/own80 http://127.0.0.1/passwd; echo $? > $d/own80.rc
   if [ -n "$OTHER" ]; then
     wget -qO $d/other "$OTHER/task" 2>$d/other.err; echo $? > $d/other.rc
   fi
@@ -43,7 +44,10 @@ echo ready
 while true; do sleep 0.1; done
 """
 
-SIDE = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+# The task's own server on port 80 of every address: the endpoint must not
+# take the port from it.
+SIDE = ["sh", "-c", "trap 'exit 0' TERM; httpd -p 80 -h /etc || exit 1; "
+        "while true; do sleep 0.1; done"]
 
 
 def fetch_round(s, arn, n, timeout=60):
@@ -142,6 +146,7 @@ def test_own_metadata_and_stats_only(daemons):
     ids = {c["name"]: c["runtimeId"] for c in t["containers"]}
 
     f = fetch_round(s, t["taskArn"], 1)
+    assert f["own80.rc"].strip() == "0" and "root:x:0:0" in f["own80"], f
     assert f["uri"].strip() == "http://169.254.170.2/v4/" + ids["main"]
     self_meta = ok(f, "self")
     assert self_meta["Name"] == "main" and self_meta["DockerId"] == ids["main"]
