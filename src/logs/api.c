@@ -246,7 +246,7 @@ int logs_delete_log_group(struct api_ctx *ctx, const json_t *in, json_t **ret_ou
         return r;
     }
     static const char *const sqls[] = {
-        "DELETE FROM log_events WHERE group_id = ?",
+        "DELETE FROM log_segments WHERE group_id = ?",
         "DELETE FROM log_streams WHERE group_id = ?",
         "DELETE FROM log_group_tags WHERE group_id = ?",
         "DELETE FROM log_groups WHERE id = ?",
@@ -442,7 +442,7 @@ int logs_delete_log_stream(struct api_ctx *ctx, const json_t *in, json_t **ret_o
         "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - (SELECT stored_bytes FROM "
         "log_streams WHERE id = ?1)) WHERE id = (SELECT group_id FROM log_streams WHERE id = ?1)";
     static const char *const sqls[] = {
-        "DELETE FROM log_events WHERE stream_id = ?1",
+        "DELETE FROM log_segments WHERE stream_id = ?1",
         credit_group,
         "DELETE FROM log_streams WHERE id = ?1",
     };

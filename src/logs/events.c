@@ -1,9 +1,12 @@
 /* PutLogEvents, GetLogEvents and FilterLogEvents.
  *
- * Events are read in (timestamp, id) order; id is the row id, so events
- * with one timestamp keep the order they arrived in. Tokens are positions
- * in that order: GetLogEvents's "f/TS/ID" (events after) and "b/TS/ID"
- * (events before), FilterLogEvents's nextToken "TS/ID" (events after).
+ * Events are read in (timestamp, id) order (scan.c); an id is its
+ * segment's id and its index there, so events with one timestamp keep the
+ * order they arrived in. Tokens are positions in that order: GetLogEvents's
+ * "f/TS/SEG.IDX" (events after) and "b/TS/SEG.IDX" (events before),
+ * FilterLogEvents's nextToken "TS/SEG.IDX" (events after). A token given
+ * out before segments, "TS/ID", names the event that became segment ID's
+ * first (store.c's migration), and is read so.
  * Events older than their group's retention are never answered, even
  * before the sweeper deletes them. */
 #include "logs/logs-internal.h"
@@ -131,28 +134,39 @@ int logs_put_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
 
 /* ---- tokens ---- */
 
-struct pos {
-    int64_t ts, id;
-};
-
-static int parse_pos(const char *s, struct pos *ret)
+static int parse_pos(const char *s, struct logs_pos *ret)
 {
-    long long ts, id;
-    int n = 0;
-    if (sscanf(s, "%lld/%lld%n", &ts, &id, &n) != 2 || s[n] != '\0')
+    long long ts, seg, idx = 0;
+    int n = 0, m = 0;
+    if (sscanf(s, "%lld/%lld%n", &ts, &seg, &n) != 2)
         return -EINVAL;
+    if (s[n] == '.' && (sscanf(s + n + 1, "%lld%n", &idx, &m) != 1 || idx < 0 ||
+                        idx >= (1LL << LOGS_SEG_IDX_BITS)))
+        return -EINVAL;
+    if (s[n] == '.')
+        n += 1 + m;
+    if (s[n] != '\0')
+        return -EINVAL;
+    /* Clamped: the scan's start and end positions are INT64_MIN/MAX. */
+    if (seg >= (INT64_MAX >> LOGS_SEG_IDX_BITS))
+        ret->id = INT64_MAX;
+    else if (seg <= (INT64_MIN >> LOGS_SEG_IDX_BITS))
+        ret->id = INT64_MIN;
+    else
+        ret->id = (int64_t)((uint64_t)seg << LOGS_SEG_IDX_BITS) | idx;
     ret->ts = ts;
-    ret->id = id;
     return 0;
 }
 
-static json_t *pos_token(char dir, struct pos p)
+static json_t *pos_token(char dir, struct logs_pos p)
 {
-    char buf[64];
+    char buf[96];
+    /* Arithmetic shift: INT64_MIN stays the smallest position. */
+    int64_t seg = p.id >> LOGS_SEG_IDX_BITS, idx = p.id & ((1LL << LOGS_SEG_IDX_BITS) - 1);
     if (dir)
-        snprintf(buf, sizeof(buf), "%c/%" PRId64 "/%" PRId64, dir, p.ts, p.id);
+        snprintf(buf, sizeof(buf), "%c/%" PRId64 "/%" PRId64 ".%" PRId64, dir, p.ts, seg, idx);
     else
-        snprintf(buf, sizeof(buf), "%" PRId64 "/%" PRId64, p.ts, p.id);
+        snprintf(buf, sizeof(buf), "%" PRId64 "/%" PRId64 ".%" PRId64, p.ts, seg, idx);
     return json_string(buf);
 }
 
@@ -164,7 +178,7 @@ int logs_get_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
     const char *token = json_get_str(in, "nextToken");
     int limit = (int)json_get_int(in, "limit", LOGS_MAX_RESULT_EVENTS);
     bool head = json_get_bool(in, "startFromHead", false);
-    struct pos cur = {INT64_MIN, INT64_MIN};
+    struct logs_pos cur = {INT64_MIN, INT64_MIN};
     bool forward = head, have_cur = false;
     if (token) {
         if ((token[0] != 'f' && token[0] != 'b') || token[1] != '/' ||
@@ -185,52 +199,32 @@ int logs_get_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
     int64_t hi = json_get_int(in, "endTime", INT64_MAX);
     if (lo < cutoff(&g, ctx->now_ms))
         lo = cutoff(&g, ctx->now_ms);
-    sqlite3_stmt *st;
-    if (forward) {
-        st = db_stmt(db,
-                     "SELECT id, ts, ingest, message FROM log_events WHERE stream_id = ?1 "
-                     "AND ts >= ?2 AND ts < ?3 AND (ts > ?4 OR (ts = ?4 AND id > ?5)) "
-                     "ORDER BY ts, id LIMIT ?6",
-                     err);
-    } else {
-        if (!have_cur)
-            cur = (struct pos){INT64_MAX, INT64_MAX};
-        st = db_stmt(db,
-                     "SELECT id, ts, ingest, message FROM log_events WHERE stream_id = ?1 "
-                     "AND ts >= ?2 AND ts < ?3 AND (ts < ?4 OR (ts = ?4 AND id < ?5)) "
-                     "ORDER BY ts DESC, id DESC LIMIT ?6",
-                     err);
-    }
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, sid);
-    sqlite3_bind_int64(st, 2, lo);
-    sqlite3_bind_int64(st, 3, hi);
-    sqlite3_bind_int64(st, 4, cur.ts);
-    sqlite3_bind_int64(st, 5, cur.id);
-    sqlite3_bind_int(st, 6, limit);
+    if (!forward && !have_cur)
+        cur = (struct logs_pos){INT64_MAX, INT64_MAX};
+    struct logs_scan_spec spec = {
+        .group_id = g.id, .stream_id = sid, .lo = lo, .hi = hi, .from = cur, .backward = !forward};
+    struct logs_scan *sc = NULL;
+    if ((r = logs_scan_open(db, &spec, &sc, err)) < 0)
+        return r;
+    _cleanup_(logs_scan_freep) struct logs_scan *scan = sc;
     json_t *events = json_array();
     size_t bytes = 0;
-    struct pos first = cur, last = cur;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t len = (size_t)sqlite3_column_bytes(st, 3);
-        if (bytes + len + LOGS_EVENT_OVERHEAD > LOGS_MAX_RESULT_BYTES && json_array_size(events))
+    struct logs_pos first = cur, last = cur;
+    struct logs_scan_event ev;
+    while ((int)json_array_size(events) < limit && (r = logs_scan_next(scan, &ev, err)) > 0) {
+        if (bytes + ev.len + LOGS_EVENT_OVERHEAD > LOGS_MAX_RESULT_BYTES && json_array_size(events))
             break;
-        bytes += len + LOGS_EVENT_OVERHEAD;
-        struct pos p = {sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0)};
-        json_t *e = json_pack("{s:I, s:s%, s:I}", "timestamp", (json_int_t)p.ts, "message",
-                              (const char *)sqlite3_column_text(st, 3), len, "ingestionTime",
-                              (json_int_t)sqlite3_column_int64(st, 2));
+        bytes += ev.len + LOGS_EVENT_OVERHEAD;
+        json_t *e = json_pack("{s:I, s:s%, s:I}", "timestamp", (json_int_t)ev.pos.ts, "message",
+                              ev.msg, ev.len, "ingestionTime", (json_int_t)ev.ingest);
         json_array_append_new(events, e);
         if (json_array_size(events) == 1)
-            first = p;
-        last = p;
+            first = ev.pos;
+        last = ev.pos;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (r < 0) {
         json_decref(events);
-        return db_fail(db, err, "read events");
+        return r;
     }
     size_t n = json_array_size(events);
     if (!forward) {
@@ -240,7 +234,7 @@ int logs_get_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
             json_array_set(events, i, json_array_get(events, n - 1 - i));
             json_array_set_new(events, n - 1 - i, a);
         }
-        struct pos t = first;
+        struct logs_pos t = first;
         first = last;
         last = t;
     }
@@ -257,7 +251,7 @@ int logs_get_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
                             forward ? pos_token('b', cur) : json_string(token));
     } else {
         /* An empty stream (or range): from here on, every event is new. */
-        struct pos start = {INT64_MIN, INT64_MIN};
+        struct logs_pos start = {INT64_MIN, INT64_MIN};
         json_object_set_new(out, "nextForwardToken", pos_token('f', start));
         json_object_set_new(out, "nextBackwardToken", pos_token('b', start));
     }
@@ -277,7 +271,7 @@ int logs_filter_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_o
     if (names && prefix)
         return error_set(err, EINVAL, ERR_INVALID,
                          "logStreamNames and logStreamNamePrefix are mutually exclusive");
-    struct pos cur = {INT64_MIN, INT64_MIN};
+    struct logs_pos cur = {INT64_MIN, INT64_MIN};
     if (token && parse_pos(token, &cur) < 0)
         return error_set(err, EINVAL, ERR_INVALID, "The specified nextToken is invalid.");
     struct logs_filter *f = NULL;
@@ -295,61 +289,42 @@ int logs_filter_log_events(struct api_ctx *ctx, const json_t *in, json_t **ret_o
     if (lo < cutoff(&g, ctx->now_ms))
         lo = cutoff(&g, ctx->now_ms);
     _cleanup_free_ char *names_json = names ? json_dump_compact(names) : NULL;
-    /* The group index drives the scan in time order (CROSS JOIN keeps
-     * log_events the outer loop). */
-    sqlite3_stmt *st = db_stmt(db,
-                               "SELECT e.id, e.ts, e.ingest, e.message, s.name FROM log_events e "
-                               "CROSS JOIN log_streams s ON s.id = e.stream_id "
-                               "WHERE e.group_id = ?1 AND e.ts >= ?2 AND e.ts < ?3 "
-                               "AND (e.ts > ?4 OR (e.ts = ?4 AND e.id > ?5)) "
-                               "AND (?6 IS NULL OR s.name IN (SELECT value FROM json_each(?6))) "
-                               "AND (?7 IS NULL OR substr(s.name, 1, length(?7)) = ?7) "
-                               "ORDER BY e.ts, e.id",
-                               err);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, g.id);
-    sqlite3_bind_int64(st, 2, lo);
-    sqlite3_bind_int64(st, 3, hi);
-    sqlite3_bind_int64(st, 4, cur.ts);
-    sqlite3_bind_int64(st, 5, cur.id);
-    if (names_json)
-        sqlite3_bind_text(st, 6, names_json, -1, SQLITE_STATIC);
-    if (prefix)
-        sqlite3_bind_text(st, 7, prefix, -1, SQLITE_STATIC);
+    struct logs_scan_spec spec = {.group_id = g.id,
+                                  .names_json = names_json,
+                                  .prefix = prefix,
+                                  .lo = lo,
+                                  .hi = hi,
+                                  .from = cur};
+    struct logs_scan *sc = NULL;
+    if ((r = logs_scan_open(db, &spec, &sc, err)) < 0)
+        return r;
+    _cleanup_(logs_scan_freep) struct logs_scan *scan = sc;
     json_t *events = json_array();
     size_t bytes = 0, scanned = 0;
-    struct pos last = cur;
+    struct logs_pos last = cur;
     bool more = false;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (scanned == LOGS_FILTER_SCAN_MAX || (int)json_array_size(events) == limit) {
-            more = true;
-            break;
-        }
-        const char *msg = (const char *)sqlite3_column_text(st, 3);
-        size_t len = (size_t)sqlite3_column_bytes(st, 3);
-        if (bytes + len + LOGS_EVENT_OVERHEAD > LOGS_MAX_RESULT_BYTES) {
+    struct logs_scan_event ev;
+    while ((r = logs_scan_next(scan, &ev, err)) > 0) {
+        if (scanned == LOGS_FILTER_SCAN_MAX || (int)json_array_size(events) == limit ||
+            bytes + ev.len + LOGS_EVENT_OVERHEAD > LOGS_MAX_RESULT_BYTES) {
             more = true;
             break;
         }
         scanned++;
-        last = (struct pos){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0)};
-        if (!logs_filter_match(filter, msg, len))
+        last = ev.pos;
+        if (!logs_filter_match(filter, ev.msg, ev.len))
             continue;
-        bytes += len + LOGS_EVENT_OVERHEAD;
+        bytes += ev.len + LOGS_EVENT_OVERHEAD;
         char id[24];
         snprintf(id, sizeof(id), "%" PRId64, last.id);
         json_array_append_new(events,
-                              json_pack("{s:s, s:I, s:s%, s:I, s:s}", "logStreamName",
-                                        (const char *)sqlite3_column_text(st, 4), "timestamp",
-                                        (json_int_t)last.ts, "message", msg, len, "ingestionTime",
-                                        (json_int_t)sqlite3_column_int64(st, 2), "eventId", id));
+                              json_pack("{s:s, s:I, s:s%, s:I, s:s}", "logStreamName", ev.stream,
+                                        "timestamp", (json_int_t)last.ts, "message", ev.msg, ev.len,
+                                        "ingestionTime", (json_int_t)ev.ingest, "eventId", id));
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (r < 0) {
         json_decref(events);
-        return db_fail(db, err, "read events");
+        return r;
     }
     json_t *out = json_pack("{s:o, s:[]}", "events", events, "searchedLogStreams");
     if (more)

@@ -109,12 +109,13 @@ int logs_ingest(void *cp, const json_t *msg, json_t **ret, struct error **err)
     if ((r = logs_stream_get(db, gid, stream, true, now, &sid, err)) < 0 ||
         (r = logs_insert_begin(db, gid, sid, now, &ins, err)) < 0)
         goto fail;
-    if ((r = logs_cri_parse(json_string_value(lines), json_string_length(lines), add_event, &ins)) <
-        0) {
+    r = logs_cri_parse(json_string_value(lines), json_string_length(lines), add_event, &ins);
+    if (r < 0)
         r = db_fail(db, err, "insert events");
-        goto fail;
-    }
-    if ((r = logs_insert_finish(&ins, err)) < 0)
+    else
+        r = logs_insert_finish(&ins, err);
+    logs_insert_done(&ins);
+    if (r < 0)
         goto fail;
     sqlite3_stmt *st = db_stmt(db,
                                "INSERT INTO ship_offsets(source, offset, updated) VALUES (?, ?, ?) "

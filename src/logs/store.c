@@ -2,10 +2,10 @@
  * the rows shared by the API and the ingest path, and retention.
  *
  * Schema: groups (per account), streams (per group, with the figures
- * DescribeLogStreams answers), events (one row per event, indexed by
- * stream and by group in time order) and ship_offsets (how far each shipped
- * container log has been stored, updated in the transaction that inserts
- * its lines). */
+ * DescribeLogStreams answers), segments (runs of a stream's events in one
+ * BLOB each, indexed by stream and by group in time order; see
+ * logs-internal.h) and ship_offsets (how far each shipped container log
+ * has been stored, updated in the transaction that inserts its lines). */
 #include "logs/logs-internal.h"
 #include "base/cleanup.h"
 #include "base/timeutil.h"
@@ -68,7 +68,30 @@ struct logs_store {
     int64_t sweep_ms;
 };
 
-static const struct store_migration logs_migrations[] = {{1, schema_sql}};
+/* Version 2: events move from one row each to segments. An existing
+ * event becomes a segment of one (its bare message) whose id is the
+ * event's old id, so positions in tokens given out before keep their
+ * place (events.c reads an old "TS/ID" as the first event of segment ID). */
+static const char segments_sql[] =
+    "CREATE TABLE log_segments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  group_id INTEGER NOT NULL,"
+    "  stream_id INTEGER NOT NULL,"
+    "  first_ts INTEGER NOT NULL,"
+    "  last_ts INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  ingest INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "INSERT INTO log_segments(id, group_id, stream_id, first_ts, last_ts, count, ingest, bytes, "
+    "  data) SELECT id, group_id, stream_id, ts, ts, 1, ingest, LENGTH(CAST(message AS BLOB)), "
+    "  CAST(message AS BLOB) FROM log_events ORDER BY id;"
+    "DROP TABLE log_events;"
+    "CREATE INDEX log_segments_stream ON log_segments(stream_id, first_ts);"
+    "CREATE INDEX log_segments_stream_last ON log_segments(stream_id, last_ts);"
+    "CREATE INDEX log_segments_group ON log_segments(group_id, first_ts);";
+
+static const struct store_migration logs_migrations[] = {{1, schema_sql}, {2, segments_sql}};
 
 static const struct store_schema logs_schema = {
     .label = "log store",
@@ -245,29 +268,48 @@ int logs_stream_get(struct db *db, int64_t group_id, const char *name, bool crea
 int logs_insert_begin(struct db *db, int64_t group_id, int64_t stream_id, int64_t now_ms,
                       struct logs_inserter *ret, struct error **err)
 {
-    sqlite3_stmt *st = db_stmt(db,
-                               "INSERT INTO log_events(group_id, stream_id, ts, ingest, message) "
-                               "VALUES (?, ?, ?, ?, ?)",
+    (void)err;
+    *ret = (struct logs_inserter){
+        .db = db, .group_id = group_id, .stream_id = stream_id, .now_ms = now_ms};
+    logs_seg_init(&ret->seg);
+    return 0;
+}
+
+/* Stores the segment being built, if any, and empties it. */
+static int flush(struct logs_inserter *ins, struct error **err)
+{
+    struct logs_seg *seg = &ins->seg;
+    if (!seg->n)
+        return 0;
+    sqlite3_stmt *st = db_stmt(ins->db,
+                               "INSERT INTO log_segments(group_id, stream_id, first_ts, last_ts, "
+                               "count, ingest, bytes, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                err);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, group_id);
-    sqlite3_bind_int64(st, 2, stream_id);
-    sqlite3_bind_int64(st, 4, now_ms);
-    *ret = (struct logs_inserter){
-        .db = db, .st = st, .group_id = group_id, .stream_id = stream_id, .now_ms = now_ms};
-    return 0;
+    size_t len;
+    const char *blob = logs_seg_blob(seg, &len);
+    sqlite3_bind_int64(st, 1, ins->group_id);
+    sqlite3_bind_int64(st, 2, ins->stream_id);
+    sqlite3_bind_int64(st, 3, seg->first);
+    sqlite3_bind_int64(st, 4, seg->last);
+    sqlite3_bind_int64(st, 5, (int64_t)seg->n);
+    sqlite3_bind_int64(st, 6, ins->now_ms);
+    sqlite3_bind_int64(st, 7, seg->bytes);
+    sqlite3_bind_blob(st, 8, blob, (int)len, SQLITE_STATIC);
+    int r = db_exec_stmt(ins->db, st, err);
+    sqlite3_clear_bindings(st);
+    logs_seg_reset(seg);
+    return r;
 }
 
 int logs_insert_add(struct logs_inserter *ins, int64_t ts, const char *msg, size_t len,
                     struct error **err)
 {
-    sqlite3_bind_int64(ins->st, 3, ts);
-    sqlite3_bind_text(ins->st, 5, msg, (int)len, SQLITE_STATIC);
-    int rc = sqlite3_step(ins->st);
-    sqlite3_reset(ins->st);
-    if (rc != SQLITE_DONE)
-        return db_fail(ins->db, err, "insert events");
+    int r;
+    if (!logs_seg_fits(&ins->seg, ts, len) && (r = flush(ins, err)) < 0)
+        return r;
+    logs_seg_add(&ins->seg, ts, msg, len);
     if (!ins->n || ts < ins->first)
         ins->first = ts;
     if (!ins->n || ts > ins->last)
@@ -279,9 +321,9 @@ int logs_insert_add(struct logs_inserter *ins, int64_t ts, const char *msg, size
 
 int logs_insert_finish(struct logs_inserter *ins, struct error **err)
 {
-    sqlite3_clear_bindings(ins->st);
-    if (!ins->n)
-        return 0;
+    int r = flush(ins, err);
+    if (r < 0 || !ins->n)
+        return r;
     struct db *db = ins->db;
     sqlite3_stmt *st =
         db_stmt(db,
@@ -296,8 +338,7 @@ int logs_insert_finish(struct logs_inserter *ins, struct error **err)
     sqlite3_bind_int64(st, 3, ins->now_ms);
     sqlite3_bind_int64(st, 4, ins->bytes);
     sqlite3_bind_int64(st, 5, ins->stream_id);
-    int r = db_exec_stmt(db, st, err);
-    if (r < 0)
+    if ((r = db_exec_stmt(db, st, err)) < 0)
         return r;
     st = db_stmt(db, "UPDATE log_groups SET stored_bytes = stored_bytes + ? WHERE id = ?", err);
     if (!st)
@@ -307,6 +348,11 @@ int logs_insert_finish(struct logs_inserter *ins, struct error **err)
     return db_exec_stmt(db, st, err);
 }
 
+void logs_insert_done(struct logs_inserter *ins)
+{
+    logs_seg_done(&ins->seg);
+}
+
 int logs_events_insert(struct db *db, int64_t group_id, int64_t stream_id,
                        const struct logs_event *ev, size_t n, int64_t now_ms, struct error **err)
 {
@@ -314,7 +360,10 @@ int logs_events_insert(struct db *db, int64_t group_id, int64_t stream_id,
     int r = logs_insert_begin(db, group_id, stream_id, now_ms, &ins, err);
     for (size_t i = 0; r == 0 && i < n; i++)
         r = logs_insert_add(&ins, ev[i].ts, ev[i].msg, ev[i].len, err);
-    return r < 0 ? r : logs_insert_finish(&ins, err);
+    if (r == 0)
+        r = logs_insert_finish(&ins, err);
+    logs_insert_done(&ins);
+    return r;
 }
 
 int logs_retention_apply(struct db *db, int64_t group_id, int64_t cutoff_ms, struct error **err)
@@ -322,7 +371,10 @@ int logs_retention_apply(struct db *db, int64_t group_id, int64_t cutoff_ms, str
     int r = db_begin(db, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st = db_stmt(db, "DELETE FROM log_events WHERE group_id = ? AND ts < ?", err);
+    /* A segment goes when its newest event has expired; until then reads
+     * skip its expired events. */
+    sqlite3_stmt *st =
+        db_stmt(db, "DELETE FROM log_segments WHERE group_id = ? AND last_ts < ?", err);
     if (!st) {
         db_rollback(db);
         return -EIO;
@@ -337,10 +389,10 @@ int logs_retention_apply(struct db *db, int64_t group_id, int64_t cutoff_ms, str
         /* The figures of what is left. */
         st = db_stmt(db,
                      "UPDATE log_streams SET "
-                     "first_event = (SELECT MIN(ts) FROM log_events e WHERE e.stream_id = "
-                     "log_streams.id), "
-                     "stored_bytes = (SELECT COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) "
-                     "FROM log_events e WHERE e.stream_id = log_streams.id) "
+                     "first_event = (SELECT MIN(first_ts) FROM log_segments e WHERE "
+                     "e.stream_id = log_streams.id), "
+                     "stored_bytes = (SELECT COALESCE(SUM(bytes), 0) "
+                     "FROM log_segments e WHERE e.stream_id = log_streams.id) "
                      "WHERE group_id = ?",
                      err);
         if (!st) {
