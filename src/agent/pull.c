@@ -10,6 +10,7 @@
 #include "agent/agent-internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "image/image.h"
 #include "store/db.h"
@@ -117,6 +118,7 @@ static void free_secret(char *s)
 
 struct pull_req {
     char *reference;
+    char *account;             /* the task's, given access to the image */
     char *username, *password; /* NULL: DATA-DIR/config.json or anonymous */
     int refs;                  /* the queue or worker, and the waiting task */
     bool done;
@@ -131,6 +133,7 @@ static void req_unref(struct pull_req *q)
     if (--q->refs > 0)
         return;
     free(q->reference);
+    free(q->account);
     free_secret(q->username);
     free_secret(q->password);
     img_info_free(q->info);
@@ -165,6 +168,13 @@ static void *worker(void *p)
             struct img_pull_opts opts = {.policy = IMG_PULL_IF_MISSING,
                                          .creds = q->username ? &creds : NULL};
             r = img_pull(db, q->reference, &opts, &info, &e);
+            /* The account now sees the image in its ListImages (a read
+             * first: no write per task start once it has access). */
+            _cleanup_error_ struct error *ge = NULL;
+            if (r == 0 && q->account && img_access_has(db, q->account, info->reference, &ge) == 0 &&
+                img_access_grant(db, q->account, info->reference, &ge) < 0)
+                log_warn("agent: image %s: access for account %s: %s", info->reference, q->account,
+                         ge->msg);
         }
 
         pthread_mutex_lock(&a->lock);
@@ -214,11 +224,25 @@ void agent_pull_stop(struct agent *a)
     }
 }
 
+/* The account field of an ARN (arn:aws:ecs:REGION:ACCOUNT:...), or NULL. */
+static char *arn_account(const char *arn)
+{
+    const char *p = arn;
+    for (int i = 0; i < 4 && p; i++) {
+        p = strchr(p, ':');
+        if (p)
+            p++;
+    }
+    const char *end = p ? strchr(p, ':') : NULL;
+    return end && end > p ? xstrndup(p, (size_t)(end - p)) : NULL;
+}
+
 int agent_pull(struct task *t, const char *reference, struct img_info **ret, struct error **err)
 {
     struct agent *a = t->a;
     struct pull_req *q = xzalloc(sizeof(*q));
     q->reference = xstrdup(reference);
+    q->account = arn_account(t->def.arn);
     q->refs = 2;
     for (size_t i = 0; i < t->def.n_ctrs; i++)
         if ((t->def.ctrs[i].image == reference || strcmp(t->def.ctrs[i].image, reference) == 0) &&

@@ -99,10 +99,20 @@ int img_touch(struct db *db, const char *reference, struct error **err);
 /* DATA-DIR/layers/<hex of diff_id>, for overlayfs lowerdir (new string). */
 char *img_layer_path(const char *diff_id);
 
-/* Removes the record of reference (or every record of a manifest digest);
- * blobs and layers go at the next GC. -ENOENT when absent; -EBUSY
+/* Removes the record of reference (or every record of a manifest digest)
+ * and every account's access to it; blobs and layers go at the next GC. -ENOENT when absent; -EBUSY
  * (ClientException) when the in-use hook claims it. */
 int img_delete(struct db *db, const char *reference, size_t *ret_removed, struct error **err);
+
+/* Per-account views of the host-wide store (image_access): an account sees
+ * the images it pulled or ran; the API shows the host's administrator all
+ * of them. reference is a record's (normalised) reference. has answers 1
+ * or 0, count the number of accounts with access, or -errno. */
+int img_access_grant(struct db *db, const char *account, const char *reference, struct error **err);
+int img_access_has(struct db *db, const char *account, const char *reference, struct error **err);
+int img_access_count(struct db *db, const char *reference, struct error **err);
+int img_access_revoke(struct db *db, const char *account, const char *reference,
+                      struct error **err);
 
 struct img_usage {
     int64_t blob_bytes;  /* DATA-DIR/blobs */

@@ -12,12 +12,51 @@
 #include "base/xalloc.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 extern const char skiff_model_json[];
 
 #define LIST_DEFAULT 100
+
+/* The host's administrator (profile "default", as for ImportImage) sees and
+ * manages the whole store; any other account only the images it pulled or
+ * ran (img_access_*). */
+static bool is_admin(const struct api_ctx *ctx)
+{
+    return ctx->account && strcmp(ctx->account->profile, "default") == 0;
+}
+
+/* 1 when the caller may see the record of reference, 0 if not, -errno. */
+static int visible(struct api_ctx *ctx, const char *reference, struct error **err)
+{
+    if (is_admin(ctx))
+        return 1;
+    if (!ctx->account)
+        return 0;
+    return img_access_has(ctx->db, ctx->account->account_id, reference, err);
+}
+
+/* References other accounts are pulling through PullImage now, so that
+ * DescribePullProgress shows each account its own pulls only. */
+struct inflight {
+    const char *account, *reference;
+    struct inflight *next;
+};
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct inflight *inflight_list;
+
+static bool pulling(const char *account, const char *reference)
+{
+    bool found = false;
+    pthread_mutex_lock(&inflight_lock);
+    for (struct inflight *f = inflight_list; f && !found; f = f->next)
+        found = !strcmp(f->account, account) && !strcmp(f->reference, reference);
+    pthread_mutex_unlock(&inflight_lock);
+    return found;
+}
 
 static json_t *string_array(char **v, size_t n)
 {
@@ -96,10 +135,34 @@ static int pull_image(struct api_ctx *ctx, const json_t *in, json_t **ret, struc
         if (!opts.os || !opts.arch || strtok_r(NULL, "/", &save))
             return error_set(err, EINVAL, ERR_INVALID, "platform must be os/arch[/variant]");
     }
+    const char *reference = json_get_str(in, "reference");
+    _cleanup_free_ char *norm = NULL;
+    struct img_ref ref = {0};
+    if (img_ref_parse(reference, &ref, NULL) == 0) {
+        norm = img_ref_format(&ref);
+        img_ref_done(&ref);
+    }
+    struct inflight self = {.account = ctx->account ? ctx->account->account_id : "",
+                            .reference = norm ? norm : ""};
+    pthread_mutex_lock(&inflight_lock);
+    self.next = inflight_list;
+    inflight_list = &self;
+    pthread_mutex_unlock(&inflight_lock);
     struct img_info *info = NULL;
-    int r = img_pull(ctx->db, json_get_str(in, "reference"), &opts, &info, err);
-    if (r < 0)
+    int r = img_pull(ctx->db, reference, &opts, &info, err);
+    pthread_mutex_lock(&inflight_lock);
+    for (struct inflight **pp = &inflight_list; *pp; pp = &(*pp)->next)
+        if (*pp == &self) {
+            *pp = self.next;
+            break;
+        }
+    pthread_mutex_unlock(&inflight_lock);
+    if (r == 0 && ctx->account)
+        r = img_access_grant(ctx->db, ctx->account->account_id, info->reference, err);
+    if (r < 0) {
+        img_info_free(info);
         return r;
+    }
     *ret = json_pack("{s:o}", "image", image_json(info));
     img_info_free(info);
     return 0;
@@ -122,6 +185,20 @@ static int list_images(struct api_ctx *ctx, const json_t *in, json_t **ret, stru
     int r = img_list(ctx->db, &list, &n, err);
     if (r < 0)
         return r;
+    /* Keep the caller's own. */
+    size_t kept = 0;
+    for (size_t k = 0; k < n; k++) {
+        int v = visible(ctx, list[k]->reference, err);
+        if (v < 0) {
+            img_info_list_free(list, n);
+            return v;
+        }
+        if (v)
+            list[kept++] = list[k];
+        else
+            img_info_free(list[k]);
+    }
+    n = kept;
     json_t *images = json_array();
     size_t i;
     for (i = start; i < n && (json_int_t)(i - start) < limit; i++)
@@ -149,6 +226,15 @@ static int describe_images(struct api_ctx *ctx, const json_t *in, json_t **ret, 
         struct error *e = NULL;
         int r = img_get(ctx->db, ref, true, &info, &e);
         if (r == 0) {
+            r = visible(ctx, info->reference, &e);
+            if (r == 0) {
+                img_info_free(info);
+                r = -ENOENT;
+            } else if (r > 0) {
+                r = 0;
+            }
+        }
+        if (r == 0) {
             json_array_append_new(images, image_json(info));
             img_info_free(info);
         } else if (r == -ENOENT || r == -EINVAL) {
@@ -166,9 +252,61 @@ static int describe_images(struct api_ctx *ctx, const json_t *in, json_t **ret, 
     return 0;
 }
 
+/* DeleteImage for an account that is not the administrator: it gives up
+ * its own access to each matching record, and the record goes only when no
+ * other account has access left. */
+static int delete_own(struct api_ctx *ctx, const char *ref, json_t *deleted, struct error **err)
+{
+    struct img_info **list = NULL;
+    size_t n = 0;
+    int r = img_list(ctx->db, &list, &n, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *norm = NULL;
+    bool by_digest = img_digest_valid(ref);
+    if (!by_digest) {
+        struct img_ref parsed = {0};
+        if ((r = img_ref_parse(ref, &parsed, err)) < 0) {
+            img_info_list_free(list, n);
+            return r;
+        }
+        norm = img_ref_format(&parsed);
+        img_ref_done(&parsed);
+    }
+    const char *account = ctx->account ? ctx->account->account_id : "";
+    for (size_t i = 0; i < n && r == 0; i++) {
+        const struct img_info *im = list[i];
+        bool match = by_digest ? (!strcmp(im->digest, ref) || !strcmp(im->index_digest, ref))
+                               : !strcmp(im->reference, norm);
+        if (!match || (r = img_access_has(ctx->db, account, im->reference, err)) <= 0)
+            continue;
+        r = img_access_count(ctx->db, im->reference, err);
+        if (r > 1)
+            r = img_access_revoke(ctx->db, account, im->reference, err);
+        else if (r >= 0)
+            r = img_delete(ctx->db, im->reference, NULL, err);
+        if (r == 0)
+            json_array_append_new(deleted, json_string(im->reference));
+    }
+    img_info_list_free(list, n);
+    if (r == 0 && json_array_size(deleted) == 0)
+        r = error_set(err, ENOENT, IMG_ERR_NOT_IMG, "image %.300s not found", ref);
+    return r;
+}
+
 static int delete_image(struct api_ctx *ctx, const json_t *in, json_t **ret, struct error **err)
 {
     const char *ref = json_get_str(in, "reference");
+    if (!is_admin(ctx)) {
+        json_t *deleted = json_array();
+        int r = delete_own(ctx, ref, deleted, err);
+        if (r < 0) {
+            json_decref(deleted);
+            return r;
+        }
+        *ret = json_pack("{s:o}", "deleted", deleted);
+        return 0;
+    }
     /* name what goes before it goes */
     json_t *deleted = json_array();
     if (img_digest_valid(ref)) {
@@ -201,6 +339,10 @@ static int delete_image(struct api_ctx *ctx, const json_t *in, json_t **ret, str
 
 static int prune_images(struct api_ctx *ctx, const json_t *in, json_t **ret, struct error **err)
 {
+    if (!is_admin(ctx))
+        return error_set(err, EACCES, "AccessDeniedException",
+                         "Only the default profile (the host's administrator) may prune the "
+                         "host's image store; DeleteImage removes your own images.");
     json_int_t max = json_get_int(in, "maxCacheSize", 0);
     if (max < 0)
         return error_set(err, EINVAL, ERR_INVALID, "maxCacheSize must not be negative");
@@ -252,7 +394,6 @@ static int describe_store(struct api_ctx *ctx, const json_t *in, json_t **ret, s
 static int describe_progress(struct api_ctx *ctx, const json_t *in, json_t **ret,
                              struct error **err)
 {
-    (void)ctx;
     static const char *const states[] = {"WAITING",    "DOWNLOADING", "DOWNLOADED",
                                          "EXTRACTING", "COMPLETE",    "ALREADY_EXISTS"};
     _cleanup_free_ char *norm = NULL;
@@ -270,6 +411,10 @@ static int describe_progress(struct api_ctx *ctx, const json_t *in, json_t **ret
     img_pull_progress(norm, &v, &n);
     json_t *pulls = json_array();
     for (size_t i = 0; i < n; i++) {
+        if (!is_admin(ctx) &&
+            !(ctx->account && pulling(ctx->account->account_id, v[i].reference)) &&
+            visible(ctx, v[i].reference, NULL) <= 0)
+            continue;
         json_t *layers = json_array();
         for (size_t k = 0; k < v[i].n_layers; k++) {
             const struct img_layer_status *l = &v[i].layers[k];

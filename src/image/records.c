@@ -359,9 +359,67 @@ int img_delete(struct db *db, const char *reference, size_t *ret_removed, struct
     size_t n = (size_t)sqlite3_changes(db_handle(db));
     if (n == 0)
         return not_found(err, reference);
+    st = db_stmt(
+        db, "DELETE FROM image_access WHERE reference NOT IN (SELECT reference FROM images)", err);
+    if (!st || db_exec_stmt(db, st, err) < 0)
+        return -EIO;
     if (ret_removed)
         *ret_removed = n;
     return 0;
+}
+
+int img_access_grant(struct db *db, const char *account, const char *reference, struct error **err)
+{
+    sqlite3_stmt *st =
+        db_stmt(db, "INSERT OR IGNORE INTO image_access (account, reference) VALUES (?1, ?2)", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, account);
+    db_bind_text(st, 2, reference);
+    return db_exec_stmt(db, st, err);
+}
+
+int img_access_revoke(struct db *db, const char *account, const char *reference, struct error **err)
+{
+    sqlite3_stmt *st =
+        db_stmt(db, "DELETE FROM image_access WHERE account = ?1 AND reference = ?2", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, account);
+    db_bind_text(st, 2, reference);
+    return db_exec_stmt(db, st, err);
+}
+
+/* The single integer a SELECT answers (0 without a row). */
+static int count_of(struct db *db, sqlite3_stmt *st, struct error **err)
+{
+    int rc = sqlite3_step(st);
+    int n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(db, err, "image access");
+    return n;
+}
+
+int img_access_has(struct db *db, const char *account, const char *reference, struct error **err)
+{
+    sqlite3_stmt *st =
+        db_stmt(db, "SELECT count(*) FROM image_access WHERE account = ?1 AND reference = ?2", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, account);
+    db_bind_text(st, 2, reference);
+    int n = count_of(db, st, err);
+    return n < 0 ? n : n > 0;
+}
+
+int img_access_count(struct db *db, const char *reference, struct error **err)
+{
+    sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM image_access WHERE reference = ?1", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, reference);
+    return count_of(db, st, err);
 }
 
 char *img_layer_path(const char *diff_id)
