@@ -42,6 +42,12 @@ int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
  * as they are now. */
 int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error **err);
 
+/* A hash of the membership of every group some rule references (members:
+ * ENIs of tasks meant to run that have not begun to stop). When it changes,
+ * the rules of running tasks may have: the scheduler pushes them
+ * (src/sched/sched.c). */
+int ec2_members_hash(struct db *db, uint64_t *ret, struct error **err);
+
 /* Releases the ENIs of tasks that stopped or are gone (inside a
  * transaction, or alone). */
 int ec2_eni_gc(struct db *db, struct error **err);

@@ -253,13 +253,21 @@ int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_
     return 0;
 }
 
-/* The /32s of the ENIs in group_id. */
+/* A group's members as the data plane sees them: the ENIs of tasks meant
+ * to run that have not begun to stop. A stopping task leaves the groups
+ * (others stop admitting it) before its address is released at STOPPED
+ * and can go to another task, so a reused address is never admitted on
+ * the old member's behalf. */
+#define MEMBERS_FROM                                                                               \
+    "FROM ec2_enis e JOIN ec2_eni_groups g ON g.eni_id = e.id "                                    \
+    "JOIN tasks t ON t.arn = e.task_arn WHERE t.desired_status = 'RUNNING' "                       \
+    "AND t.last_status IN ('PROVISIONING', 'PENDING', 'ACTIVATING', 'RUNNING') "
+
+/* The /32s of the members of group_id. */
 static int group_members(struct db *db, const char *group_id, json_t *out, struct error **err)
 {
-    sqlite3_stmt *st = db_stmt(db,
-                               "SELECT e.addr FROM ec2_enis e JOIN ec2_eni_groups g "
-                               "ON g.eni_id = e.id WHERE g.group_id = ?1 ORDER BY e.addr",
-                               err);
+    sqlite3_stmt *st =
+        db_stmt(db, "SELECT e.addr " MEMBERS_FROM "AND g.group_id = ?1 ORDER BY e.addr", err);
     if (!st)
         return -EIO;
     db_bind_text(st, 1, group_id);
@@ -271,6 +279,31 @@ static int group_members(struct db *db, const char *group_id, json_t *out, struc
         json_array_append_new(out, json_string(cidr));
     }
     sqlite3_reset(st);
+    return 0;
+}
+
+int ec2_members_hash(struct db *db, uint64_t *ret, struct error **err)
+{
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT g.group_id, e.addr " MEMBERS_FROM
+                               "AND g.group_id IN (SELECT ref_group FROM ec2_sg_rules "
+                               "WHERE ref_group IS NOT NULL) ORDER BY g.group_id, e.addr",
+                               err);
+    if (!st)
+        return -EIO;
+    /* FNV-1a over (group, address) pairs. */
+    uint64_t h = 14695981039346656037ull;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *g = sqlite3_column_text(st, 0);
+        for (; g && *g; g++)
+            h = (h ^ *g) * 1099511628211ull;
+        uint32_t a = (uint32_t)sqlite3_column_int64(st, 1);
+        for (int i = 0; i < 4; i++)
+            h = (h ^ ((a >> (8 * i)) & 255)) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+    }
+    sqlite3_reset(st);
+    *ret = h;
     return 0;
 }
 
