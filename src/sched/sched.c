@@ -37,7 +37,8 @@ struct sched {
     pthread_cond_t cond;
     bool kicked;
     bool stopping;
-    bool net_dirty; /* sched_network_changed() */
+    bool net_dirty;        /* sched_network_changed() */
+    uint64_t members_hash; /* ec2_members_hash() when rules were last pushed */
     struct report_item *reports, **reports_tail;
     int64_t last_resync_ms;
     int64_t last_reconcile_ms;
@@ -726,6 +727,16 @@ static void *run(void *arg)
         sched_services_reconcile(db, time_now_ms());
         place(s, db);
         send_stops(s, db);
+        /* A task joining or leaving a group that rules reference changes
+         * the rules of the tasks that admit that group. */
+        uint64_t members;
+        if (ec2_members_hash(db, &members, &err) < 0) {
+            log_err("scheduler: network members: %s", err->msg);
+            error_freep(&err);
+        } else if (members != s->members_hash) {
+            s->members_hash = members;
+            net = true;
+        }
         if (net)
             push_network(s, db);
         int64_t now = time_now_ms();
