@@ -5,9 +5,15 @@
  * the host. Writing past the size fails with ENOSPC in that task only; the
  * host's disk is used only for blocks actually written.
  *
- * Formatting takes about 100 ms, so a pool thread keeps a few images of
- * the default size formatted ahead in DATA-DIR/ephemeral/pool/; other sizes
- * are formatted when the task starts. The file systems skip what makes
+ * Formatting takes about 100 ms and a process (far more on a busy host),
+ * so mkfs runs once for the default size, into DATA-DIR/ephemeral/
+ * template.img, and every default-size image is a sparse copy of it: the
+ * few MiB of metadata mkfs wrote are copied, the holes stay holes, in a few
+ * milliseconds. (The copies share the template's UUID and directory hash
+ * seed, which ext4 does not mind; the template is made afresh by each
+ * new data directory.) A pool thread keeps a few copies ready in
+ * DATA-DIR/ephemeral/pool/; other sizes are formatted when the task
+ * starts. The file systems skip what makes
  * them slow to create or to mount: no journal (they do not outlive a host
  * crash anyway), inode tables initialised lazily and never zeroed in the
  * background (noinit_itable), one inode per 64 KiB.
@@ -84,6 +90,76 @@ static int format(struct agent *a, const char *path, int64_t gib, struct error *
     return 0;
 }
 
+/* Copies src to dst keeping holes: only the extents holding data are
+ * copied (copy_file_range). */
+static int copy_sparse(const char *src, const char *dst, struct error **err)
+{
+    _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return error_errno(err, errno, "open %s", src);
+    struct stat st;
+    if (fstat(in, &st) < 0)
+        return error_errno(err, errno, "stat %s", src);
+    _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0)
+        return error_errno(err, errno, "create %s", dst);
+    int r = ftruncate(out, st.st_size) < 0 ? -errno : 0;
+    for (off_t off = 0; r == 0 && off < st.st_size;) {
+        off_t data = lseek(in, off, SEEK_DATA);
+        if (data < 0) {
+            if (errno != ENXIO) /* ENXIO: no data past off */
+                r = -errno;
+            break;
+        }
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0) {
+            r = -errno;
+            break;
+        }
+        loff_t i = data, o = data;
+        while (r == 0 && i < hole) {
+            ssize_t n = copy_file_range(in, &i, out, &o, (size_t)(hole - i), 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                r = n < 0 ? -errno : -EIO;
+        }
+        off = hole;
+    }
+    if (r < 0) {
+        unlink(dst);
+        return error_errno(err, -r, "copy %s to %s", src, dst);
+    }
+    return 0;
+}
+
+/* A fresh default-size image at path: a copy of the template when there is
+ * one, else mkfs. */
+static int format_default(struct agent *a, const char *path, struct error **err)
+{
+    _cleanup_free_ char *template = xasprintf("%s/template.img", a->storage.dir);
+    if (access(template, F_OK) == 0)
+        return copy_sparse(template, path, err);
+    return format(a, path, DEFAULT_GIB, err);
+}
+
+/* Formats the template once (temp + rename: a crash leaves no half-made
+ * one; pool_scan removes the temp). */
+static int make_template(struct agent *a, struct error **err)
+{
+    struct agent_storage *s = &a->storage;
+    _cleanup_free_ char *template = xasprintf("%s/template.img", s->dir);
+    if (access(template, F_OK) == 0)
+        return 0;
+    _cleanup_free_ char *tmp = xasprintf("%s/tmp-template.img", s->dir);
+    int r = format(a, tmp, DEFAULT_GIB, err);
+    if (r == 0 && rename(tmp, template) < 0) {
+        r = error_errno(err, errno, "rename %s", tmp);
+        unlink(tmp);
+    }
+    return r;
+}
+
 static void *pool_main(void *p)
 {
     struct agent *a = p;
@@ -92,6 +168,9 @@ static void *pool_main(void *p)
      * this thread and the mkfs it runs (children inherit a thread's nice
      * value) yield the CPU to task starts. */
     setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+    _cleanup_error_ struct error *te = NULL;
+    if (make_template(a, &te) < 0)
+        log_warn("agent: cannot format the ephemeral storage template: %s", te->msg);
     pthread_mutex_lock(&a->lock);
     for (;;) {
         while (!a->closing && s->ready >= POOL_SIZE)
@@ -103,7 +182,7 @@ static void *pool_main(void *p)
         _cleanup_free_ char *tmp = xasprintf("%s/tmp-%u.img", s->dir, n);
         _cleanup_free_ char *dst = xasprintf("%s/pool/%u.img", s->dir, n);
         _cleanup_error_ struct error *e = NULL;
-        int r = format(a, tmp, DEFAULT_GIB, &e);
+        int r = format_default(a, tmp, &e);
         if (r == 0 && rename(tmp, dst) < 0)
             r = -errno;
         pthread_mutex_lock(&a->lock);
@@ -276,7 +355,7 @@ int agent_storage_attach(struct task *t, struct error **err)
     int64_t gib = t->def.ephemeral_gib > 0 ? t->def.ephemeral_gib : DEFAULT_GIB;
     int r;
     if (access(image, F_OK) < 0 && !(gib == DEFAULT_GIB && pool_take(a, image)) &&
-        (r = format(a, image, gib, err)) < 0)
+        (r = gib == DEFAULT_GIB ? format_default(a, image, err) : format(a, image, gib, err)) < 0)
         return error_wrap(err, "ephemeral storage");
     if ((r = mount_image(image, rw, err)) < 0) {
         unlink(image);
