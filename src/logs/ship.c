@@ -20,7 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHIP_RETRY_MS    5000              /* after a refused or failed batch */
+#define SHIP_RETRY_MS 5000 /* after a refused or failed batch */
+/* While a log is being written the shipper looks every SHIP_HOT_MS; it
+ * ships at once when SHIP_EAGER bytes wait, else at most every
+ * SHIP_TRICKLE_MS (each batch is a transaction with an fsync, so a
+ * trickle of lines is gathered). Idle logs are looked at every poll_ms. */
+#define SHIP_HOT_MS      10
+#define SHIP_HOT_FOR_MS  2000
+#define SHIP_EAGER       (64 * 1024)
+#define SHIP_TRICKLE_MS  50
 #define SHIP_STATE_MAX   (8 * 1024 * 1024) /* task.json */
 #define SHIP_MAX_SOURCES 10                /* containers per task */
 
@@ -33,7 +41,8 @@ struct source {
     int fd;
     int64_t offset; /* stored by the control plane; -1 until asked */
     int64_t retry_at;
-    bool done; /* the task stopped and everything is stored */
+    int64_t shipped_at; /* last batch */
+    bool done;          /* the task stopped and everything is stored */
     bool warned;
 };
 
@@ -55,7 +64,8 @@ struct logs_ship {
     pthread_cond_t wake;
     bool stop;
     struct ship_task *tasks;
-    char *buf; /* one batch */
+    char *buf;         /* one batch */
+    int64_t hot_until; /* look every SHIP_HOT_MS until then */
 };
 
 static void task_free(struct ship_task *t)
@@ -268,12 +278,23 @@ static bool ship_one(struct logs_ship *sh, struct ship_task *t, struct source *s
             /* Not created yet, or the container never started. */
             if (t->stopped)
                 s->done = true;
+            else
+                sh->hot_until = now + SHIP_HOT_FOR_MS; /* it may start any moment */
             return false;
         }
+        sh->hot_until = now + SHIP_HOT_FOR_MS;
     }
     /* Read the stopped flag before the data: what a stopped task's log
      * holds then is all it will ever hold. */
     bool stopped = t->stopped;
+    struct stat st;
+    if (!stopped && fstat(s->fd, &st) == 0) {
+        if (st.st_size <= s->offset)
+            return false;
+        sh->hot_until = now + SHIP_HOT_FOR_MS;
+        if (st.st_size - s->offset < SHIP_EAGER && now - s->shipped_at < SHIP_TRICKLE_MS)
+            return false;
+    }
     ssize_t n;
     do
         n = pread(s->fd, sh->buf, LOGS_SHIP_BATCH, s->offset);
@@ -300,6 +321,7 @@ static bool ship_one(struct logs_ship *sh, struct ship_task *t, struct source *s
     json_object_set_new(msg, "end", json_integer(s->offset + (int64_t)cut));
     json_object_set_new(msg, "lines", json_stringn_nocheck(sh->buf, cut));
     int64_t before = s->offset;
+    s->shipped_at = now;
     return send_msg(sh, t, s, msg) == 0 && s->offset != before;
 }
 
@@ -321,10 +343,11 @@ static void *ship_main(void *arg)
                 moved |= ship_one(sh, t, &t->src[i], now);
         pthread_mutex_lock(&sh->lock);
         if (!moved && !sh->stop) {
+            int64_t wait = now < sh->hot_until ? SHIP_HOT_MS : sh->cfg.poll_ms;
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            int64_t ns = until.tv_nsec + sh->cfg.poll_ms % 1000 * 1000000;
-            until.tv_sec += sh->cfg.poll_ms / 1000 + ns / 1000000000;
+            int64_t ns = until.tv_nsec + wait % 1000 * 1000000;
+            until.tv_sec += wait / 1000 + ns / 1000000000;
             until.tv_nsec = ns % 1000000000;
             pthread_cond_timedwait(&sh->wake, &sh->lock, &until);
         }
