@@ -442,9 +442,13 @@ const char *query_error_code(enum query_dialect d, const char *code, const char 
 {
     if (!code)
         return "InternalError";
-    if (!strcmp(code, ERR_INVALID))
-        return message && strstr(message, "Missing required parameter") ? "MissingParameter"
-                                                                        : "InvalidParameterValue";
+    if (!strcmp(code, ERR_INVALID)) {
+        if (message && strstr(message, "Missing required parameter"))
+            return "MissingParameter";
+        /* The plain query services (ELBv2, IAM) answer a value out of the
+         * model's range with ValidationError. */
+        return d == QUERY_DIALECT_EC2 ? "InvalidParameterValue" : "ValidationError";
+    }
     if (!strcmp(code, ERR_SERIALIZE))
         return "InvalidParameterValue";
     if (!strcmp(code, ERR_SERVER))
