@@ -174,6 +174,17 @@ void logs_utf8_sanitize(char *s, size_t len)
     unsigned char *p = (unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        /* Most logs are ASCII: eight bytes at a time while none is NUL or
+         * has its top bit set. */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w | ((w - 0x0101010101010101ULL) & ~w)) & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i == len)
+            break;
         unsigned char c = p[i];
         size_t need;
         if (c < 0x80) {

@@ -112,6 +112,15 @@ static void test_utf8(void **state)
         {"overlong \xc0\xaf", "overlong ??"},
         {"surrogate \xed\xa0\x80", "surrogate ???"},
         {"lone \x80", "lone ?"},
+        /* Long ASCII runs (read eight bytes at a time) around bad bytes. */
+        {"0123456789abcdef\xff"
+         "0123456789abcdefg",
+         "0123456789abcdef?0123456789abcdefg"},
+        {"01234567\xc3\xa9"
+         "89abcdefghijklmnop\xe2\x82",
+         "01234567\xc3\xa9"
+         "89abcdefghijklmnop??"},
+        {"abcdefg\x80hijklmnopqrstuvw", "abcdefg?hijklmnopqrstuvw"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char s[64];
@@ -119,6 +128,11 @@ static void test_utf8(void **state)
         logs_utf8_sanitize(s, strlen(s));
         assert_string_equal(s, cases[i].out);
     }
+    /* NUL would end a message early: it becomes '?' wherever it is. */
+    char z[] = "0123456789abcdef0123456789";
+    z[3] = z[12] = z[25] = '\0';
+    logs_utf8_sanitize(z, sizeof(z) - 1);
+    assert_string_equal(z, "012?456789ab?def012345678?");
 }
 
 int main(void)
