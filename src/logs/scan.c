@@ -257,13 +257,18 @@ int logs_scan_next(struct logs_scan *sc, struct logs_scan_event *ret, struct err
     }
     if (!sc->pending && !sc->done && (r = step(sc, err)) < 0)
         return r;
-    /* Load every segment that may hold an event before the heap's best. */
+    /* Load every segment whose first event in the scan's order (at best
+     * its start, backward its end) comes before the heap's best: many
+     * segments of one timestamp are then loaded one after the other. */
     while (sc->pending) {
         if (sc->n_heap) {
-            int64_t best = sc->heap[0]->ev[sc->heap[0]->cur].ts;
-            bool may = sp->backward ? sqlite3_column_int64(sc->st, 2) >= best
-                                    : sqlite3_column_int64(sc->st, 1) <= best;
-            if (!may)
+            int64_t seg = sqlite3_column_int64(sc->st, 0);
+            struct logs_pos edge = {sqlite3_column_int64(sc->st, sp->backward ? 2 : 1),
+                                    seg << LOGS_SEG_IDX_BITS};
+            if (sp->backward)
+                edge.id |= sqlite3_column_int64(sc->st, 3) - 1;
+            int c = pos_cmp(edge, pos_of(sc->heap[0]));
+            if (sp->backward ? c < 0 : c > 0)
                 break;
         }
         if ((r = load(sc, err)) < 0 || (r = step(sc, err)) < 0)
