@@ -56,7 +56,7 @@ struct oci_container_spec {
     /* Also carry the seccomp profile compiled to BPF (once per capability
      * set, see oci-internal.h) in crun's run.oci.seccomp_bpf_data
      * annotation, so that crun loads it instead of compiling linux.seccomp
-     * at each create and exec. Set by oci_container_create for crun. */
+     * at each create. Set by oci_container_create for crun. */
     bool seccomp_bpf;
 };
 

@@ -26,6 +26,6 @@ json_t *oci_seccomp_profile(uint64_t caps);
 /* oci_seccomp_profile(caps) compiled to a BPF program with libseccomp, as
  * crun would compile it, base64-encoded for crun's run.oci.seccomp_bpf_data
  * annotation (crun then loads it instead of compiling linux.seccomp at
- * every create and exec). Compiled once per capability set per process;
+ * every create). Compiled once per capability set per process;
  * *ret is a new string. Negative errno when libseccomp fails. */
 int oci_seccomp_bpf(uint64_t caps, char **ret);
