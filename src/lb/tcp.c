@@ -212,3 +212,8 @@ void lb_tcp_timeout(struct lb_worker *w, struct ev *e)
 {
     flow_close(w, e->owner);
 }
+
+void lb_tcp_close(struct lb_worker *w, struct ev *e)
+{
+    flow_close(w, e->owner);
+}

@@ -241,14 +241,10 @@ static void *worker_main(void *arg)
     /* Shut down: every connection goes. */
     while (w->live.next != &w->live) {
         struct ev *e = w->live.next;
-        w->now_ms = INT64_MAX / 2;
-        e->deadline_ms = 1;
         if (e->kind == EV_TCP_CLIENT)
-            lb_tcp_timeout(w, e);
+            lb_tcp_close(w, e);
         else
-            lb_http_timeout(w, e);
-        if (w->live.next == e) /* not closed by its timeout: force it */
-            lb_ev_close(w, e);
+            lb_http_close(w, e);
     }
     for (size_t i = 0; i < w->ngrave; i++)
         free(w->graveyard[i]);

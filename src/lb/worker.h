@@ -58,8 +58,11 @@ void lb_bury(struct lb_worker *w, void *p);
 void lb_http_accept(struct lb_worker *w, int fd, const char *lkey);
 void lb_http_event(struct lb_worker *w, struct ev *e, uint32_t events);
 void lb_http_timeout(struct lb_worker *w, struct ev *e);
+/* Closes a client or upstream connection at shutdown. */
+void lb_http_close(struct lb_worker *w, struct ev *e);
 
 /* tcp.c */
 void lb_tcp_accept(struct lb_worker *w, int fd, const char *lkey);
 void lb_tcp_event(struct lb_worker *w, struct ev *e, uint32_t events);
 void lb_tcp_timeout(struct lb_worker *w, struct ev *e);
+void lb_tcp_close(struct lb_worker *w, struct ev *e);

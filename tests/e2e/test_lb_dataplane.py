@@ -218,6 +218,13 @@ def procs():
         finally:
             p.stop_all()
             assert all(x.returncode is not None for x in p.procs)
+            # Under ASan/UBSan (SKIFF_BUILD=build-asan) a report fails the test.
+            log = os.path.join(tmp, "lb.log")
+            if os.path.exists(log):
+                with open(log, errors="replace") as f:
+                    text = f.read()
+                for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                    assert marker not in text, text[-4000:]
 
 
 def group(name, ports, **kw):
