@@ -83,6 +83,7 @@ struct ns_args {
     const char *ns_path;
     int lfd;
     struct mnl_socket *nl;
+    bool redirected;
     int errnum;
     const char *what;
 };
@@ -175,19 +176,18 @@ static void *ns_thread(void *p)
     struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
     if (!nl)
         return ns_fail(a, "netlink socket", errno);
-    int r;
-    if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 || (r = add_meta_addr(nl)) < 0) {
-        int e = errno;
+    int r = mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ? -errno : add_meta_addr(nl);
+    if (r < 0) {
         mnl_socket_close(nl);
-        return ns_fail(a, "add " AGENT_META_ADDR " to lo", e);
+        return ns_fail(a, "add " AGENT_META_ADDR " to lo", -r);
     }
-    if ((r = add_redirect()) < 0) {
-        mnl_socket_close(nl);
-        return ns_fail(a, "nftables redirect of port 80", -r);
-    }
+    /* Without the redirect (a kernel without nat for nftables) the endpoint
+     * still works, on port 80 itself, at the price of that port. */
+    a->redirected = add_redirect() == 0;
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(META_LISTEN_PORT)};
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons(a->redirected ? META_LISTEN_PORT : 80)};
     inet_pton(AF_INET, AGENT_META_ADDR, &sin.sin_addr);
     if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, META_CONN_LIMIT) < 0) {
@@ -195,7 +195,7 @@ static void *ns_thread(void *p)
         if (s >= 0)
             close(s);
         mnl_socket_close(nl);
-        return ns_fail(a, "listen on " AGENT_META_ADDR ":" XSTR(META_LISTEN_PORT), e);
+        return ns_fail(a, "listen on " AGENT_META_ADDR, e);
     }
     a->lfd = s;
     a->nl = nl;
@@ -854,6 +854,10 @@ int agent_meta_open(struct task *t, const char *ns_path, struct error **err)
     pthread_join(th, NULL);
     if (na.errnum)
         return error_errno(err, na.errnum, "metadata endpoint: %s", na.what);
+    if (!na.redirected)
+        log_warn("task %s: metadata endpoint on port 80 itself: nftables cannot redirect it "
+                 "(the task cannot listen on port 80 of every address)",
+                 t->def.id);
 
     struct listener *l = xzalloc(sizeof(*l));
     snprintf(l->task_id, sizeof(l->task_id), "%s", t->def.id);

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tasks_util import (busybox_layout, container, container_state, daemons,  # noqa: F401
-                        describe, register, run, task_dir, task_id, wait_tasks)
+                        describe, log_lines, register, run, task_dir, task_id, wait_tasks)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
@@ -79,6 +79,12 @@ def start_tasks(s, family, other_uri=""):
     ])
     [arn] = run(ecs, family)
     [t] = wait_tasks(ecs, [arn], "RUNNING", timeout=90)
+    # RUNNING means started, not that the shell has set its trap yet (a
+    # SIGUSR1 before it would end the shell).
+    deadline = time.time() + 60
+    while ("stdout", "ready") not in log_lines(s, arn):
+        assert time.time() < deadline, "main never got ready: %r" % log_lines(s, arn)
+        time.sleep(0.1)
     return t
 
 
