@@ -69,6 +69,7 @@ static int sg_task(const json_t *eni, const struct names *n, struct net_sg_task 
 {
     ret->bridge = n->bridge;
     ret->host_if = n->host_if;
+    ret->public_ip = json_get_bool(eni, "assignPublicIp", false);
     if (net_addr_parse(json_get_str(eni, "ip"), &ret->addr) < 0 ||
         net_mac_parse(json_get_str(eni, "mac"), ret->mac) < 0)
         return error_set(err, EINVAL, NULL, "task ENI without valid address or MAC");
@@ -106,6 +107,9 @@ int agent_net_setup(struct task *t, const char *ns_path, struct error **err)
     char path[64];
     snprintf(path, sizeof(path), "/sys/class/net/%s", n.host_if);
     if (access(path, F_OK) == 0 && (r = net_veth_delete(n.host_if, err)) < 0)
+        goto out;
+    /* A public IP is routed out (masqueraded): the host must forward. */
+    if (sg.public_ip && (r = net_forwarding_enable(err)) < 0)
         goto out;
     /* Rules first: the port is filtered from the moment it exists. */
     json_t *rules = rules_of(t->dir, eni);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void mnl_closep(struct mnl_socket **s)
 {
@@ -246,6 +247,20 @@ int net_eni_setup(const struct net_eni *eni, int netns_fd, struct error **err)
 undo:
     link_delete(nl, eni->host_if);
     return r;
+}
+
+int net_forwarding_enable(struct error **err)
+{
+    static const char path[] = "/proc/sys/net/ipv4/ip_forward";
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "open %s", path);
+    char c = '0';
+    if (pread(fd, &c, 1, 0) == 1 && c == '1')
+        return 0;
+    if (pwrite(fd, "1\n", 2, 0) != 2)
+        return error_errno(err, errno, "write %s", path);
+    return 0;
 }
 
 int net_addr_parse(const char *s, uint32_t *ret)

@@ -57,6 +57,11 @@ int net_eni_setup(const struct net_eni *eni, int netns_fd, struct error **err);
 /* Deletes a host-side veth (the kernel removes its peer); 0 when absent. */
 int net_veth_delete(const char *host_if, struct error **err);
 
+/* Turns on IPv4 forwarding for the host (net.ipv4.ip_forward = 1), which
+ * tasks with a public IP need; host-wide, and left on. Tasks without one
+ * stay on their bridge whatever the setting (src/net/sg.c). */
+int net_forwarding_enable(struct error **err);
+
 /* Parses a.b.c.d into host byte order; -EINVAL otherwise. */
 int net_addr_parse(const char *s, uint32_t *ret);
 /* Parses xx:xx:xx:xx:xx:xx; -EINVAL otherwise. */

@@ -51,8 +51,14 @@ static void init_text(struct buf *b, const char *scope)
     buf_printf(b,
                "add table inet skiff_%s\n"
                "add map inet skiff_%s ingress { type ifname . ipv4_addr : verdict; }\n"
-               "add map inet skiff_%s egress { type ifname . ipv4_addr : verdict; }\n",
-               scope, scope, scope);
+               "add map inet skiff_%s egress { type ifname . ipv4_addr : verdict; }\n"
+               "add set inet skiff_%s public { type ifname . ipv4_addr; }\n"
+               "add chain inet skiff_%s postrouting { type nat hook postrouting priority 100; "
+               "policy accept; }\n"
+               "flush chain inet skiff_%s postrouting\n"
+               "add rule inet skiff_%s postrouting meta protocol ip oifname != \"skb*\" "
+               "iifname . ip saddr @public masquerade\n",
+               scope, scope, scope, scope, scope, scope, scope);
     static const char *const hooks[] = {"forward", "output", "input"};
     for (size_t i = 0; i < 3; i++)
         buf_printf(b,
@@ -185,10 +191,15 @@ static int apply_text(struct buf *bp, const char *scope, const struct net_sg_tas
                    scope, c, h, scope, c, h, scope, c, h, scope, c, h);
     }
     /* Whatever the host's ip_forward: a task's packets go nowhere but its
-     * own subnet's bridge (other subnets, other VPCs and the uplink are not
-     * routed for tasks yet; docs/network.md). */
-    buf_printf(&b, "add rule inet skiff_%s out_%s oifname != \"%s\" drop\n", scope, t->host_if,
-               t->bridge);
+     * own subnet's bridge (other subnets and other VPCs are not routed for
+     * tasks yet; docs/network.md), and, with a public IP, the host's other
+     * interfaces (masqueraded): never another task bridge, of any daemon. */
+    if (t->public_ip)
+        buf_printf(&b, "add rule inet skiff_%s out_%s oifname != \"%s\" oifname \"skb*\" drop\n",
+                   scope, t->host_if, t->bridge);
+    else
+        buf_printf(&b, "add rule inet skiff_%s out_%s oifname != \"%s\" drop\n", scope, t->host_if,
+                   t->bridge);
     /* A task always reaches itself (containers over its own address). */
     buf_printf(&b, "add rule inet skiff_%s in_%s ip saddr %s accept\n", scope, t->host_if, ip);
     size_t i;
@@ -212,6 +223,10 @@ static int apply_text(struct buf *bp, const char *scope, const struct net_sg_tas
                    "%02x:%02x:%02x:%02x:%02x:%02x }\n",
                    scope, h, scope, h, scope, br, ip, h, scope, br, ip, h, scope, h, ip, t->mac[0],
                    t->mac[1], t->mac[2], t->mac[3], t->mac[4], t->mac[5]);
+        /* Replacing the rules may take the public IP away too. */
+        buf_printf(&b, "add element inet skiff_%s public { \"%s\" . %s }\n", scope, br, ip);
+        if (!t->public_ip)
+            buf_printf(&b, "delete element inet skiff_%s public { \"%s\" . %s }\n", scope, br, ip);
     }
     if (r == 0 && b.cap && b.len >= b.cap - 1)
         r = error_set(err, E2BIG, NULL, "too many security group rules");
@@ -269,6 +284,9 @@ int net_sg_remove(const char *scope, const struct net_sg_task *t, struct error *
              t->bridge, ip);
     run(cmd, NULL);
     snprintf(cmd, sizeof(cmd), "delete element inet skiff_%s egress { \"%s\" . %s }", scope,
+             t->bridge, ip);
+    run(cmd, NULL);
+    snprintf(cmd, sizeof(cmd), "delete element inet skiff_%s public { \"%s\" . %s }", scope,
              t->bridge, ip);
     run(cmd, NULL);
     snprintf(cmd, sizeof(cmd),

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -39,6 +40,8 @@ struct net_sg_task {
     const char *host_if;
     uint32_t addr; /* host byte order */
     uint8_t mac[6];
+    bool public_ip; /* assignPublicIp ENABLED: out to the host's other
+                       interfaces (the uplink), masqueraded */
 };
 
 /* Every call takes the daemon's scope (NET_SCOPE_LEN hex digits) and
