@@ -548,6 +548,57 @@ def test_reload_adds_and_removes_targets_keep_alive_survives(procs):
             if t["port"] == a and t["target_group"] == "G"] in ([], ["draining"])
 
 
+def test_reload_drains_in_flight_request(procs):
+    a, _ = procs.backend("a")
+    b, _ = procs.backend("b")
+    port = free_port()
+    cfg = {"listeners": [http_listener(port, forward("G"))],
+           "target_groups": [group("G", [a], deregistration_delay=60)]}
+    lb = LB(procs, cfg)
+    lb.wait_state("G", a, "healthy")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", get(port, "/slow/4")))
+    t.start()
+    try:
+        time.sleep(1)
+        cfg["target_groups"] = [group("G", [b], deregistration_delay=60)]
+        lb.reload(cfg)
+        # a drains while its request runs; new requests go to b only.
+        lb.wait_state("G", a, "draining", timeout=10)
+        assert {who(port, "/%d" % i) for i in range(10)} == {"b"}
+    finally:
+        t.join(60)
+    status, data, _ = result["r"]
+    assert status == 200 and json.loads(data)["name"] == "a"
+    # Nothing in flight any more: a leaves without waiting 60 s.
+    end = time.time() + 20
+    while any(x["port"] == a for x in lb.status()) and time.time() < end:
+        time.sleep(0.1)
+    assert not any(x["port"] == a for x in lb.status()), lb.status()
+
+
+def test_least_outstanding_requests(procs):
+    a, _ = procs.backend("a")
+    b, _ = procs.backend("b")
+    port = free_port()
+    lb = LB(procs, {"listeners": [http_listener(port, forward("G"))],
+                    "target_groups": [group("G", [a, b],
+                                            algorithm="least_outstanding_requests")]})
+    lb.wait_state("G", a, "healthy")
+    lb.wait_state("G", b, "healthy")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", get(port, "/slow/4")))
+    t.start()
+    try:
+        time.sleep(1)
+        # The slow request holds one target: every other goes to the other.
+        names = {who(port, "/%d" % i) for i in range(10)}
+    finally:
+        t.join(60)
+    busy = json.loads(result["r"][1])["name"]
+    assert names == {"a", "b"} - {busy}
+
+
 def test_reload_rejects_bad_config_and_keeps_running(procs):
     a, _ = procs.backend("a")
     port = free_port()
