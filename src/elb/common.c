@@ -219,6 +219,19 @@ int elb_page(const json_t *in, const json_t *items, const char *member, json_t *
     return 0;
 }
 
+size_t elb_unique_count(const json_t *list)
+{
+    _cleanup_json_ json_t *set = json_object();
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (json_string_value(v))
+            json_object_set_new(set, json_string_value(v), json_true());
+    }
+    return json_object_size(set);
+}
+
 int elb_tags_check(const json_t *tags, struct error **err)
 {
     if (json_array_size(tags) > ELB_MAX_TAGS)

@@ -87,6 +87,10 @@ struct elb_listener {
 int elb_listener_find(struct api_ctx *ctx, const char *arn, struct elb_listener *ret,
                       struct error **err);
 
+/* How many different strings list holds (a Describe call may name one
+ * resource twice). */
+size_t elb_unique_count(const json_t *list);
+
 /* Pagination over items already in sort order ([{"key": K, "doc": D}]):
  * PageSize (default and max 400) and Marker (the opaque key of the last
  * item of the previous page). Sets out[member] to the page and

@@ -330,7 +330,7 @@ int elb_describe_load_balancers(struct api_ctx *ctx, const json_t *in, json_t **
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return db_fail(ctx->db, err, "read load balancers");
-    size_t asked = json_array_size(arns) + json_array_size(names);
+    size_t asked = elb_unique_count(arns) + elb_unique_count(names);
     if (asked && found < asked)
         return error_set(err, ENOENT, ELB_LB_NOT_FOUND, "One or more load balancers not found");
     json_t *out = json_object();

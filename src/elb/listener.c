@@ -176,7 +176,7 @@ int elb_describe_listeners(struct api_ctx *ctx, const json_t *in, json_t **ret_o
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return db_fail(ctx->db, err, "read listeners");
-    if (json_array_size(keys) < json_array_size(arns))
+    if (json_array_size(keys) < elb_unique_count(arns))
         return error_set(err, ENOENT, ELB_LISTENER_NF, "One or more listeners not found");
     size_t i;
     json_t *k;

@@ -238,7 +238,7 @@ int elb_describe_rules(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return db_fail(ctx->db, err, "read rules");
-    if (json_array_size(items) < json_array_size(arns))
+    if (json_array_size(items) < elb_unique_count(arns))
         return error_set(err, ENOENT, ELB_RULE_NOT_FOUND, "One or more rules not found");
     json_t *out = json_object();
     if ((r = elb_page(in, items, "Rules", out, err)) < 0) {

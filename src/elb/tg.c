@@ -344,7 +344,7 @@ int elb_describe_target_groups(struct api_ctx *ctx, const json_t *in, json_t **r
         return r;
     if (rc != SQLITE_DONE)
         return db_fail(ctx->db, err, "read target groups");
-    if (found < json_array_size(arns) + json_array_size(names))
+    if (found < elb_unique_count(arns) + elb_unique_count(names))
         return error_set(err, ENOENT, ELB_TG_NOT_FOUND, "One or more target groups not found");
     json_t *out = json_object();
     if ((r = elb_page(in, items, "TargetGroups", out, err)) < 0) {

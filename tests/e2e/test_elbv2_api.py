@@ -121,6 +121,7 @@ def test_load_balancer_create_describe_delete(env):
     assert env.elb.describe_load_balancers(Names=["inner"])["LoadBalancers"][0][
         "LoadBalancerArn"] == nlb["LoadBalancerArn"]
     assert code(env.elb.describe_load_balancers, Names=["web", "gone"]) == "LoadBalancerNotFound"
+    assert len(env.elb.describe_load_balancers(Names=["web", "web"])["LoadBalancers"]) == 1
     assert code(env.elb.describe_load_balancers, Names=["web"],
                 LoadBalancerArns=[arn]) == "ValidationError"
 
