@@ -7,6 +7,7 @@ again under ASan."""
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -118,11 +119,22 @@ def tcp_server(name, port):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port below the ephemeral range, free now: a port the kernel hands
+    out for binding to 0 could be taken again at once as the local port of
+    an outgoing connection (the balancer's to its targets) before the
+    server that wants it binds it."""
+    low, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    for _ in range(1000):
+        port = random.randrange(10000, low)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise AssertionError("no free port")
 
 
 def wait_port(port, timeout=30):
@@ -151,13 +163,23 @@ class Procs:
         return p
 
     def backend(self, name, kind="http"):
-        port = free_port()
-        args = [PY, os.path.abspath(__file__), kind, name, str(port)]
-        if kind == "http":
-            args.append(self.tmp)
-        p = self.start(args, "backend-%s.log" % name)
-        wait_port(port)
-        return port, p
+        # Another program may take the port first: then try another.
+        for _ in range(5):
+            port = free_port()
+            args = [PY, os.path.abspath(__file__), kind, name, str(port)]
+            if kind == "http":
+                args.append(self.tmp)
+            p = self.start(args, "backend-%s.log" % name)
+            end = time.time() + 30
+            while time.time() < end and p.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    return port, p
+                except OSError:
+                    time.sleep(0.05)
+            p.kill()
+            p.wait()
+        raise AssertionError("backend %s did not start" % name)
 
     def stop_all(self):
         for p in self.procs:
