@@ -164,19 +164,26 @@ static void sweep(struct lb_worker *w)
             w->ls[i]->paused = false;
             lb_ev_watch(w, &w->ls[i]->ev, EPOLLIN);
         }
-    struct ev *e = w->live.next;
-    while (e != &w->live) {
-        struct ev *next = e->next;
+    /* Collect first: a timeout may close other objects (a client's
+     * upstream), which unlinks them; closed objects stay allocated until
+     * the batch ends, so the pointers remain valid. */
+    size_t n = 0;
+    for (struct ev *e = w->live.next; e != &w->live; e = e->next)
         if (e->deadline_ms && w->now_ms >= e->deadline_ms) {
-            if (e->kind == EV_TCP_CLIENT)
-                lb_tcp_timeout(w, e);
-            else
-                lb_http_timeout(w, e);
+            if (n == w->expired_cap) {
+                w->expired_cap = w->expired_cap ? w->expired_cap * 2 : 64;
+                w->expired = xrealloc(w->expired, w->expired_cap * sizeof(*w->expired));
+            }
+            w->expired[n++] = e;
         }
-        /* A timeout may close the next object too (a client's upstream). */
-        e = next;
-        while (e != &w->live && e->dead)
-            e = e->next;
+    for (size_t i = 0; i < n; i++) {
+        struct ev *e = w->expired[i];
+        if (e->dead || !e->deadline_ms || w->now_ms < e->deadline_ms)
+            continue;
+        if (e->kind == EV_TCP_CLIENT)
+            lb_tcp_timeout(w, e);
+        else
+            lb_http_timeout(w, e);
     }
 }
 
@@ -310,6 +317,7 @@ void lb_worker_stop(struct lb_worker *w)
     for (size_t i = 0; i < w->ngrave; i++)
         free(w->graveyard[i]);
     free(w->graveyard);
+    free(w->expired);
     free(w->ls);
     close(w->notify.fd);
     close(w->epfd);

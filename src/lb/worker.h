@@ -40,6 +40,8 @@ struct lb_worker {
     struct ev live;   /* sentinel of the live objects list */
     void **graveyard; /* objects closed during the current batch */
     size_t ngrave, grave_cap;
+    struct ev **expired; /* the sweep's scratch list */
+    size_t expired_cap;
     int64_t now_ms;
 };
 
