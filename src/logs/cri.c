@@ -76,13 +76,43 @@ struct cri_line {
     size_t len;
 };
 
+/* conmon's stamps, "2026-11-27T07:16:18.162462896+00:00", differ line by
+ * line only in digits finer than a millisecond for thousands of lines: a
+ * stamp whose other characters are those of the last one parsed has its
+ * time. */
+#define CRI_STAMP_LEN 35
+struct stamp_cache {
+    char last[CRI_STAMP_LEN];
+    int64_t ms;
+    bool valid;
+};
+
+static int stamp_time(struct stamp_cache *c, const char *s, size_t len, int64_t *ret_ms)
+{
+    bool shaped = len == CRI_STAMP_LEN && s[19] == '.';
+    if (shaped && c->valid && !memcmp(s, c->last, 23) && !memcmp(s + 29, c->last + 29, 6)) {
+        for (size_t i = 23; i < 29; i++)
+            if (s[i] < '0' || s[i] > '9')
+                return -EINVAL;
+        *ret_ms = c->ms;
+        return 0;
+    }
+    int r = logs_cri_time(s, len, ret_ms);
+    c->valid = r == 0 && shaped;
+    if (c->valid) {
+        memcpy(c->last, s, CRI_STAMP_LEN);
+        c->ms = *ret_ms;
+    }
+    return r;
+}
+
 /* Splits one line (without its '\n'); -EINVAL when it is not CRI. */
-static int split(const char *p, size_t n, struct cri_line *ret)
+static int split(struct stamp_cache *c, const char *p, size_t n, struct cri_line *ret)
 {
     const char *sp1 = memchr(p, ' ', n);
     if (!sp1)
         return -EINVAL;
-    if (logs_cri_time(p, (size_t)(sp1 - p), &ret->ts) < 0)
+    if (stamp_time(c, p, (size_t)(sp1 - p), &ret->ts) < 0)
         return -EINVAL;
     const char *rest = sp1 + 1, *end = p + n;
     const char *sp2 = memchr(rest, ' ', (size_t)(end - rest));
@@ -124,13 +154,14 @@ int logs_cri_parse(const char *text, size_t len, logs_cri_fn fn, void *arg)
     size_t jlen = 0, jalloc = 0;
     int64_t jts = 0;
     bool open_run = false;
+    struct stamp_cache cache = {.valid = false};
     int r = 0;
     size_t start = 0;
     while (start < len && r >= 0) {
         const char *nl = memchr(text + start, '\n', len - start);
         size_t n = nl ? (size_t)(nl - (text + start)) : len - start;
         struct cri_line l;
-        if (split(text + start, n, &l) < 0) {
+        if (split(&cache, text + start, n, &l) < 0) {
             /* Not a CRI line (should not happen): keep it as it is, stamped
              * with the previous time. */
             l.partial = false;

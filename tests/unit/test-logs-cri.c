@@ -68,6 +68,18 @@ static void test_parse(void **state)
         {"1970-01-01T00:00:01Z stdout P ab\n", "1000:ab|"},
         /* spaces inside the text are kept */
         {"1970-01-01T00:00:01Z stdout F  two  spaces \n", "1000: two  spaces |"},
+        /* conmon's stamps: the same millisecond (parsed once), the next
+         * one, another offset with the same digits, and a stamp whose
+         * finer digits are not digits (not CRI: kept whole, with the
+         * previous time) */
+        {"1970-01-01T00:00:01.002000001+00:00 stdout F a\n"
+         "1970-01-01T00:00:01.002999999+00:00 stdout F b\n"
+         "1970-01-01T00:00:01.003000000+00:00 stdout F c\n"
+         "1970-01-01T00:00:01.003000000+01:00 stdout F d\n"
+         "1970-01-01T00:00:01.0030000x0+01:00 stdout F e\n"
+         "1970-01-01T00:00:02.003000000+01:00 stdout F f\n",
+         "1002:a|1002:b|1003:c|-3598997:d|-3598997:1970-01-01T00:00:01.0030000x0+01:00 stdout F "
+         "e|-3597997:f|"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct buf b;
