@@ -47,6 +47,10 @@ static const char legacy_cmds[] = "add table inet skiff\ndelete table inet skiff
  * refilled). */
 static void init_text(struct buf *b, const char *scope)
 {
+    /* A packet from one task to another passes the receiver's ingress
+     * chain and then the sender's egress chain: a task's chains "return"
+     * what they allow (an "accept" would end the base chain and skip the
+     * other side's check) and drop the rest. */
     buf_puts(b, legacy_cmds);
     buf_printf(b,
                "add table inet skiff_%s\n"
@@ -104,7 +108,7 @@ static void addr_str(uint32_t a, char out[16])
     snprintf(out, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 }
 
-/* Appends one rule's match + accept to chain, or nothing when it names no
+/* Appends one rule's match + return to chain, or nothing when it names no
  * peer. Peers and protocol come from the caller's validated rules; they
  * are checked again here because they end up in nftables' syntax. */
 static int rule_text(struct buf *b, const char *scope, const char *chain, const json_t *rule,
@@ -146,7 +150,7 @@ static int rule_text(struct buf *b, const char *scope, const char *chain, const 
             return error_set(err, EINVAL, NULL, "bad protocol in a rule");
         buf_printf(b, " ip protocol %ld", n);
     }
-    buf_puts(b, " accept\n");
+    buf_puts(b, " return\n");
     return 0;
 }
 
@@ -186,7 +190,7 @@ static int apply_text(struct buf *bp, const char *scope, const struct net_sg_tas
         buf_printf(&b,
                    "add chain inet skiff_%s %s_%s\n"
                    "flush chain inet skiff_%s %s_%s\n"
-                   "add rule inet skiff_%s %s_%s ct state established,related accept\n"
+                   "add rule inet skiff_%s %s_%s ct state established,related return\n"
                    "add rule inet skiff_%s %s_%s ct state invalid drop\n",
                    scope, c, h, scope, c, h, scope, c, h, scope, c, h);
     }
@@ -201,7 +205,7 @@ static int apply_text(struct buf *bp, const char *scope, const struct net_sg_tas
         buf_printf(&b, "add rule inet skiff_%s out_%s oifname != \"%s\" drop\n", scope, t->host_if,
                    t->bridge);
     /* A task always reaches itself (containers over its own address). */
-    buf_printf(&b, "add rule inet skiff_%s in_%s ip saddr %s accept\n", scope, t->host_if, ip);
+    buf_printf(&b, "add rule inet skiff_%s in_%s ip saddr %s return\n", scope, t->host_if, ip);
     size_t i;
     json_t *rule;
     json_array_foreach(rules, i, rule)

@@ -15,7 +15,7 @@
  *   input:          nothing from a task bridge reaches the host's own
  *                   services (replies to the host's connections excepted)
  *
- * A task's chains start with "ct state established,related accept", then
+ * A task's chains start with "ct state established,related return", then
  * its rules, then drop (ingress: AWS's default deny; egress: only what the
  * egress rules allow, all by default). Applying a task's rules replaces
  * them in one nftables transaction, so there is no moment without rules

@@ -257,6 +257,17 @@ def security_groups(ns, scope, br, link_names):
         sg("b", [everywhere, {"egress": False, "protocol": "tcp", "from": 7000, "to": 7000,
                               "cidrs": ["10.67.1.0/24"]}])
         assert reaches(spaces["c"], ips["b"], 7000, timeout=5)
+        # Egress rules hold too: the receiver admitting a packet does not
+        # let it skip the sender's egress chain. a may send to tcp 7000
+        # only; b admits 7000-7001 from the subnet.
+        sg("b", [everywhere, {"egress": False, "protocol": "tcp", "from": 7000, "to": 7001,
+                              "cidrs": ["10.67.1.0/24"]}])
+        sg("a", [{"egress": True, "protocol": "tcp", "from": 7000, "to": 7000,
+                  "cidrs": ["10.67.1.0/24"]}])
+        assert reaches(spaces["a"], ips["b"], 7000, timeout=5)
+        assert not reaches(spaces["a"], ips["b"], 7001)
+        assert reaches(spaces["c"], ips["b"], 7001, timeout=5)
+        sg("a", [everywhere])
         # c takes a's address: its frames are dropped at its port.
         in_ns(spaces["c"], "ip", "addr", "add", ips["a"] + "/24", "dev", "eth0")
         sg("b", [everywhere, {"egress": False, "protocol": "tcp", "from": 7000, "to": 7000,
