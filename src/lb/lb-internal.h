@@ -51,6 +51,7 @@ struct lb_target {
 
     /* Idle upstream connections, one list per worker (no locking). */
     struct upstream *pool[LB_MAX_WORKERS];
+    int pool_len[LB_MAX_WORKERS];
 };
 
 struct lb_health_check {

@@ -80,6 +80,7 @@ struct upstream {
     struct client *c; /* NULL while pooled */
     struct upstream *pool_next, *pool_prev;
     bool connecting;
+    bool pooled;
     char *in;
     size_t in_len;
     struct outbuf out;
@@ -192,6 +193,10 @@ static void upstream_failed(struct lb_worker *w, struct client *c, bool timeout)
 
 static void pool_remove(struct upstream *u)
 {
+    if (!u->pooled)
+        return;
+    u->pooled = false;
+    u->t->pool_len[u->wid]--;
     struct upstream **head = &u->t->pool[u->wid];
     if (u->pool_prev)
         u->pool_prev->pool_next = u->pool_next;
@@ -204,8 +209,7 @@ static void pool_remove(struct upstream *u)
 
 static void upstream_free(struct lb_worker *w, struct upstream *u)
 {
-    if (!u->c)
-        pool_remove(u);
+    pool_remove(u);
     lb_ev_close(w, &u->ev);
     lb_target_unref(u->t);
     free(u->in);
@@ -216,10 +220,8 @@ static void upstream_free(struct lb_worker *w, struct upstream *u)
 static void pool_put(struct lb_worker *w, struct upstream *u)
 {
     struct upstream **head = &u->t->pool[w->id];
-    size_t n = 0;
-    for (struct upstream *p = *head; p && n < POOL_MAX; p = p->pool_next)
-        n++;
-    if (n >= POOL_MAX || atomic_load(&u->t->draining) || u->in_len || out_pending(&u->out)) {
+    if (u->t->pool_len[w->id] >= POOL_MAX || atomic_load(&u->t->draining) || u->in_len ||
+        out_pending(&u->out)) {
         u->c = NULL;
         upstream_free(w, u);
         return;
@@ -230,6 +232,8 @@ static void pool_put(struct lb_worker *w, struct upstream *u)
     if (*head)
         (*head)->pool_prev = u;
     *head = u;
+    u->pooled = true;
+    u->t->pool_len[w->id]++;
     u->ev.deadline_ms = w->now_ms + POOL_IDLE_MS;
     /* Readable while idle means the upstream closed (or misbehaved). */
     lb_ev_watch(w, &u->ev, EPOLLIN);
