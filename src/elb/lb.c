@@ -389,8 +389,8 @@ int elb_delete_load_balancer(struct api_ctx *ctx, const json_t *in, json_t **ret
                          "is enabled",
                          arn);
     static const char *const drops[] = {
-        "DELETE FROM elb_tags WHERE arn IN (SELECT arn FROM elb_rules WHERE lb_arn = ?1) "
-        "OR arn IN (SELECT arn FROM elb_listeners WHERE lb_arn = ?1) OR arn = ?1",
+        ("DELETE FROM elb_tags WHERE arn IN (SELECT arn FROM elb_rules WHERE lb_arn = ?1) "
+         "OR arn IN (SELECT arn FROM elb_listeners WHERE lb_arn = ?1) OR arn = ?1"),
         "DELETE FROM elb_rule_tgs WHERE lb_arn = ?1",
         "DELETE FROM elb_rules WHERE lb_arn = ?1",
         "DELETE FROM elb_listeners WHERE lb_arn = ?1",

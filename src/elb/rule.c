@@ -56,12 +56,12 @@ int elb_rules_drop(struct api_ctx *ctx, const char *listener_arn, const char *ru
                    struct error **err)
 {
     static const char *const drops[] = {
-        "DELETE FROM elb_tags WHERE arn IN (SELECT arn FROM elb_rules WHERE (?1 IS NULL OR "
-        "listener_arn = ?1) AND (?2 IS NULL OR arn = ?2))",
-        "DELETE FROM elb_rule_tgs WHERE (?1 IS NULL OR listener_arn = ?1) AND (?2 IS NULL OR "
-        "rule_arn = ?2)",
-        "DELETE FROM elb_rules WHERE (?1 IS NULL OR listener_arn = ?1) AND (?2 IS NULL OR arn = "
-        "?2)",
+        ("DELETE FROM elb_tags WHERE arn IN (SELECT arn FROM elb_rules WHERE (?1 IS NULL OR "
+         "listener_arn = ?1) AND (?2 IS NULL OR arn = ?2))"),
+        ("DELETE FROM elb_rule_tgs WHERE (?1 IS NULL OR listener_arn = ?1) AND (?2 IS NULL OR "
+         "rule_arn = ?2)"),
+        ("DELETE FROM elb_rules WHERE (?1 IS NULL OR listener_arn = ?1) AND (?2 IS NULL OR "
+         "arn = ?2)"),
     };
     if (!listener_arn && !rule_arn)
         return error_set(err, EINVAL, NULL, "elb_rules_drop needs a listener or a rule");
