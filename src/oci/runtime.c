@@ -568,26 +568,37 @@ static int runtime_run(struct oci_container *c, const char *sub, const char *opt
 }
 
 /* What `crun start` does, without executing crun: the created container's
- * process waits reading ROOT/ID/exec.fifo; open it for writing, unlink it
- * (crun reports a container without the fifo as running) and write one
- * byte. Non-blocking: with no reader (the process died) the open fails
- * instead of waiting, where crun's would hang. runc's fifo works the other
+ * process waits reading ROOT/ID/exec.fifo (the only reader, from creation
+ * until it has read its byte); write one byte there, then unlink the fifo
+ * (crun reports a container without it as running). The open does not
+ * block: with no reader, the process either died or already read its byte
+ * (a start that a crash interrupted between the write and the unlink, or
+ * before state.json recorded it), told apart by the process being alive.
+ * Writing before unlinking means a crash in between never leaves a process
+ * waiting on a fifo no one can open any more. runc's fifo works the other
  * way round (its process writes), so runc keeps its own `start`. */
 static int crun_start(struct oci_container *c, struct error **err)
 {
     _cleanup_free_ char *fifo = xasprintf("%s/%s/exec.fifo", c->rt->root, c->id);
     _cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return error_errno(err, errno == ENXIO ? ESRCH : errno, "crun start %s: open %s", c->id,
-                           fifo);
-    if (unlink(fifo) < 0)
+    if (fd < 0 && errno != ENXIO && errno != ENOENT)
+        return error_errno(err, errno, "crun start %s: open %s", c->id, fifo);
+    if (fd < 0) {
+        int pfd = pidfd_checked(c->pid, c->pid_start);
+        if (pfd < 0)
+            return error_set(err, ESRCH, NULL, "crun start %s: the container's process is gone",
+                             c->id);
+        close(pfd);
+    } else {
+        ssize_t n;
+        do
+            n = write(fd, "0", 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+            return error_errno(err, n < 0 ? errno : EIO, "crun start %s: write %s", c->id, fifo);
+    }
+    if (unlink(fifo) < 0 && errno != ENOENT)
         return error_errno(err, errno, "crun start %s: unlink %s", c->id, fifo);
-    ssize_t n;
-    do
-        n = write(fd, "0", 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1)
-        return error_errno(err, n < 0 ? errno : EIO, "crun start %s: write %s", c->id, fifo);
     return 0;
 }
 
