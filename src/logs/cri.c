@@ -125,25 +125,33 @@ static int split(struct stamp_cache *c, const char *p, size_t n, struct cri_line
     return 0;
 }
 
+/* Whether a line (without its '\n') is a P piece. The tag follows the
+ * second space; a line that is not CRI counts as full. */
+static bool is_piece(const char *p, size_t n)
+{
+    const char *e = p + n;
+    const char *sp = memchr(p, ' ', n);
+    sp = sp ? memchr(sp + 1, ' ', (size_t)(e - sp - 1)) : NULL;
+    return sp && sp + 1 < e && sp[1] == 'P';
+}
+
 size_t logs_cri_cut(const char *text, size_t len)
 {
-    size_t last_line = 0, last_full = 0, start = 0;
-    while (start < len) {
-        const char *nl = memchr(text + start, '\n', len - start);
-        if (!nl)
-            break;
-        size_t n = (size_t)(nl - (text + start));
-        last_line = start + n + 1;
-        /* The tag follows the second space; a line that is not CRI counts
-         * as full. */
-        const char *p = text + start, *e = p + n;
-        const char *sp = memchr(p, ' ', n);
-        sp = sp ? memchr(sp + 1, ' ', (size_t)(e - sp - 1)) : NULL;
-        if (!sp || sp + 1 >= e || sp[1] != 'P')
-            last_full = last_line;
-        start = last_line;
+    /* From the end: usually the last complete line is full, so a batch is
+     * cut without reading it through. */
+    const char *nl = len ? memrchr(text, '\n', len) : NULL;
+    if (!nl)
+        return 0;
+    size_t last_line = (size_t)(nl - text) + 1;
+    for (size_t end = last_line - 1;;) {
+        const char *prev = end ? memrchr(text, '\n', end) : NULL;
+        size_t start = prev ? (size_t)(prev - text) + 1 : 0;
+        if (!is_piece(text + start, end - start))
+            return end + 1;
+        if (!prev)
+            return last_line; /* only pieces: cut after them */
+        end = start - 1;
     }
-    return last_full ? last_full : last_line;
 }
 
 int logs_cri_parse(const char *text, size_t len, logs_cri_fn fn, void *arg)

@@ -104,6 +104,11 @@ static void test_cut(void **state)
         {"T stdout P a\nT stdout F b\n", 26},
         {"T stdout P a\nT stdout P b\n", 26}, /* only pieces: cut after them */
         {"T stdout P a", 0},
+        {"\n", 1},                                                    /* an empty line is full */
+        {"T stdout F a\nT stdout P b\nT stdout P c\nT stdout F", 13}, /* back over pieces */
+        {"T stdout P a b c\nT stdout F d e\nT stdout P f g\n", 32},   /* spaces in the text */
+        {"not cri\nT stdout P b\n", 8},                               /* not CRI counts as full */
+        {"T stdout P a\n\nT stdout P b\n", 14},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         assert_int_equal(logs_cri_cut(cases[i].in, strlen(cases[i].in)), cases[i].cut);
