@@ -102,8 +102,10 @@ int agent_provision(struct task *t, struct error **err)
     if ((r = oci_cgroup_task_create(a->cg, t->def.id, &lim, err)) < 0)
         return r;
     _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
-    /* Resumed after a restart: the namespace is there. */
-    if (access(ns, F_OK) < 0 && (r = oci_netns_create(ns, err)) < 0)
+    /* Resumed after a restart: the namespace is there, unless the crash
+     * came between its file's creation and its bind mount. */
+    if (!oci_netns_bound(ns) &&
+        ((r = oci_netns_remove(ns, err)) < 0 || (r = oci_netns_create(ns, err)) < 0))
         return r;
     if (a->task_network && (r = agent_net_setup(t, ns, err)) < 0)
         return r;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -14,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 struct create_args {
@@ -79,6 +81,12 @@ int oci_netns_create(const char *path, struct error **err)
         return error_errno(err, a.errnum, "netns %s: %s", path, a.what);
     }
     return 0;
+}
+
+bool oci_netns_bound(const char *path)
+{
+    struct statfs sf;
+    return statfs(path, &sf) == 0 && sf.f_type == NSFS_MAGIC;
 }
 
 int oci_netns_remove(const char *path, struct error **err)

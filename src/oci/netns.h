@@ -7,9 +7,16 @@
 
 #include "base/error.h"
 
+#include <stdbool.h>
+
 /* Creates a network namespace with loopback up, bound at path (a new file,
  * its directory created if needed; -EEXIST when one is there). */
 int oci_netns_create(const char *path, struct error **err);
+
+/* Whether path is a bound network namespace (not merely the file
+ * oci_netns_create makes first: a crash before its bind mount leaves that,
+ * and joining it fails with EINVAL). */
+bool oci_netns_bound(const char *path);
 
 /* Unmounts and removes the namespace file; a missing one is not an error.
  * Removing the file also detaches the copies of its mount that runtime
