@@ -85,11 +85,15 @@ def test_revoke_cuts_running_task(net_daemons):
     got = wait_for(s, cli, lambda a: sum(1 for t, _ in a if t > t1) >= 3, 30)
     assert all(o == "closed" for t, o in got if t > t1), (t1, got[-10:])
 
-    # Authorized again: open again within a second.
-    t2 = uptime()
+    # Authorized again: open again soon. Counted from the API's answer (under
+    # ASan and parallel suites the call itself can take a second or more),
+    # with room for the client's cadence (an attempt that began just before
+    # the change fails and the next one starts up to ~1.1 s later) and a
+    # loaded machine.
     ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=perm)
+    t2 = uptime()
     wait_for(s, cli, lambda a: any(o == "open" and t > t2 for t, o in a), 30)
     got = attempts(s, cli)
     first_open = min(t for t, o in got if o == "open" and t > t2)
-    assert first_open < t2 + 3.0, (t2, first_open)
+    assert first_open < t2 + 4.0, (t2, first_open)
     stop_all_tasks(s, timeout=90)
