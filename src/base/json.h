@@ -6,6 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A json_t * whose reference is dropped when it goes out of scope
+ * (jansson's json_decrefp). */
+#define _cleanup_json_ __attribute__((cleanup(json_decrefp)))
+
 /* Member as a string, or NULL when absent, null or not a string. */
 const char *json_get_str(const json_t *obj, const char *key);
 /* Member as an integer, or def when absent/not an integer. */

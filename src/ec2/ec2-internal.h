@@ -8,12 +8,7 @@
 
 #include "api/api.h"
 #include "base/error.h"
-
-static inline void ec2_json_decrefp(json_t **p)
-{
-    json_decref(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(ec2_json_decrefp)))
+#include "base/json.h"
 
 /* EC2 error codes (the botocore ec2 model names none; these are AWS's). */
 #define EC2_INVALID_VALUE "InvalidParameterValue"

@@ -8,12 +8,7 @@
 
 #include "api/api.h"
 #include "base/error.h"
-
-static inline void elb_json_decrefp(json_t **p)
-{
-    json_decref(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(elb_json_decrefp)))
+#include "base/json.h"
 
 /* Error codes: the model's exception codes, and the query protocol's
  * generic ValidationError. */

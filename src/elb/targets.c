@@ -47,9 +47,11 @@ static int tg_in_use(struct api_ctx *ctx, const char *tg_arn, bool *ret, struct 
     return 0;
 }
 
-/* Checks one TargetDescription of tg and fills *ret_port. */
+/* Checks one TargetDescription of tg and fills *ret_port. registering: an
+ * address outside the VPC must say AvailabilityZone "all" (a deregistration
+ * or a health query may name it without). */
 static int target_check(struct api_ctx *ctx, const struct elb_tg *tg, uint32_t net, int prefix,
-                        const json_t *t, int *ret_port, struct error **err)
+                        const json_t *t, bool registering, int *ret_port, struct error **err)
 {
     const char *id = json_get_str(t, "Id");
     uint32_t addr;
@@ -59,12 +61,21 @@ static int target_check(struct api_ctx *ctx, const struct elb_tg *tg, uint32_t n
                          "type ip register addresses)",
                          id ? id : "");
     uint32_t mask = prefix ? ~0u << (32 - prefix) : 0;
-    if ((addr & mask) != net)
-        return error_set(err, EINVAL, "InvalidTarget",
-                         "The IP address '%s' is not within the CIDR of VPC '%s'", id, tg->vpc_id);
     const char *az = json_get_str(t, "AvailabilityZone");
+    bool inside = (addr & mask) == net;
+    /* As on AWS, an address outside the VPC (reached through the host's
+     * own routes, e.g. a service on the host) is registered with zone
+     * "all", and only such an address. */
+    if (!inside && registering && !(az && !strcmp(az, "all")))
+        return error_set(err, EINVAL, "InvalidTarget",
+                         "The IP address '%s' is not within the CIDR of VPC '%s' (an address "
+                         "outside the VPC needs AvailabilityZone 'all')",
+                         id, tg->vpc_id);
+    if (inside && az && !strcmp(az, "all"))
+        return error_set(err, EINVAL, ELB_VALIDATION,
+                         "Availability zone 'all' is only for addresses outside the VPC");
     _cleanup_free_ char *only = xasprintf("%sa", ctx->region);
-    if (az && strcmp(az, only) != 0)
+    if (az && inside && strcmp(az, only) != 0)
         return error_set(err, EINVAL, ELB_VALIDATION,
                          "Availability zone '%.32s' is not valid: the only zone is %s", az, only);
     json_int_t port = json_get_int(t, "Port", tg->port);
@@ -107,7 +118,7 @@ int elb_register_targets(struct api_ctx *ctx, const json_t *in, json_t **ret_out
     json_array_foreach(targets, i, t)
     {
         int port;
-        if ((r = target_check(ctx, &tg, net, prefix, t, &port, err)) < 0)
+        if ((r = target_check(ctx, &tg, net, prefix, t, true, &port, err)) < 0)
             return r;
         const char *id = json_get_str(t, "Id");
         /* A draining target registered again is back at the start. */
@@ -195,7 +206,7 @@ int elb_deregister_targets(struct api_ctx *ctx, const json_t *in, json_t **ret_o
     json_array_foreach(targets, i, t)
     {
         int port;
-        if ((r = target_check(ctx, &tg, net, prefix, t, &port, err)) < 0)
+        if ((r = target_check(ctx, &tg, net, prefix, t, false, &port, err)) < 0)
             return r;
         const char *id = json_get_str(t, "Id");
         sqlite3_stmt *st = db_stmt(ctx->db,
@@ -343,7 +354,7 @@ int elb_describe_target_health(struct api_ctx *ctx, const json_t *in, json_t **r
         json_array_foreach(asked, i, t)
         {
             int port;
-            if (r == 0 && (r = target_check(ctx, &tg, net, prefix, t, &port, err)) < 0)
+            if (r == 0 && (r = target_check(ctx, &tg, net, prefix, t, false, &port, err)) < 0)
                 return r;
             if (r == -ENOENT)
                 port = (int)json_get_int(t, "Port", tg.port);

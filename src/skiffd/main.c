@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "ec2/ec2.h"
+#include "elb/dataplane.h"
 #include "elb/elb.h"
 #include "ecs/ecs.h"
 #include "image/image_api.h"
@@ -48,6 +49,7 @@ struct options {
     long stats_interval_ms;
     long long node_cpu, node_memory_mib;
     bool task_network;
+    const char *lb_address;
 };
 
 static void usage(FILE *f)
@@ -58,7 +60,7 @@ static void usage(FILE *f)
           "              [--run-dir DIR] [--runtime crun|runc] [--cgroup-parent PATH]\n"
           "              [--billing-config FILE] [--stats-interval SECONDS]\n"
           "              [--placement-timeout SECONDS] [--node-capacity CPU:MEMORY_MIB]\n"
-          "              [--task-network]\n"
+          "              [--task-network] [--lb-address ADDRESS]\n"
           "\n"
           "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
           "a port of 0 picks a free one (printed at start). --run-dir (default /run/skiff)\n"
@@ -68,7 +70,9 @@ static void usage(FILE *f)
           "--node-capacity advertises this host as CPU units and MiB instead of its size\n"
           "(cores x 1024, memory minus a reserve): for tests and benchmarks only.\n"
           "--task-network gives each task its ENI on the host (subnet bridge, veth,\n"
-          "security groups; docs/network.md); without it tasks have loopback only.\n",
+          "security groups; docs/network.md); without it tasks have loopback only.\n"
+          "--lb-address (default 127.0.0.1) is where load balancer listeners bind\n"
+          "(skiff-lb, docs/elb.md).\n",
           f);
 }
 
@@ -105,6 +109,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"stats-interval", required_argument, NULL, 'S'},
         {"node-capacity", required_argument, NULL, 'N'},
         {"task-network", no_argument, NULL, 'n'},
+        {"lb-address", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -122,6 +127,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'r':
             o->region = optarg;
+            break;
+        case 'L':
+            o->lb_address = optarg;
             break;
         case 'D':
             o->run_dir = optarg;
@@ -287,6 +295,7 @@ int main(int argc, char **argv)
     bool metering_ready = false;
     struct logs_store *logs = NULL;
     struct logs_ship *ship = NULL;
+    struct elb_dataplane *lb = NULL;
     _cleanup_free_ char *logs_path = xasprintf("%s/logs.db", o.data_dir);
     int rc = 1;
     if (accounts_init_file(creds, &err) < 0 || store_open(dbpath, &store, &err) < 0)
@@ -347,6 +356,10 @@ int main(int argc, char **argv)
         goto out;
     if (sched_start(sched, &err) < 0)
         goto out;
+    struct elb_dataplane_config lbc = {
+        .data_dir = o.data_dir, .run_dir = o.run_dir, .address = o.lb_address};
+    if (elb_dataplane_start(&lbc, store, &lb, &err) < 0)
+        goto out;
     if (api_server_new(&cfg, store, sched, &api, &err) < 0)
         goto out;
     api_server_register(api, &ecs_api);
@@ -386,6 +399,7 @@ out:
     http_server_stop(http);
     /* No new placements, then no more reports, then the scheduler. */
     sched_stop(sched);
+    elb_dataplane_stop(lb);
     logs_ship_free(ship);
     agent_stats_free(stats);
     if (node)
