@@ -213,23 +213,14 @@ class Skiffd:
         time.sleep(0.3)
 
 
-# Test files that own the host's task networking (skiffd --task-network owns
-# the skb*/ske* links and skiff's nftables tables, and cleans up what it does
-# not know at start): they must never run beside each other.
-HOST_NETWORK_FILES = {"test_net_dataplane.py", "test_net_restart.py", "test_net_sg_update.py",
-                      "test_net_tasks.py"}
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Parallel runs (make check: pytest-xdist --dist loadgroup) keep each
-    file's tests on one worker, so module fixtures are made once, and put
-    every host-network file on the same worker, one after the other."""
+    file's tests on one worker, so module fixtures are made once. (Files
+    with task networking run side by side too: each skiffd has its own
+    scope of link names and nftables tables; docs/network.md.)"""
     for item in items:
-        path = item.nodeid.split("::")[0]
-        name = os.path.basename(path)
-        item.add_marker(pytest.mark.xdist_group("host-network" if name in HOST_NETWORK_FILES
-                                                else path))
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 @pytest.fixture(scope="session", autouse=True)
 def cleanup_stray_daemons():
