@@ -7,6 +7,7 @@ node protocol's JSON messages on stdin/stdout.
 Every test removes what it creates; test_zz_no_leftovers checks that
 nothing of this module's tasks remains: mounts, cgroups, namespaces,
 processes, runtime state, files."""
+import calendar
 import glob
 import json
 import os
@@ -514,8 +515,16 @@ def test_depends_on_order(env, agent):
 
     t_init, t_db = first("init", "init-done"), first("db", "db-ready")
     t_web, t_side = first("web", "web-start"), first("side", "side-start")
-    assert t_init < t_db < t_web < t_side, (t_init, t_db, t_web, t_side)
-    assert "ok" in [m for _, _, m in log_lines(agent.log(arn, "web"))]
+    assert t_init < t_db < t_web, (t_init, t_db, t_web)
+    # START means web was started first, not that its first line was written
+    # first (both run at once from then on): side's start and its first line
+    # come after web's start.
+    web_ms = ctr_state(env, msg, "web")["started_ms"]
+    side_ms = ctr_state(env, msg, "side")["started_ms"]
+    side_line_ms = calendar.timegm(time.strptime(t_side[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + \
+        int(t_side[20:23])
+    assert 0 < web_ms <= side_ms <= side_line_ms, (web_ms, side_ms, t_side)
+    first("web", "ok")  # web read the file init wrote
     # stop: reverse order, everyone honours TERM
     agent.stop(arn)
     r = agent.wait(arn, "STOPPED")
@@ -752,17 +761,22 @@ def test_kill9_reattach(env):
                     healthCheck={"command": ["CMD-SHELL", "true"], "interval": 1,
                                  "timeout": 2, "retries": 1}))
             for _ in range(8)]
-    short = task(sh("sleep 3; echo done; exit 7"))
+    short = task(sh("sleep 6; echo done; exit 7"))
     for m in long + [short]:
         a.assign(m)
     for m in long + [short]:
         a.wait(m["taskArn"], "RUNNING")
-    for m in long:
-        a.wait(m["taskArn"], "RUNNING", pred=lambda r: r["healthStatus"] == "HEALTHY")
+    # Read before the short task can end (and its directory go).
     pids = {m["taskId"]: ctr_state(env, m, "app")["pid"] for m in long + [short]}
     starts = {tid: proc_start(pid) for tid, pid in pids.items()}
+    for m in long:
+        a.wait(m["taskArn"], "RUNNING", pred=lambda r: r["healthStatus"] == "HEALTHY")
     a.kill9()
-    time.sleep(4)  # the short task exits while nobody watches
+    # The short task exits while nobody watches.
+    deadline = time.time() + 30
+    while os.path.exists("/proc/%d" % pids[short["taskId"]]) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     b = Agent(env["data"], env["run"])
     try:
         r = b.wait(short["taskArn"], "STOPPED")
