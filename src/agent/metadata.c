@@ -27,7 +27,6 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <microhttpd.h>
-#include <nftables/libnftables.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -41,9 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define META_LISTEN_PORT  51679 /* where the agent listens: the ECS agent's port */
-#define STR(x)            #x
-#define XSTR(x)           STR(x)
 #define META_CONN_LIMIT   16          /* per task */
 #define META_CONN_TIMEOUT 10          /* seconds without progress */
 #define META_CONN_MEMORY  (32 * 1024) /* per connection: request line and headers */
@@ -83,7 +79,6 @@ struct ns_args {
     const char *ns_path;
     int lfd;
     struct mnl_socket *nl;
-    bool redirected;
     int errnum;
     const char *what;
 };
@@ -130,39 +125,6 @@ static int add_meta_addr(struct mnl_socket *nl)
     }
 }
 
-/* Containers may listen on any port, 80 on every address included (a
- * listening socket on 169.254.170.2:80 would make their bind to 0.0.0.0:80
- * fail): the endpoint listens on META_LISTEN_PORT, which the ECS agent
- * reserves too, and connections to port 80 are redirected there. Replaced
- * whole, so that a restart re-running it keeps one rule. */
-#define META_DNAT                                                                                  \
-    "ip daddr " AGENT_META_ADDR " tcp dport 80 dnat to " AGENT_META_ADDR ":" XSTR(META_LISTEN_PORT)
-static const char nat_cmds[] = "add table ip skiff_meta\ndelete table ip skiff_meta\n"
-                               "table ip skiff_meta {\n"
-                               "  chain out {\n"
-                               "    type nat hook output priority -100; policy accept;\n"
-                               "    " META_DNAT "\n"
-                               "  }\n"
-                               "}\n";
-
-/* libnftables keeps some state per process: one context at a time. */
-static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int add_redirect(void)
-{
-    pthread_mutex_lock(&nft_lock);
-    struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
-    int r = -ENOMEM;
-    if (nft) {
-        nft_ctx_buffer_output(nft);
-        nft_ctx_buffer_error(nft);
-        r = nft_run_cmd_from_buffer(nft, nat_cmds) == 0 ? 0 : -EIO;
-        nft_ctx_free(nft);
-    }
-    pthread_mutex_unlock(&nft_lock);
-    return r;
-}
-
 static void *ns_thread(void *p)
 {
     struct ns_args *a = p;
@@ -181,13 +143,9 @@ static void *ns_thread(void *p)
         mnl_socket_close(nl);
         return ns_fail(a, "add " AGENT_META_ADDR " to lo", -r);
     }
-    /* Without the redirect (a kernel without nat for nftables) the endpoint
-     * still works, on port 80 itself, at the price of that port. */
-    a->redirected = add_redirect() == 0;
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
-    struct sockaddr_in sin = {.sin_family = AF_INET,
-                              .sin_port = htons(a->redirected ? META_LISTEN_PORT : 80)};
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(AGENT_META_PORT)};
     inet_pton(AF_INET, AGENT_META_ADDR, &sin.sin_addr);
     if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, META_CONN_LIMIT) < 0) {
@@ -854,10 +812,6 @@ int agent_meta_open(struct task *t, const char *ns_path, struct error **err)
     pthread_join(th, NULL);
     if (na.errnum)
         return error_errno(err, na.errnum, "metadata endpoint: %s", na.what);
-    if (!na.redirected)
-        log_warn("task %s: metadata endpoint on port 80 itself: nftables cannot redirect it "
-                 "(the task cannot listen on port 80 of every address)",
-                 t->def.id);
 
     struct listener *l = xzalloc(sizeof(*l));
     snprintf(l->task_id, sizeof(l->task_id), "%s", t->def.id);

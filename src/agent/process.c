@@ -94,7 +94,7 @@ int agent_process_resolve(const struct task_def *task, const struct ctr_def *def
     /* Last, as the ECS agent does: the endpoint of this container. */
     _cleanup_free_ char *meta =
         def->runtime_id
-            ? xasprintf("ECS_CONTAINER_METADATA_URI_V4=http://" AGENT_META_ADDR "/v4/%s",
+            ? xasprintf("ECS_CONTAINER_METADATA_URI_V4=http://" AGENT_META_HOST "/v4/%s",
                         def->runtime_id)
             : NULL;
     if (meta)

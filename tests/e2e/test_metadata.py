@@ -147,13 +147,13 @@ def check_stats(st, docker_id, limit):
 def test_own_metadata_and_stats_only(daemons):
     s = daemons.start()
     other = start_tasks(s, "meta-other")
-    other_uri = "http://169.254.170.2/v4/%s-0" % task_id(other["taskArn"])
+    other_uri = "http://169.254.170.2:51679/v4/%s-0" % task_id(other["taskArn"])
     t = start_tasks(s, "meta-self", other_uri)
     ids = {c["name"]: c["runtimeId"] for c in t["containers"]}
 
     f = fetch_round(s, t["taskArn"], 1)
     assert f["own80.rc"].strip() == "0" and "root:x:0:0" in f["own80"], f
-    assert f["uri"].strip() == "http://169.254.170.2/v4/" + ids["main"]
+    assert f["uri"].strip() == "http://169.254.170.2:51679/v4/" + ids["main"]
     self_meta = ok(f, "self")
     assert self_meta["Name"] == "main" and self_meta["DockerId"] == ids["main"]
     assert self_meta["Labels"]["com.amazonaws.ecs.task-arn"] == t["taskArn"]
