@@ -31,6 +31,7 @@
 
 struct elb_dataplane {
     struct store *store;
+    char *data_dir, *run_dir; /* DATA-DIR/lb and RUN-DIR/lb, made with the first listener */
     char *config_path, *status_path, *pid_path, *log_path, *binary, *address;
     int interval_ms;
     pid_t pid;     /* skiff-lb, 0 when none runs */
@@ -374,6 +375,10 @@ static void adopt(struct elb_dataplane *dp)
 
 static int write_config(struct elb_dataplane *dp, const char *text, struct error **err)
 {
+    const char *dirs[] = {dp->data_dir, dp->run_dir};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+        if (mkdir(dirs[i], 0700) < 0 && errno != EEXIST)
+            return error_errno(err, errno, "mkdir %s", dirs[i]);
     _cleanup_free_ char *tmp = xasprintf("%s.tmp", dp->config_path);
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -520,14 +525,14 @@ int elb_dataplane_start(const struct elb_dataplane_config *cfg, struct store *st
 {
     _cleanup_free_ char *data = xasprintf("%s/lb", cfg->data_dir);
     _cleanup_free_ char *run = xasprintf("%s/lb", cfg->run_dir);
-    if ((mkdir(data, 0700) < 0 && errno != EEXIST) || (mkdir(run, 0700) < 0 && errno != EEXIST))
-        return error_errno(err, errno, "mkdir %s", errno == EEXIST ? run : data);
     struct elb_dataplane *dp = xzalloc(sizeof(*dp));
+    dp->data_dir = TAKE_PTR(data);
+    dp->run_dir = TAKE_PTR(run);
     dp->store = store;
-    dp->config_path = xasprintf("%s/config.json", data);
-    dp->status_path = xasprintf("%s/status.json", run);
-    dp->pid_path = xasprintf("%s/skiff-lb.pid", run);
-    dp->log_path = xasprintf("%s/skiff-lb.log", run);
+    dp->config_path = xasprintf("%s/config.json", dp->data_dir);
+    dp->status_path = xasprintf("%s/status.json", dp->run_dir);
+    dp->pid_path = xasprintf("%s/skiff-lb.pid", dp->run_dir);
+    dp->log_path = xasprintf("%s/skiff-lb.log", dp->run_dir);
     dp->binary = cfg->binary ? xstrdup(cfg->binary) : default_binary();
     dp->address = xstrdup(cfg->address ? cfg->address : "127.0.0.1");
     dp->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : DEFAULT_INTERVAL_MS;
@@ -555,6 +560,8 @@ void elb_dataplane_stop(struct elb_dataplane *dp)
         pthread_join(dp->thread, NULL);
     pthread_mutex_destroy(&dp->lock);
     pthread_cond_destroy(&dp->cond);
+    free(dp->data_dir);
+    free(dp->run_dir);
     free(dp->config_path);
     free(dp->status_path);
     free(dp->pid_path);
