@@ -28,14 +28,17 @@
 #include <unistd.h>
 
 #define DEFAULT_INTERVAL_MS 200
+#define RESPAWN_MS          10000
 
 struct elb_dataplane {
     struct store *store;
     char *data_dir, *run_dir; /* DATA-DIR/lb and RUN-DIR/lb, made with the first listener */
     char *config_path, *status_path, *pid_path, *log_path, *binary, *address;
     int interval_ms;
-    pid_t pid;     /* skiff-lb, 0 when none runs */
-    char *running; /* the configuration text it was last given */
+    pid_t pid;       /* skiff-lb, 0 when none runs */
+    char *running;   /* the configuration text it was last given */
+    char *died_with; /* the text skiff-lb last exited with, and when */
+    int64_t died_ms;
     struct timespec status_mtime;
     bool closing;
     pthread_mutex_t lock;
@@ -397,8 +400,16 @@ static void apply(struct elb_dataplane *dp, char *text, size_t n_listeners)
     if (dp->pid && !is_ours(dp, dp->pid)) {
         log_warn("elb: skiff-lb (pid %d) is gone; see %s", (int)dp->pid, dp->log_path);
         dp->pid = 0;
-        free(dp->running);
-        dp->running = NULL;
+        free(dp->died_with);
+        dp->died_with = TAKE_PTR(dp->running);
+        dp->died_ms = time_now_ms();
+    }
+    /* A configuration skiff-lb refuses (a port another program holds) is
+     * not retried in a loop: again when it changes, or after a while. */
+    if (!dp->pid && dp->died_with && !strcmp(dp->died_with, text) &&
+        time_now_ms() - dp->died_ms < RESPAWN_MS) {
+        free(text);
+        return;
     }
     if (dp->running && !strcmp(dp->running, text)) {
         free(text);
@@ -569,5 +580,6 @@ void elb_dataplane_stop(struct elb_dataplane *dp)
     free(dp->binary);
     free(dp->address);
     free(dp->running);
+    free(dp->died_with);
     free(dp);
 }

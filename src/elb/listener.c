@@ -48,6 +48,26 @@ static int port_free(struct api_ctx *ctx, const char *lb_arn, int port, struct e
     return rc == SQLITE_DONE ? 0 : db_fail(ctx->db, err, "read listeners");
 }
 
+/* Every load balancer of a host listens on one address (docs/elb.md): a
+ * port another load balancer, of any account, listens on is taken. */
+static int port_free_on_host(struct api_ctx *ctx, const char *lb_arn, int port, struct error **err)
+{
+    sqlite3_stmt *st = db_stmt(
+        ctx->db, "SELECT 1 FROM elb_listeners WHERE port = ?2 AND lb_arn != ?1 LIMIT 1", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, lb_arn);
+    sqlite3_bind_int(st, 2, port);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return error_set(err, EINVAL, ELB_INVALID_CONFIG,
+                         "Port %d is taken by another load balancer: every load balancer of "
+                         "this host listens on one address",
+                         port);
+    return rc == SQLITE_DONE ? 0 : db_fail(ctx->db, err, "read listeners");
+}
+
 static int listener_doc(struct api_ctx *ctx, const char *arn, json_t **ret, struct error **err)
 {
     sqlite3_stmt *st = db_stmt(ctx->db,
@@ -125,7 +145,9 @@ int elb_create_listener(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
     if ((r = db_exec_stmt(ctx->db, st, err)) < 0 ||
         (r = elb_rule_insert(ctx, &l, ELB_DEFAULT_PRIORITY, true, none, actions, tgs, NULL, err)) <
             0 ||
-        (r = elb_tags_put(ctx, l.arn, tags, err)) < 0 || (r = db_commit(ctx->db, err)) < 0)
+        (r = elb_tags_put(ctx, l.arn, tags, err)) < 0 ||
+        (r = port_free_on_host(ctx, l.lb_arn, l.port, err)) < 0 ||
+        (r = db_commit(ctx->db, err)) < 0)
         return r;
     json_t *doc = NULL;
     if ((r = listener_doc(ctx, l.arn, &doc, err)) < 0)
@@ -212,7 +234,8 @@ int elb_modify_listener(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
         if (port < 1 || port > 65535)
             return error_set(err, EINVAL, ELB_VALIDATION, "Port must be between 1 and 65535");
         if (port != l.port) {
-            if ((r = port_free(ctx, l.lb_arn, (int)port, err)) < 0)
+            if ((r = port_free(ctx, l.lb_arn, (int)port, err)) < 0 ||
+                (r = port_free_on_host(ctx, l.lb_arn, (int)port, err)) < 0)
                 return r;
             sqlite3_stmt *st =
                 db_stmt(ctx->db, "UPDATE elb_listeners SET port = ?2 WHERE arn = ?1", err);

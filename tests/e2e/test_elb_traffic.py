@@ -224,6 +224,11 @@ def test_alb_and_nlb_carry_traffic(skiffd, backends):
         {"Id": "127.0.0.1", "Port": echo.port, "AvailabilityZone": "all"}])
     nlb = elb.create_load_balancer(Name="raw", Subnets=[subnet],
                                    Type="network")["LoadBalancers"][0]["LoadBalancerArn"]
+    # One address for every load balancer of the host: the ALB's port is
+    # taken.
+    with pytest.raises(elb.exceptions.InvalidConfigurationRequestException):
+        elb.create_listener(LoadBalancerArn=nlb, Protocol="TCP", Port=port,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": echo_tg}])
     tcp_port = listen_port()
     elb.create_listener(LoadBalancerArn=nlb, Protocol="TCP", Port=tcp_port,
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": echo_tg}])
