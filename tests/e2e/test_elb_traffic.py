@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-TIMEOUT = 30
+TIMEOUT = 90
 
 
 class Backend:
@@ -177,8 +177,10 @@ def test_alb_and_nlb_carry_traffic(skiffd, backends):
         {"Field": "host-header", "Values": ["b.example"]}],
         Actions=[{"Type": "forward", "TargetGroupArn": web}])
 
-    # Routing: path → api, host → web, else the fixed 404.
-    status, body = wait_for(lambda: get(port, "/api/users"), "listener up")
+    # Routing: path → api, host → web, else the fixed 404. Changes reach
+    # skiff-lb within a render (200 ms) and a reload: wait for both rules.
+    wait_for(lambda: get(port, "/x", host="b.example")[0] == 200, "host rule up")
+    status, body = wait_for(lambda: get(port, "/api/users"), "path rule up")
     assert (status, body.split()[:2]) == (200, ["api", "/api/users"]), body
     assert body.split()[2] == "127.0.0.1"  # X-Forwarded-For
     status, body = get(port, "/x", host="b.example")
@@ -210,7 +212,9 @@ def test_alb_and_nlb_carry_traffic(skiffd, backends):
         {"Key": "deregistration_delay.timeout_seconds", "Value": "1"}])
     elb.deregister_targets(TargetGroupArn=api, Targets=[{"Id": "127.0.0.1",
                                                          "Port": bk["api"].port}])
-    time.sleep(1)  # the next render (every 200 ms) drops it
+    # Once a render and a reload dropped it, it gets nothing.
+    wait_for(lambda: all(get(port, "/api/after")[1].startswith("spare ") for _ in range(5)),
+             "deregistered target left")
     bk["api"].hits = 0
     for _ in range(10):
         assert get(port, "/api/after")[1].startswith("spare ")
@@ -298,7 +302,13 @@ def test_config_is_rendered_from_the_store(skiffd):
         Actions=[{"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_302",
                                                          "Path": "/v2/#{path}"}}])
     path = os.path.join(s.data_dir, "lb", "config.json")
-    cfg = wait_for(lambda: os.path.exists(path) and json.load(open(path)), "config written")
+    def rendered():
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            cfg = json.load(f)
+        return cfg if cfg["listeners"] and cfg["listeners"][0].get("rules") else None
+    cfg = wait_for(rendered, "config with the rule written")
     [l] = cfg["listeners"]
     assert (l["protocol"], l["address"], l["port"], l["idle_timeout"]) == \
         ("HTTP", "127.0.0.1", port, 60)
