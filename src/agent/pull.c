@@ -8,6 +8,7 @@
  * here, in memory only, until the task is gone: they never reach task.json
  * or a report. */
 #include "agent/agent-internal.h"
+#include "api/arn.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -224,25 +225,13 @@ void agent_pull_stop(struct agent *a)
     }
 }
 
-/* The account field of an ARN (arn:aws:ecs:REGION:ACCOUNT:...), or NULL. */
-static char *arn_account(const char *arn)
-{
-    const char *p = arn;
-    for (int i = 0; i < 4 && p; i++) {
-        p = strchr(p, ':');
-        if (p)
-            p++;
-    }
-    const char *end = p ? strchr(p, ':') : NULL;
-    return end && end > p ? xstrndup(p, (size_t)(end - p)) : NULL;
-}
-
 int agent_pull(struct task *t, const char *reference, struct img_info **ret, struct error **err)
 {
     struct agent *a = t->a;
     struct pull_req *q = xzalloc(sizeof(*q));
     q->reference = xstrdup(reference);
-    q->account = arn_account(t->def.arn);
+    struct arn arn;
+    q->account = arn_parse(t->def.arn, &arn) == 0 && arn.account[0] ? xstrdup(arn.account) : NULL;
     q->refs = 2;
     for (size_t i = 0; i < t->def.n_ctrs; i++)
         if ((t->def.ctrs[i].image == reference || strcmp(t->def.ctrs[i].image, reference) == 0) &&
