@@ -9,6 +9,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "store/db.h"
@@ -293,21 +294,7 @@ static char *render(struct elb_dataplane *dp, struct db *db, size_t *ret_listene
 /* True when pid runs skiff-lb with our configuration file. */
 static bool is_ours(struct elb_dataplane *dp, pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char cmd[PATH_MAX + 256];
-    ssize_t n = fd < 0 ? -1 : read(fd, cmd, sizeof(cmd) - 1);
-    if (n <= 0)
-        return false;
-    cmd[n] = '\0';
-    const char *base = strrchr(cmd, '/');
-    if (strcmp(base ? base + 1 : cmd, "skiff-lb") != 0)
-        return false;
-    for (ssize_t off = 0; off < n; off += (ssize_t)strlen(cmd + off) + 1)
-        if (!strcmp(cmd + off, dp->config_path))
-            return true;
-    return false;
+    return proc_comm_is(pid, "skiff-lb") && proc_has_arg(pid, dp->config_path);
 }
 
 /* Starts skiff-lb as a daemon (a grandchild: it outlives skiffd). */

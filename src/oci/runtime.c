@@ -8,6 +8,7 @@
 #include "oci/spawn.h"
 #include "oci/util.h"
 #include "base/cleanup.h"
+#include "base/proc.h"
 #include "base/json.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
@@ -285,38 +286,12 @@ static int read_sync(int fd, char **ret, struct error **err)
     return 0;
 }
 
-/* True when pid runs conmon: a pid read from a file is checked before it is
- * signalled, in case conmon already exited and the pid was reused. */
-static bool is_conmon(pid_t pid)
+/* True when pid runs conmon, crun or runc with id as one of its arguments. */
+static bool is_stray(pid_t pid, const char *id)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-    _cleanup_free_ char *comm = NULL;
-    return oci_file_read_at(AT_FDCWD, path, 32, &comm, NULL) == 0 && strcmp(comm, "conmon\n") == 0;
-}
-
-/* True when /proc/PID runs conmon, crun or runc with id as one of its
- * arguments. */
-static bool is_stray(const char *pid, const char *id)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%s/comm", pid);
-    _cleanup_free_ char *comm = NULL;
-    if (oci_file_read_at(AT_FDCWD, path, 32, &comm, NULL) < 0 ||
-        (strcmp(comm, "conmon\n") != 0 && strcmp(comm, "crun\n") != 0 &&
-         strcmp(comm, "runc\n") != 0))
-        return false;
-    snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char cmd[4096];
-    ssize_t len = fd < 0 ? -1 : read(fd, cmd, sizeof(cmd) - 1);
-    if (len <= 0)
-        return false;
-    cmd[len] = '\0';
-    for (ssize_t off = 0; off < len; off += (ssize_t)strlen(cmd + off) + 1)
-        if (strcmp(cmd + off, id) == 0)
-            return true;
-    return false;
+    return (proc_comm_is(pid, "conmon") || proc_comm_is(pid, "crun") ||
+            proc_comm_is(pid, "runc")) &&
+           proc_has_arg(pid, id);
 }
 
 /* SIGKILLs every stray of id; answers how many were found. */
@@ -328,9 +303,10 @@ static int kill_strays(const char *id)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9' || !is_stray(e->d_name, id))
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0 || !is_stray(pid, id))
             continue;
-        kill((pid_t)atoi(e->d_name), SIGKILL);
+        kill(pid, SIGKILL);
         n++;
     }
     closedir(d);
@@ -521,7 +497,7 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
         _cleanup_free_ char *cpid = NULL;
         if (!c->conmon_pid && oci_file_read_at(AT_FDCWD, cpidfile, 32, &cpid, NULL) == 0)
             c->conmon_pid = (pid_t)atoi(cpid);
-        if (c->conmon_pid > 1 && is_conmon(c->conmon_pid))
+        if (c->conmon_pid > 1 && proc_comm_is(c->conmon_pid, "conmon"))
             kill(c->conmon_pid, SIGKILL);
         if (c->pid > 1)
             kill(c->pid, SIGKILL);
