@@ -405,6 +405,13 @@ const struct store_migration store_migrations[] = {
          "  reference TEXT NOT NULL,"
          "  PRIMARY KEY(account, reference)) WITHOUT ROWID;"
          "CREATE INDEX image_access_reference ON image_access(reference);"},
+    /* Services with load balancers (src/sched/service.c, docs/services.md):
+     * lb_registered is set once a task's ENI address is in its service's
+     * target groups; lb_drain_until, set when it is deregistered, holds its
+     * stop (DEACTIVATING) until the target groups' deregistration delay has
+     * passed. */
+    {16, "ALTER TABLE tasks ADD COLUMN lb_registered INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE tasks ADD COLUMN lb_drain_until INTEGER;"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
