@@ -333,12 +333,23 @@ static int stop_task(struct db *db, struct rsvc *s, struct rtask *t, const char 
 
 /* Tasks that stopped since the last pass: a stop the service did not ask
  * for is a failure (UserInitiated stops are replaced, not counted). */
+/* A task is noted once it is known to be going: stopped, or told to stop
+ * with a code (its essential container exited, it failed to start, a user
+ * stopped it). Noting it then rather than at STOPPED matters because its
+ * replacement may launch while it is still on its way down (it counts
+ * against maximumPercent, not the desired count): a failure noted only at
+ * STOPPED would set the backoff after the next launch was already made. */
+static bool going(const struct rtask *t)
+{
+    return stopped(t) || (!t->want && t->stop_code);
+}
+
 static int note_stopped(struct db *db, struct rsvc *s, struct error **err)
 {
     int r = 0;
     for (size_t i = 0; i < s->n_tasks && r == 0; i++) {
         struct rtask *t = &s->tasks[i];
-        if (!stopped(t) || t->noted)
+        if (!going(t) || t->noted)
             continue;
         t->noted = true;
         s->changed = true;
