@@ -331,8 +331,6 @@ static int stop_task(struct db *db, struct rsvc *s, struct rtask *t, const char 
     return db_exec_stmt(db, st, err);
 }
 
-/* Tasks that stopped since the last pass: a stop the service did not ask
- * for is a failure (UserInitiated stops are replaced, not counted). */
 /* A task is noted once it is known to be going: stopped, or told to stop
  * with a code (its essential container exited, it failed to start, a user
  * stopped it). Noting it then rather than at STOPPED matters because its
@@ -344,6 +342,8 @@ static bool going(const struct rtask *t)
     return stopped(t) || (!t->want && t->stop_code);
 }
 
+/* Tasks going since the last pass: a stop the service did not ask
+ * for is a failure (UserInitiated stops are replaced, not counted). */
 static int note_stopped(struct db *db, struct rsvc *s, struct error **err)
 {
     int r = 0;
