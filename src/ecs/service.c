@@ -326,6 +326,79 @@ static int forget_service(struct api_ctx *ctx, const char *arn, struct error **e
  * settings: the same checks as RunTask's (the awsvpc configuration resolved
  * against the caller's VPCs included), on the request the reconciler will
  * launch tasks with. */
+static bool lb_task_network;
+
+void ecs_svc_set_task_network(bool on)
+{
+    lb_task_network = on;
+}
+
+/* The service's target groups: in the caller's account, of target type ip
+ * (Fargate's), forwarded to by a load balancer, in the VPC the tasks get
+ * their ENIs in; and the host must give tasks their ENIs, or the targets
+ * would be addresses nothing answers on. */
+static int check_target_groups(struct api_ctx *ctx, const json_t *spec, const char *vpc,
+                               struct error **err)
+{
+    const json_t *lbs = json_get_array(spec, "loadBalancers");
+    if (json_array_size(lbs) == 0)
+        return 0;
+    if (!lb_task_network)
+        return error_set(err, EINVAL, ERR_INVALID,
+                         "loadBalancers need tasks with their own network interfaces (awsvpc), "
+                         "and this skiffd runs without --task-network: its tasks cannot be "
+                         "load balancer targets.");
+    size_t i;
+    json_t *lb;
+    json_array_foreach(lbs, i, lb)
+    {
+        const char *arn = json_get_str(lb, "targetGroupArn");
+        sqlite3_stmt *st =
+            db_stmt(ctx->db,
+                    "SELECT target_type, vpc_id, EXISTS (SELECT 1 FROM elb_rule_tgs r "
+                    "WHERE r.tg_arn = g.arn) FROM elb_target_groups g "
+                    "WHERE g.arn = ?1 AND g.account = ?2",
+                    err);
+        if (!st)
+            return -EIO;
+        db_bind_text(st, 1, arn);
+        db_bind_text(st, 2, ctx->account->account_id);
+        int rc = sqlite3_step(st);
+        _cleanup_free_ char *type = NULL, *tg_vpc = NULL;
+        bool used = false;
+        if (rc == SQLITE_ROW) {
+            type = xstrdup(db_col_text(st, 0));
+            tg_vpc = xstrdup(db_col_text(st, 1));
+            used = sqlite3_column_int(st, 2) != 0;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return db_fail(ctx->db, err, "read target group");
+        if (rc == SQLITE_DONE)
+            return error_set(err, EINVAL, ERR_INVALID,
+                             "Unable to assume role and validate the specified targetGroupArn. "
+                             "Target group %.300s does not exist.",
+                             arn);
+        if (strcmp(type, "ip") != 0)
+            return error_set(err, EINVAL, ERR_INVALID,
+                             "The provided target group %.300s has target type %s, which is "
+                             "incompatible with the awsvpc network mode specified in the task "
+                             "definition.",
+                             arn, type);
+        if (!used)
+            return error_set(err, EINVAL, ERR_INVALID,
+                             "The target group with targetGroupArn %.300s does not have an "
+                             "associated load balancer.",
+                             arn);
+        if (vpc && strcmp(vpc, tg_vpc) != 0)
+            return error_set(err, EINVAL, ERR_INVALID,
+                             "The target group %.300s is in VPC %s, not in the VPC of the "
+                             "service's subnets (%s).",
+                             arn, tg_vpc, vpc);
+    }
+    return 0;
+}
+
 static int check_launchable(struct api_ctx *ctx, const json_t *spec, const json_t *taskdef,
                             struct error **err)
 {
@@ -339,6 +412,8 @@ static int check_launchable(struct api_ctx *ctx, const json_t *spec, const json_
     r = ecs_run_task_validate(in, taskdef, &plan, err);
     if (r == 0)
         r = ecs_run_task_network(ctx, in, &plan, err);
+    if (r == 0)
+        r = check_target_groups(ctx, spec, json_get_str(plan.network, "vpcId"), err);
     ecs_run_plan_done(&plan);
     json_decref(in);
     return r;

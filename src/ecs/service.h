@@ -53,6 +53,10 @@ int ecs_svc_spec_update(const json_t *spec, const json_t *in, json_t **ret_spec,
                         struct error **err);
 /* The deployment spec (launch settings only) of a service spec. */
 json_t *ecs_svc_deployment_spec(const json_t *spec);
+/* Whether skiffd gives tasks their ENIs on the host (--task-network):
+ * without it CreateService/UpdateService refuse loadBalancers (the targets
+ * would be unreachable). Set once at start. */
+void ecs_svc_set_task_network(bool on);
 /* Checks the spec's load balancers against the task definition (containers
  * and ports exist). */
 int ecs_svc_check_taskdef(const json_t *spec, const json_t *taskdef, struct error **err);

@@ -197,6 +197,11 @@ int ecs_svc_spec_update(const json_t *spec, const json_t *in, json_t **ret_spec,
             if (!strcmp(spec_members[i], deployment_members[k]) &&
                 !json_equal(v, json_object_get(out, spec_members[i])))
                 redeploy = true;
+        /* New target groups: new tasks register there (and are checked,
+         * which a deployment does), old ones leave as they go. */
+        if (!strcmp(spec_members[i], "loadBalancers") &&
+            !json_equal(v, json_object_get(out, spec_members[i])))
+            redeploy = true;
         json_object_set(out, spec_members[i], v);
     }
     /* A strategy replaces the launch type and the other way round. */

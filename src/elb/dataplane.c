@@ -12,6 +12,9 @@
 #include "base/proc.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "elb/elb-internal.h"
+#include "net/net.h"
+#include "net/sg.h"
 #include "store/db.h"
 
 #include <errno.h>
@@ -35,6 +38,8 @@ struct elb_dataplane {
     struct store *store;
     char *data_dir, *run_dir; /* DATA-DIR/lb and RUN-DIR/lb, made with the first listener */
     char *config_path, *status_path, *pid_path, *log_path, *binary, *address;
+    char *scope_path; /* DATA-DIR/net-scope with task networking, else NULL */
+    char scope[NET_SCOPE_LEN + 1];
     int interval_ms;
     pid_t pid;       /* skiff-lb, 0 when none runs */
     char *running;   /* the configuration text it was last given */
@@ -159,8 +164,66 @@ static json_t *render_health_check(const json_t *h, const char *protocol)
     return o;
 }
 
+/* The daemon's network scope (written by the agent at its first start with
+ * task networking), read once it exists. */
+static const char *net_scope(struct elb_dataplane *dp)
+{
+    if (dp->scope[0] || !dp->scope_path)
+        return dp->scope[0] ? dp->scope : NULL;
+    FILE *f = fopen(dp->scope_path, "re");
+    char line[NET_SCOPE_LEN + 2] = "";
+    if (f) {
+        if (!fgets(line, sizeof(line), f))
+            line[0] = '\0';
+        fclose(f);
+    }
+    line[strcspn(line, "\n")] = '\0';
+    if (strlen(line) == NET_SCOPE_LEN && strspn(line, "0123456789abcdef") == NET_SCOPE_LEN)
+        memcpy(dp->scope, line, sizeof(dp->scope));
+    return dp->scope[0] ? dp->scope : NULL;
+}
+
+/* A target that is the ENI of a task of the target group's account, in its
+ * VPC, is reached through that task's subnet bridge, with the mark its
+ * security group's load balancer rule admits: two accounts' VPCs may
+ * overlap on the host (every default VPC is 172.31.0.0/16), and the device
+ * picks the right one; an address of another account's task is never
+ * marked for this account's groups, so its tasks do not admit it. */
+static int target_route(struct elb_dataplane *dp, struct db *db, const char *tg_arn, const char *ip,
+                        json_t *target, struct error **err)
+{
+    const char *scope = net_scope(dp);
+    uint32_t addr;
+    if (!scope || elb_ipv4_parse(ip, &addr) < 0)
+        return 0;
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT e.subnet_id FROM ec2_enis e JOIN elb_target_groups g "
+                               "ON g.arn = ?1 AND e.account = g.account AND e.vpc_id = g.vpc_id "
+                               "WHERE e.addr = ?2 AND e.task_arn IS NOT NULL LIMIT 1",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, tg_arn);
+    sqlite3_bind_int64(st, 2, addr);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *sub = db_col_text(st, 0);
+        if (strncmp(sub, "subnet-", 7) == 0 && strlen(sub) >= 15) {
+            char dev[NET_IFNAME_MAX];
+            snprintf(dev, sizeof(dev), "skb%s%.8s", scope, sub + 7);
+            json_set_str(target, "device", dev);
+            json_object_set_new(target, "mark", json_integer(NET_LB_MARK));
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(db, err, "read target ENI");
+    return 0;
+}
+
 /* The target groups some rule forwards to, with their live targets. */
-static int render_groups(struct db *db, json_t *groups, struct error **err)
+static int render_groups(struct elb_dataplane *dp, struct db *db, json_t *groups,
+                         struct error **err)
 {
     sqlite3_stmt *st = db_stmt(db,
                                "SELECT arn, protocol, health_check, attributes "
@@ -205,6 +268,19 @@ static int render_groups(struct db *db, json_t *groups, struct error **err)
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
             return db_fail(db, err, "render targets");
+    }
+    if (!dp->scope_path)
+        return 0;
+    json_array_foreach(groups, i, g)
+    {
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_get_array(g, "targets"), k, t)
+        {
+            int r = target_route(dp, db, json_get_str(g, "name"), json_get_str(t, "ip"), t, err);
+            if (r < 0)
+                return r;
+        }
     }
     return 0;
 }
@@ -281,7 +357,7 @@ static char *render(struct elb_dataplane *dp, struct db *db, size_t *ret_listene
         json_object_del(l, "arn");
     }
     _cleanup_json_ json_t *groups = json_array();
-    if (render_groups(db, groups, err) < 0)
+    if (render_groups(dp, db, groups, err) < 0)
         return NULL;
     *ret_listeners = json_array_size(listeners);
     _cleanup_json_ json_t *cfg = json_pack("{s:s, s:O, s:O}", "status_file", dp->status_path,
@@ -533,6 +609,8 @@ int elb_dataplane_start(const struct elb_dataplane_config *cfg, struct store *st
     dp->log_path = xasprintf("%s/skiff-lb.log", dp->run_dir);
     dp->binary = cfg->binary ? xstrdup(cfg->binary) : default_binary();
     dp->address = xstrdup(cfg->address ? cfg->address : "127.0.0.1");
+    if (cfg->task_network)
+        dp->scope_path = xasprintf("%s/net-scope", cfg->data_dir);
     dp->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : DEFAULT_INTERVAL_MS;
     pthread_mutex_init(&dp->lock, NULL);
     pthread_cond_init(&dp->cond, NULL);
@@ -566,6 +644,7 @@ void elb_dataplane_stop(struct elb_dataplane *dp)
     free(dp->log_path);
     free(dp->binary);
     free(dp->address);
+    free(dp->scope_path);
     free(dp->running);
     free(dp->died_with);
     free(dp);

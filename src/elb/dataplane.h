@@ -7,6 +7,8 @@
  * the running one. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "base/error.h"
 
 struct store;
@@ -18,6 +20,11 @@ struct elb_dataplane_config {
     const char *binary;   /* skiff-lb; NULL: beside skiffd's own executable */
     const char *address;  /* the address listeners bind on */
     int interval_ms;      /* how often the store and the status file are read */
+    /* skiffd runs with --task-network: targets that are task ENIs are
+     * reached through their subnet's bridge (SO_BINDTODEVICE, the names of
+     * src/agent/net.c with the scope in DATA-DIR/net-scope) with the mark
+     * their "lb" security group rule admits (NET_LB_MARK). */
+    bool task_network;
 };
 
 int elb_dataplane_start(const struct elb_dataplane_config *cfg, struct store *store,

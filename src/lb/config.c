@@ -2,8 +2,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/json.h"
 #include "base/xalloc.h"
@@ -21,6 +24,22 @@ void lb_target_unref(struct lb_target *t)
         return;
     free(t->key);
     free(t);
+}
+
+int lb_target_socket(const struct lb_target *t, const struct sockaddr_storage *addr)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if ((t->device[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, t->device,
+                                    (socklen_t)strlen(t->device)) < 0) ||
+        (t->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &t->mark, sizeof(t->mark)) < 0)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 struct lb_config *lb_config_ref(struct lb_config *c)
@@ -197,6 +216,11 @@ static int parse_group(json_t *j, struct lb_registry *reg, struct lb_target_grou
         if (!ip || strlen(ip) >= 64 || make_addr(ip, port, &ss, &len) < 0)
             return error_set(err, EINVAL, NULL, "target group %s: target %zu needs an ip and port",
                              name, i);
+        const char *device = json_get_str(t, "device");
+        json_int_t mark = json_get_int(t, "mark", 0);
+        if ((device && (!*device || strlen(device) >= 16)) || mark < 0 || mark > UINT32_MAX)
+            return error_set(err, EINVAL, NULL, "target group %s: target %zu: bad device or mark",
+                             name, i);
         char *key = xasprintf("%s|%s:%d", name, ip, port);
         for (size_t k = 0; k < g->ntargets; k++)
             if (strcmp(g->targets[k]->key, key) == 0) {
@@ -216,6 +240,8 @@ static int parse_group(json_t *j, struct lb_registry *reg, struct lb_target_grou
             tg->port = port;
             tg->addr = ss;
             tg->addrlen = len;
+            snprintf(tg->device, sizeof(tg->device), "%s", device ? device : "");
+            tg->mark = (uint32_t)mark;
             tg->hc_fd = -1;
             tg->reason = "Elb.RegistrationInProgress";
             atomic_init(&tg->health, LB_HEALTH_INITIAL);

@@ -78,7 +78,7 @@ static void record(struct lb_target *t, const struct lb_health_check *hc, bool o
 static void start_check(struct lb_target *t, const struct lb_health_check *hc, int64_t now)
 {
     t->hc_deadline_ms = now + (int64_t)hc->timeout_s * 1000;
-    t->hc_fd = socket(t->hc_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    t->hc_fd = lb_target_socket(t, &t->hc_addr);
     if (t->hc_fd < 0) {
         record(t, hc, false, "Target.FailedHealthChecks", now);
         return;

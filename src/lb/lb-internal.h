@@ -34,6 +34,11 @@ struct lb_target {
     socklen_t addrlen;
     struct sockaddr_storage hc_addr; /* health-check port */
     socklen_t hc_addrlen;
+    /* Task targets (docs/lb.md "Targets on task networks"): the interface
+     * connections to it are bound to (SO_BINDTODEVICE; "" for none) and
+     * the firewall mark they carry (0 for none). Fixed at creation. */
+    char device[16];
+    uint32_t mark;
 
     atomic_int health;      /* enum lb_health */
     atomic_int outstanding; /* requests or TCP flows in flight */
@@ -165,6 +170,10 @@ struct lb_config *lb_config_ref(struct lb_config *c);
 void lb_config_unref(struct lb_config *c);
 struct lb_target *lb_target_ref(struct lb_target *t);
 void lb_target_unref(struct lb_target *t);
+/* A non-blocking socket for a connection to t at addr (its traffic or its
+ * health-check address), bound to t's device and marked with t's mark
+ * when it has them; -1 with errno on failure. */
+int lb_target_socket(const struct lb_target *t, const struct sockaddr_storage *addr);
 struct lb_listener *lb_config_listener(struct lb_config *c, const char *key);
 
 /* balance.c */

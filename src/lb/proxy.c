@@ -246,7 +246,7 @@ static struct upstream *upstream_get(struct lb_worker *w, struct lb_target *t)
         pool_remove(u);
         return u;
     }
-    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = lb_target_socket(t, &t->addr);
     if (fd < 0)
         return NULL;
     int one = 1;

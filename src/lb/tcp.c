@@ -111,7 +111,7 @@ static int flow_connect(struct lb_worker *w, struct flow *f, struct lb_target_gr
         struct lb_target *t = lb_pick(tg, hash, avoid);
         if (!t)
             return -1;
-        int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int fd = lb_target_socket(t, &t->addr);
         if (fd >= 0 &&
             (connect(fd, (struct sockaddr *)&t->addr, t->addrlen) == 0 || errno == EINPROGRESS)) {
             f->t = t;
