@@ -118,6 +118,13 @@ static int rule_text(struct buf *b, const char *scope, const char *chain, const 
     const char *proto = json_get_str(rule, "protocol");
     json_int_t from = json_get_int(rule, "from", -1), to = json_get_int(rule, "to", -1);
     json_t *cidrs = json_get_array(rule, "cidrs");
+    if (!egress && json_get_bool(rule, "lb", false)) {
+        if (from < 1 || to > 65535 || from > to)
+            return error_set(err, EINVAL, NULL, "bad port range in a load balancer rule");
+        buf_printf(b, "add rule inet skiff_%s %s meta mark 0x%08x tcp dport %lld-%lld return\n",
+                   scope, chain, NET_LB_MARK, (long long)from, (long long)to);
+        return 0;
+    }
     if (!json_array_size(cidrs))
         return 0;
     buf_printf(b, "add rule inet skiff_%s %s ip %s {", scope, chain, egress ? "daddr" : "saddr");

@@ -51,10 +51,18 @@ struct net_sg_task {
 /* Creates the scope's tables, maps and base chains if absent. Idempotent. */
 int net_sg_init(const char *scope, struct error **err);
 
+/* The firewall mark skiff-lb puts on its connections to targets that are
+ * task ENIs (it also binds them to the task's bridge): a task's "lb" rule
+ * admits only packets carrying it. Setting a mark takes CAP_NET_ADMIN. */
+#define NET_LB_MARK 0x736b6c62u /* "sklb" */
+
 /* Sets the task's rules, replacing any it had, in one transaction. rules is
  * a list of {"egress": bool, "protocol": "-1"|"tcp"|"udp"|"icmp"|"N",
  * "from": int, "to": int, "cidrs": ["a.b.c.d/n", ...]}: referenced groups
- * are resolved by the caller into their members' /32s. */
+ * are resolved by the caller into their members' /32s. An ingress rule
+ * with "lb": true and no cidrs admits TCP to ports from..to from the
+ * host's load balancer (packets marked NET_LB_MARK): the allowance a
+ * service's load balancer gets on its tasks (docs/services.md). */
 int net_sg_apply(const char *scope, const struct net_sg_task *t, const json_t *rules,
                  struct error **err);
 
