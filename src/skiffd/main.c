@@ -12,6 +12,7 @@
 #include "elb/dataplane.h"
 #include "elb/elb.h"
 #include "ecs/ecs.h"
+#include "ecs/service.h"
 #include "image/image_api.h"
 #include "metering/metering.h"
 #include "metering/metering_api.h"
@@ -356,8 +357,11 @@ int main(int argc, char **argv)
         goto out;
     if (sched_start(sched, &err) < 0)
         goto out;
-    struct elb_dataplane_config lbc = {
-        .data_dir = o.data_dir, .run_dir = o.run_dir, .address = o.lb_address};
+    struct elb_dataplane_config lbc = {.data_dir = o.data_dir,
+                                       .run_dir = o.run_dir,
+                                       .address = o.lb_address,
+                                       .task_network = o.task_network};
+    ecs_svc_set_task_network(o.task_network);
     if (elb_dataplane_start(&lbc, store, &lb, &err) < 0)
         goto out;
     if (api_server_new(&cfg, store, sched, &api, &err) < 0)
