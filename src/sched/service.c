@@ -12,6 +12,7 @@
 #include "ecs/service.h"
 #include "ecs/task.h"
 #include "sched/sched.h"
+#include "sched/service_lb.h"
 #include "store/db.h"
 
 #include <errno.h>
@@ -37,6 +38,13 @@ struct rtask {
     bool noted;
     int64_t started_at; /* -1 when not started */
     int64_t created_at;
+    /* Load balancers (service_lb.h): the ENI's address and VPC (NULL
+     * without), registered, deregistered (its drain decided), and the
+     * health its target groups report. */
+    char *ip, *vpc;
+    bool lb_registered, lb_deregistered;
+    enum sched_lb_health lb;
+    char *lb_tg, *lb_reason;
 };
 
 struct rdep {
@@ -56,6 +64,7 @@ struct rsvc {
     int fail_streak;
     int64_t backoff_until;
     bool steady;
+    const json_t *lbs; /* spec's loadBalancers, NULL when none */
     struct ecs_svc_limits lim;
     struct rtask *tasks;
     size_t n_tasks;
@@ -79,6 +88,10 @@ static void svc_done(struct rsvc *s)
         free(t->health);
         free(t->stop_code);
         free(t->reason);
+        free(t->ip);
+        free(t->vpc);
+        free(t->lb_tg);
+        free(t->lb_reason);
     }
     free(s->tasks);
     for (size_t i = 0; i < s->n_deps; i++) {
@@ -190,9 +203,13 @@ static int load_tasks(struct db *db, struct rsvc *s, struct error **err)
     sqlite3_stmt *st = db_stmt(db,
                                "SELECT arn, task_id, COALESCE(started_by, ''), last_status, "
                                "desired_status, health_status, started_at, stop_code, "
-                               "stopped_reason, service_noted, created_at FROM tasks "
+                               "stopped_reason, service_noted, created_at, "
+                               "json_extract(network_config, '$.eni.ip'), "
+                               "json_extract(network_config, '$.eni.vpcId'), lb_registered, "
+                               "lb_drain_until IS NOT NULL FROM tasks "
                                "WHERE service_arn = ?1 AND (last_status != 'STOPPED' OR "
-                               "service_noted = 0) ORDER BY created_at, arn",
+                               "service_noted = 0 OR (lb_registered AND lb_drain_until IS NULL)) "
+                               "ORDER BY created_at, arn",
                                err);
     if (!st)
         return -EIO;
@@ -214,6 +231,10 @@ static int load_tasks(struct db *db, struct rsvc *s, struct error **err)
         t->reason = dup_col(st, 8);
         t->noted = sqlite3_column_int(st, 9) != 0;
         t->created_at = sqlite3_column_int64(st, 10);
+        t->ip = dup_col(st, 11);
+        t->vpc = dup_col(st, 12);
+        t->lb_registered = sqlite3_column_int(st, 13) != 0;
+        t->lb_deregistered = sqlite3_column_int(st, 14) != 0;
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_fail(db, err, "read service tasks");
@@ -240,9 +261,14 @@ static bool stopped(const struct rtask *t)
     return t->rank == sched_status_rank("STOPPED");
 }
 
+/* With load balancers a task is healthy only once healthy in every target
+ * group: a rolling deployment counts a new task (and lets an old one go)
+ * only when the load balancer sends it traffic. */
 static bool healthy(struct rsvc *s, const struct rtask *t)
 {
     if (!t->want || t->rank != sched_status_rank("RUNNING"))
+        return false;
+    if (s->lbs && t->lb != SCHED_LB_HEALTHY)
         return false;
     struct rdep *d = find_dep(s, t->dep);
     return !d || !d->has_hc || !strcmp(t->health, "HEALTHY");
@@ -371,21 +397,84 @@ static int note_stopped(struct db *db, struct rsvc *s, struct error **err)
     return r;
 }
 
-/* Running tasks whose health check says UNHEALTHY once the grace period
- * since their start is over are stopped (and count as failures). */
+static struct sched_lb_task lb_task(const struct rsvc *s, const struct rtask *t)
+{
+    return (struct sched_lb_task){.account = s->account, .arn = t->arn, .ip = t->ip, .vpc = t->vpc};
+}
+
+/* Load balancers, before the decisions: RUNNING tasks not registered yet
+ * are registered with the service's target groups, and every registered
+ * task's target health is read (healthy() and replace_unhealthy() use
+ * it). */
+static int lb_update(struct db *db, struct rsvc *s, struct error **err)
+{
+    int r = 0;
+    for (size_t i = 0; i < s->n_tasks && r == 0 && s->lbs; i++) {
+        struct rtask *t = &s->tasks[i];
+        if (!t->want || t->rank != sched_status_rank("RUNNING"))
+            continue;
+        if (!t->lb_registered) {
+            struct sched_lb_task lt = lb_task(s, t);
+            if ((r = sched_lb_register(db, &lt, s->lbs, s->now, err)) < 0)
+                break;
+            t->lb_registered = true;
+            s->changed = true;
+        }
+        struct sched_lb_task lt = lb_task(s, t);
+        r = sched_lb_health(db, &lt, s->lbs, &t->lb, &t->lb_tg, &t->lb_reason, err);
+    }
+    return r;
+}
+
+/* Tasks told to stop (or stopped) since the last pass leave their target
+ * groups; their stop waits for the deregistration delay (service_lb.h). */
+static int lb_deregister(struct db *db, struct rsvc *s, struct error **err)
+{
+    int r = 0;
+    for (size_t i = 0; i < s->n_tasks && r == 0; i++) {
+        struct rtask *t = &s->tasks[i];
+        if (!t->lb_registered || t->lb_deregistered || (t->want && !stopped(t)))
+            continue;
+        struct sched_lb_task lt = lb_task(s, t);
+        if ((r = sched_lb_deregister(db, &lt, s->now, err)) < 0)
+            break;
+        t->lb_deregistered = true;
+        s->changed = true;
+    }
+    return r;
+}
+
+/* Running tasks whose health check says UNHEALTHY, or that a target group
+ * reports unhealthy, once the grace period since their start is over are
+ * stopped (and count as failures). */
 static int replace_unhealthy(struct db *db, struct rsvc *s, struct error **err)
 {
     int r = 0;
     for (size_t i = 0; i < s->n_tasks && r == 0; i++) {
         struct rtask *t = &s->tasks[i];
-        if (!t->want || t->rank != sched_status_rank("RUNNING") ||
-            strcmp(t->health, "UNHEALTHY") != 0 || t->started_at < 0 ||
+        if (!t->want || t->rank != sched_status_rank("RUNNING") || t->started_at < 0 ||
             s->now < t->started_at + s->lim.grace_ms)
             continue;
-        if ((r = stop_task(db, s, t, "Task failed container health checks", err)) < 0)
-            break;
-        if ((r = event(db, s, err, "(task %s) failed container health checks.", t->id)) < 0)
-            break;
+        if (!strcmp(t->health, "UNHEALTHY")) {
+            if ((r = stop_task(db, s, t, "Task failed container health checks", err)) < 0)
+                break;
+            if ((r = event(db, s, err, "(task %s) failed container health checks.", t->id)) < 0)
+                break;
+        } else if (s->lbs && t->lb == SCHED_LB_UNHEALTHY) {
+            _cleanup_free_ char *why =
+                xasprintf("Task failed ELB health checks in (target-group %s)", t->lb_tg);
+            if ((r = stop_task(db, s, t, why, err)) < 0)
+                break;
+            if ((r = event(db, s, err,
+                           "(task %s) is unhealthy in (target-group %s) due to (reason %s).", t->id,
+                           t->lb_tg,
+                           t->lb_reason && !strcmp(t->lb_reason, "Target.Timeout")
+                               ? "Request timed out"
+                               : "Health checks failed")) < 0)
+                break;
+        } else {
+            continue;
+        }
         r = note_failure(db, s, find_dep(s, t->dep), err);
     }
     return r;
@@ -584,6 +673,8 @@ static int launch(struct db *db, struct rsvc *s, struct rdep *p, int n, struct e
             break;
         if (managed && (r = ecs_tags_put(&s->ctx, arn, managed, err)) < 0)
             break;
+        if (s->lbs && (r = sched_lb_rules_init(db, arn, err)) < 0)
+            break;
         list_task(&names, i, strrchr(arn, '/') + 1);
     }
     json_decref(managed);
@@ -777,10 +868,13 @@ static int reconcile_one(struct db *db, const char *arn, int64_t now, bool *ret_
     s.ctx.region = s.region;
     s.ctx.now_ms = now;
     ecs_svc_limits(s.spec, &s.lim);
+    if (json_array_size(json_get_array(s.spec, "loadBalancers")))
+        s.lbs = json_get_array(s.spec, "loadBalancers");
     if ((r = load_deployments(db, &s, err)) < 0 || (r = load_tasks(db, &s, err)) < 0)
         goto out;
-    if ((r = note_stopped(db, &s, err)) < 0 || (r = replace_unhealthy(db, &s, err)) < 0 ||
-        (r = circuit_breaker(db, &s, err)) < 0 || (r = scale(db, &s, err)) < 0 ||
+    if ((r = note_stopped(db, &s, err)) < 0 || (r = lb_update(db, &s, err)) < 0 ||
+        (r = replace_unhealthy(db, &s, err)) < 0 || (r = circuit_breaker(db, &s, err)) < 0 ||
+        (r = scale(db, &s, err)) < 0 || (r = lb_deregister(db, &s, err)) < 0 ||
         (r = settle(db, &s, err)) < 0)
         goto out;
     if (!s.changed)
