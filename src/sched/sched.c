@@ -1,5 +1,6 @@
 #include "sched/sched.h"
 #include "sched/service.h"
+#include "sched/service_lb.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -151,7 +152,8 @@ static void push_network(struct sched *s, struct db *db)
     json_array_foreach(list, i, it)
     {
         json_t *rules = NULL;
-        if (ec2_eni_rules(db, json_string_value(json_array_get(it, 1)), &rules, &err) == 0) {
+        if (ec2_eni_rules(db, json_string_value(json_array_get(it, 1)), &rules, &err) == 0 &&
+            sched_lb_rules(db, json_string_value(json_array_get(it, 0)), rules, &err) == 0) {
             json_t *msg = json_pack("{s:O, s:o}", "taskArn", json_array_get(it, 0), "rules", rules);
             int r = s->node->ops->network(s->node, msg, &err);
             json_decref(msg);
@@ -564,12 +566,16 @@ static void send_stops(struct sched *s, struct db *db)
                                "SELECT arn, COALESCE(stop_code, ''), COALESCE(stopped_reason, '') "
                                "FROM tasks WHERE node = ?1 AND desired_status = 'STOPPED' AND "
                                "last_status != 'STOPPED' AND "
-                               "(stop_sent_at IS NULL OR stop_sent_at < ?2) LIMIT 1000",
+                               "(stop_sent_at IS NULL OR stop_sent_at < ?2) AND "
+                               "(lb_registered = 0 OR lb_drain_until <= ?3) LIMIT 1000",
                                &err);
     if (!st)
         return;
     db_bind_text(st, 1, s->node->name);
     sqlite3_bind_int64(st, 2, time_now_ms() - s->cfg.stop_resend_ms);
+    /* A load balancer target is stopped once deregistered and drained
+     * (src/sched/service_lb.h). */
+    sqlite3_bind_int64(st, 3, time_now_ms());
     json_t *todo = json_array();
     while (sqlite3_step(st) == SQLITE_ROW)
         json_array_append_new(todo, json_pack("[s, s, s]", db_col_text(st, 0), db_col_text(st, 1),
