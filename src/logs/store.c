@@ -100,6 +100,10 @@ static const struct store_schema logs_schema = {
     /* The page cache is capped so memory stays bounded; no integrity check
      * at open, which would read every event. */
     .cache_kib = 8192,
+    /* A batch commit is not fsynced: kill -9 of skiffd loses nothing (WAL),
+     * and a power loss rolls events and the ship offsets back together,
+     * so the shipper sends those lines again from the container's log. */
+    .sync_normal = true,
 };
 
 int logs_db_get(struct logs_store *ls, struct db **ret, struct error **err)

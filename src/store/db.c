@@ -70,6 +70,8 @@ static int db_open(const char *path, const struct store_schema *schema, struct d
                  "PRAGMA foreign_keys=ON;"
                  "PRAGMA temp_store=MEMORY;",
                  err);
+    if (r == 0 && schema->sync_normal)
+        r = exec(db, "PRAGMA synchronous=NORMAL;", err);
     if (r == 0 && schema->cache_kib > 0) {
         char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", schema->cache_kib);

@@ -32,6 +32,11 @@ struct store_schema {
     size_t n_migrations;
     int cache_kib;        /* page cache per connection; 0 keeps SQLite's default */
     bool integrity_check; /* at open (a full check reads the whole file) */
+    /* Commits are not fsynced one by one (synchronous=NORMAL: WAL
+     * checkpoints still are): a commit survives a crash of the process,
+     * not of the machine. For stores whose content can be re-made after a
+     * power loss (the log store: the monitor's files hold every line). */
+    bool sync_normal;
 };
 int store_open_schema(const char *path, const struct store_schema *schema, struct store **ret,
                       struct error **err);
