@@ -1,0 +1,342 @@
+"""ECS services behind elbv2 load balancers, with real tasks as targets
+(skiffd --task-network): each task's ENI address is registered with the
+service's target group when it is RUNNING and drains before it is stopped;
+the load balancer spreads requests over the tasks; a task its target group
+finds unhealthy is replaced; a rolling deployment under constant load loses
+no request; another account cannot use the load balancer's allowance to
+reach the tasks. Driven through boto3 and the aws CLI only."""
+import http.client
+import os
+import random
+import socket
+import threading
+import time
+
+import pytest
+
+from net_util import net_daemons  # noqa: F401
+from tasks_util import busybox_layout, container, daemons, register  # noqa: F401
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+TIMEOUT = 180
+PORT = 8080
+
+# busybox httpd on 8080: / answers the task's address, /health "ok" while
+# the file exists, /cgi-bin/fail removes it (the task's health check then
+# fails) and answers the address too (its header lines end in CRLF: busybox
+# httpd passes a CGI's output on as it is, and skiff-lb wants CRLF).
+WEB = r"""
+mkdir -p /www/cgi-bin
+IP=$(ip -4 -o addr show dev eth0 | awk '{split($4, a, "/"); print a[1]}')
+echo "$IP" > /www/index.html
+echo ok > /www/health
+cat > /www/cgi-bin/fail <<EOF
+#!/bin/sh
+rm -f /www/health
+printf 'Content-Type: text/plain\r\n\r\n$IP\n'
+EOF
+chmod 755 /www/cgi-bin/fail
+exec httpd -f -p 8080 -h /www
+"""
+
+
+def listen_port():
+    for _ in range(200):
+        port = random.randint(20000, 30000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port")
+
+
+def get(port, path="/", timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode().strip()
+    finally:
+        c.close()
+
+
+def wait_for(fn, what, timeout=TIMEOUT):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.2)
+    raise AssertionError("%s: last %r" % (what, last))
+
+
+def ip_of(task):
+    att = [a for a in task["attachments"] if a["type"] == "ElasticNetworkInterface"][0]
+    return {d["name"]: d["value"] for d in att["details"]}["privateIPv4Address"]
+
+
+def health(elb, tg):
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"]
+            for d in elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
+
+
+def service_tasks(ecs, name):
+    arns = ecs.list_tasks(cluster="default", serviceName=name)["taskArns"]
+    return ecs.describe_tasks(cluster="default", tasks=arns)["tasks"] if arns else []
+
+
+def running_ips(ecs, name):
+    return {ip_of(t): t for t in service_tasks(ecs, name)
+            if t["lastStatus"] == "RUNNING" and t["desiredStatus"] == "RUNNING"}
+
+
+def healthy_set(elb, tg, ecs, name, n):
+    """The addresses of the service's n running tasks once each is healthy in
+    the target group and no other target is."""
+    h = health(elb, tg)
+    ips = running_ips(ecs, name)
+    healthy = {ip for ip, st in h.items() if st == "healthy"}
+    return set(ips) if len(ips) == n and healthy == set(ips) else None
+
+
+def events(ecs, name):
+    [svc] = ecs.describe_services(cluster="default", services=[name])["services"]
+    return [e["message"] for e in svc["events"]]
+
+
+class Load:
+    """Client threads sending GET / through the load balancer for as long as
+    it runs: one on a keep-alive connection, one with a new connection per
+    request. Counts answers by status, and connection errors."""
+
+    def __init__(self, port):
+        self.port = port
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.bad = []
+        self.seen = set()
+        self.threads = [threading.Thread(target=self.keepalive, daemon=True),
+                        threading.Thread(target=self.fresh, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def note(self, status, body):
+        with self.lock:
+            if status == 200:
+                self.ok += 1
+                self.seen.add(body)
+            else:
+                self.bad.append((status, body[:200]))
+
+    def keepalive(self):
+        c = None
+        while not self.stop.is_set():
+            try:
+                if c is None:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+                c.request("GET", "/")
+                r = c.getresponse()
+                body = r.read().decode().strip()
+                self.note(r.status, body)
+                if r.getheader("Connection", "").lower() == "close":
+                    c.close()
+                    c = None
+            except (OSError, http.client.HTTPException) as e:
+                self.note(None, repr(e))
+                c = None
+            time.sleep(0.01)
+
+    def fresh(self):
+        while not self.stop.is_set():
+            try:
+                self.note(*get(self.port, timeout=20))
+            except (OSError, http.client.HTTPException) as e:
+                self.note(None, repr(e))
+            time.sleep(0.01)
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def setup_alb(s, elb, vpc, subnet, sg, delay="4"):
+    tg = elb.create_target_group(
+        Name="web", Protocol="HTTP", Port=PORT, VpcId=vpc, TargetType="ip",
+        HealthCheckPath="/health", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=4,
+        HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": delay}])
+    alb = elb.create_load_balancer(Name="front", Subnets=[subnet], SecurityGroups=[sg],
+                                   Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+    port = listen_port()
+    elb.create_listener(LoadBalancerArn=alb, Protocol="HTTP", Port=port,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    return tg, port
+
+
+def default_network(s, profile="default"):
+    ec2 = s.client("ec2", profile=profile)
+    [subnet] = ec2.describe_subnets()["Subnets"]
+    [sg] = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+    return subnet["SubnetId"], subnet["VpcId"], sg["GroupId"]
+
+
+def test_load_balancers_need_task_network(daemons):
+    """Without --task-network a service cannot have load balancers."""
+    s = daemons.start()
+    ecs, elb = s.client(), s.client("elbv2")
+    subnet, vpc, sg = default_network(s)
+    tg, _ = setup_alb(s, elb, vpc, subnet, sg)
+    td = register(ecs, "lbweb", [container("web", command=["sh", "-c", WEB],
+                                           portMappings=[{"containerPort": PORT}])])
+    with pytest.raises(ecs.exceptions.InvalidParameterException) as e:
+        ecs.create_service(cluster="default", serviceName="web", taskDefinition=td,
+                           desiredCount=1, launchType="FARGATE", loadBalancers=[
+                               {"targetGroupArn": tg, "containerName": "web",
+                                "containerPort": PORT}])
+    assert "--task-network" in str(e.value)
+
+
+def test_service_behind_alb(net_daemons):
+    s = net_daemons.start("--task-network")
+    ecs, elb = s.client(), s.client("elbv2")
+    subnet, vpc, sg = default_network(s)
+    tg, port = setup_alb(s, elb, vpc, subnet, sg)
+    td = register(ecs, "lbweb", [container("web", command=["sh", "-c", WEB],
+                                           portMappings=[{"containerPort": PORT}])])
+    net = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg]}}
+
+    def lb(tg_arn=tg, name="web", port=PORT):
+        return [{"targetGroupArn": tg_arn, "containerName": name, "containerPort": port}]
+
+    # Validation: the target group must exist in the account, be used by a
+    # load balancer, and the container and port must be in the definition.
+    unused = elb.create_target_group(Name="unused", Protocol="HTTP", Port=PORT, VpcId=vpc,
+                                     TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    bad = [(lb(tg.replace("/web/", "/nope/")), "does not exist"),
+           (lb(unused), "does not have an associated load balancer"),
+           (lb(name="other"), "did not have a container port"),
+           (lb(port=9999), "did not have a container port")]
+    for lbs, msg in bad:
+        with pytest.raises(ecs.exceptions.InvalidParameterException) as e:
+            ecs.create_service(cluster="default", serviceName="bad", taskDefinition=td,
+                               desiredCount=1, launchType="FARGATE", networkConfiguration=net,
+                               loadBalancers=lbs)
+        assert msg in str(e.value), (msg, str(e.value))
+    s.add_profile("other", "222222222222", "AKIAOTHER0000000005", "othersecret")
+    their_ecs, their_elb = s.client(profile="other"), s.client("elbv2", profile="other")
+    their_ecs.create_cluster(clusterName="default")
+    their_td = register(their_ecs, "lbweb", [container("web", command=["sh", "-c", WEB],
+                                                       portMappings=[{"containerPort": PORT}])])
+    with pytest.raises(their_ecs.exceptions.InvalidParameterException) as e:
+        their_ecs.create_service(cluster="default", serviceName="steal", taskDefinition=their_td,
+                                 desiredCount=1, launchType="FARGATE", loadBalancers=lb())
+    assert "does not exist" in str(e.value)
+
+    # One task: registered once RUNNING, healthy (the tasks' default group
+    # admits only its members: the load balancer's allowance lets the
+    # checks and the requests in), and answering through the listener.
+    ecs.create_service(cluster="default", serviceName="web", taskDefinition=td, desiredCount=1,
+                       launchType="FARGATE", networkConfiguration=net, loadBalancers=lb(),
+                       healthCheckGracePeriodSeconds=30,
+                       deploymentConfiguration={"minimumHealthyPercent": 100,
+                                                "maximumPercent": 200})
+    [ip1] = wait_for(lambda: healthy_set(elb, tg, ecs, "web", 1), "first task healthy")
+    assert get(port) == (200, ip1)
+    rc, out, err = s.aws("elbv2", "describe-target-health", "--target-group-arn", tg)
+    assert rc == 0, err
+    [d] = out["TargetHealthDescriptions"]
+    assert d["Target"] == {"Id": ip1, "Port": PORT} and d["TargetHealth"]["State"] == "healthy"
+
+    # 1 -> 3: requests spread over all three.
+    ecs.update_service(cluster="default", service="web", desiredCount=3)
+    ips = wait_for(lambda: healthy_set(elb, tg, ecs, "web", 3), "three tasks healthy")
+    wait_for(lambda: {get(port)[1] for _ in range(30)} == ips, "requests reach all three")
+
+    # Stopping a task: it leaves the target group and drains (DEACTIVATING)
+    # before it gets SIGTERM; no request fails meanwhile; it is replaced.
+    load = Load(port)
+    victim = running_ips(ecs, "web")[sorted(ips)[0]]
+    asked = time.time()
+    ecs.stop_task(cluster="default", task=victim["taskArn"], reason="test stop")
+    wait_for(lambda: health(elb, tg).get(ip_of(victim)) == "draining", "victim draining")
+    [t] = ecs.describe_tasks(cluster="default", tasks=[victim["taskArn"]])["tasks"]
+    assert t["lastStatus"] in ("RUNNING", "DEACTIVATING"), t["lastStatus"]
+    wait_for(lambda: ecs.describe_tasks(cluster="default", tasks=[victim["taskArn"]])[
+        "tasks"][0]["lastStatus"] == "DEACTIVATING", "victim DEACTIVATING")
+    wait_for(lambda: ecs.describe_tasks(cluster="default", tasks=[victim["taskArn"]])[
+        "tasks"][0]["lastStatus"] == "STOPPED", "victim stopped")
+    [t] = ecs.describe_tasks(cluster="default", tasks=[victim["taskArn"]])["tasks"]
+    # Its stop (SIGTERM) waited for the 4 s deregistration delay.
+    assert t["stoppingAt"].timestamp() - asked >= 3.5, (t["stoppingAt"], asked)
+    assert t["stopCode"] == "UserInitiated", t
+    ips = wait_for(lambda: healthy_set(elb, tg, ecs, "web", 3), "replacement healthy")
+    load.finish()
+    assert load.bad == [] and load.ok > 0, (load.bad[:5], load.ok)
+
+    # A task whose health check starts failing is marked unhealthy and
+    # replaced (after the grace period since its start, 30 s here).
+    status, sick = get(port, "/cgi-bin/fail")
+    assert status == 200 and sick in ips, (status, sick)
+    wait_for(lambda: health(elb, tg).get(sick) in ("unhealthy", "draining", None),
+             "sick target unhealthy")
+    wait_for(lambda: any("is unhealthy in (target-group web) due to (reason Health checks failed)"
+                         in e for e in events(ecs, "web")), "unhealthy event")
+    wait_for(lambda: sick not in running_ips(ecs, "web"), "sick task stopped")
+    ips = wait_for(lambda: healthy_set(elb, tg, ecs, "web", 3), "sick task replaced")
+    [stopped] = [t for t in ecs.describe_tasks(cluster="default", tasks=ecs.list_tasks(
+        cluster="default", serviceName="web", desiredStatus="STOPPED")["taskArns"])["tasks"]
+        if ip_of(t) == sick and t["stoppedReason"].startswith("Task failed ELB health checks")]
+    assert "(target-group web)" in stopped["stoppedReason"], stopped["stoppedReason"]
+
+    # Another account registers one of these tasks' address in its own
+    # target group (its default VPC has the same CIDR): its load balancer
+    # never reaches the task (no mark, not the task's bridge), so the
+    # target never turns healthy and no request gets the task's answer.
+    their_subnet, their_vpc, their_sg = default_network(s, "other")
+    their_tg, their_port = setup_alb(s, their_elb, their_vpc, their_subnet, their_sg)
+    target = sorted(ips)[0]
+    their_elb.register_targets(TargetGroupArn=their_tg, Targets=[{"Id": target, "Port": PORT}])
+    wait_for(lambda: health(their_elb, their_tg).get(target) == "unhealthy",
+             "other account's target unhealthy")
+    for _ in range(3):
+        try:
+            status, body = get(their_port, timeout=15)
+        except OSError:
+            continue
+        assert status != 200 and target not in body, (status, body)
+
+    # A rolling deployment under constant load: no 5xx, no connection error.
+    load = Load(port)
+    time.sleep(2)
+    ecs.update_service(cluster="default", service="web", forceNewDeployment=True)
+
+    def rolled():
+        [svc] = ecs.describe_services(cluster="default", services=["web"])["services"]
+        deps = svc["deployments"]
+        return (len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED"
+                and svc["runningCount"] == 3 and healthy_set(elb, tg, ecs, "web", 3))
+    new_ips = wait_for(rolled, "rolling deployment completed", timeout=300)
+    time.sleep(2)
+    load.finish()
+    assert load.bad == [], (len(load.bad), load.bad[:5], load.ok)
+    assert load.ok > 50, load.ok
+    assert new_ips and load.seen >= set(new_ips), (load.seen, new_ips)
+
+    ecs.update_service(cluster="default", service="web", desiredCount=0)
+    ecs.delete_service(cluster="default", service="web")
+    wait_for(lambda: service_tasks(ecs, "web") == [] or all(
+        t["lastStatus"] == "STOPPED" for t in service_tasks(ecs, "web")), "service gone")
+    wait_for(lambda: health(elb, tg) == {} or set(health(elb, tg).values()) == {"draining"},
+             "targets deregistered")
