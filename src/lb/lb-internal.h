@@ -127,6 +127,10 @@ struct lb_listener {
     size_t nrules;
     struct lb_rule *rules; /* sorted by priority */
     struct lb_action default_action;
+    /* 0, or the errno of binding it (a port another program holds): such a
+     * listener is left out (workers do not open it, the status file names
+     * it) and tried again at the next reload; the others serve. */
+    int bind_errno;
 };
 
 /* An immutable configuration, swapped whole on reload. */

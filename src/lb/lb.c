@@ -111,6 +111,8 @@ void lb_free(struct lb *lb)
     free(lb);
 }
 
+static void check_listeners(struct lb_config *old, struct lb_config *c);
+
 int lb_new(const char *config_text, struct lb **ret, struct error **err)
 {
     struct lb *lb = xzalloc(sizeof(*lb));
@@ -121,6 +123,7 @@ int lb_new(const char *config_text, struct lb **ret, struct error **err)
         return r;
     }
     registry_update(lb, NULL, lb->cur, 0);
+    check_listeners(NULL, lb->cur);
     int n = worker_count(lb->cur);
     for (int i = 0; i < n; i++) {
         r = lb_worker_start(lb, i, &lb->workers[i], err);
@@ -141,13 +144,15 @@ int lb_new(const char *config_text, struct lb **ret, struct error **err)
     return 0;
 }
 
-/* Binds each new listener once, so that a port in use fails the reload
- * here instead of in the workers. */
-static int check_listeners(struct lb_config *old, struct lb_config *c, struct error **err)
+/* Binds each new listener once (and each one the running configuration
+ * could not bind), so that a port in use is found here: that listener is
+ * marked and left out, and the others serve. */
+static void check_listeners(struct lb_config *old, struct lb_config *c)
 {
     for (size_t i = 0; i < c->nlisteners; i++) {
         struct lb_listener *l = &c->listeners[i];
-        if (lb_config_listener(old, l->key))
+        struct lb_listener *was = old ? lb_config_listener(old, l->key) : NULL;
+        if (was && !was->bind_errno)
             continue;
         struct sockaddr_storage ss = {0};
         socklen_t len = sizeof(struct sockaddr_in);
@@ -170,10 +175,27 @@ static int check_listeners(struct lb_config *old, struct lb_config *c, struct er
         int e = errno;
         if (fd >= 0)
             close(fd);
-        if (b < 0)
-            return error_errno(err, e, "bind %s", l->key);
+        l->bind_errno = fd < 0 || b < 0 ? (e ? e : EIO) : 0;
     }
-    return 0;
+}
+
+char *lb_unbound_listeners(struct lb *lb)
+{
+    pthread_mutex_lock(&lb->lock);
+    struct lb_config *c = lb_config_ref(lb->cur);
+    pthread_mutex_unlock(&lb->lock);
+    char *out = NULL;
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        const struct lb_listener *l = &c->listeners[i];
+        if (!l->bind_errno)
+            continue;
+        char *more = xasprintf("%s%s%s (%s)", out ? out : "", out ? ", " : "", l->key,
+                               strerror(l->bind_errno));
+        free(out);
+        out = more;
+    }
+    lb_config_unref(c);
+    return out;
 }
 
 int lb_reload(struct lb *lb, const char *config_text, struct error **err)
@@ -182,11 +204,7 @@ int lb_reload(struct lb *lb, const char *config_text, struct error **err)
     int r = lb_config_parse(config_text, &lb->registry, &c, err);
     if (r < 0)
         return r;
-    r = check_listeners(lb->cur, c, err);
-    if (r < 0) {
-        lb_config_unref(c);
-        return r;
-    }
+    check_listeners(lb->cur, c);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     pthread_mutex_lock(&lb->lock);

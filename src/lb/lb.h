@@ -9,7 +9,9 @@
 struct lb;
 
 /* Parses config_text, binds every listener in every worker and starts the
- * workers and the health checker. On failure nothing keeps running. */
+ * workers and the health checker. A listener whose address cannot be bound
+ * (a port another program holds) is left out, the others serve (see
+ * lb_unbound_listeners). On failure nothing keeps running. */
 int lb_new(const char *config_text, struct lb **ret, struct error **err);
 
 /* Applies a new configuration: new listeners open, removed ones close,
@@ -17,6 +19,11 @@ int lb_new(const char *config_text, struct lb **ret, struct error **err);
  * get no new requests while in-flight ones finish (they show as draining
  * in the status file). On failure the running configuration stays. */
 int lb_reload(struct lb *lb, const char *config_text, struct error **err);
+
+/* The listeners of the running configuration that could not be bound, as
+ * "ADDRESS:PORT (reason), ..." (a new string), or NULL when there are
+ * none. They are tried again at every reload. */
+char *lb_unbound_listeners(struct lb *lb);
 
 /* Stops the workers and closes every connection; NULL-safe. */
 void lb_free(struct lb *lb);

@@ -49,6 +49,15 @@ static char *read_file(const char *path, struct error **err)
     return s;
 }
 
+/* A listener another program's port keeps out is logged; the others serve. */
+static void warn_unbound(struct lb *lb)
+{
+    char *which = lb_unbound_listeners(lb);
+    if (which)
+        log_warn("skiff-lb: not listening on %s; the other listeners serve", which);
+    free(which);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -100,6 +109,7 @@ int main(int argc, char **argv)
     }
     free(text);
     log_info("skiff-lb: running %s", config);
+    warn_unbound(lb);
 
     for (;;) {
         int sig;
@@ -115,6 +125,7 @@ int main(int argc, char **argv)
             err = NULL;
         } else {
             log_info("skiff-lb: reloaded %s", config);
+            warn_unbound(lb);
         }
         free(text);
     }

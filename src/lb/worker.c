@@ -124,7 +124,7 @@ static int sync_listeners(struct lb_worker *w, struct error **err)
         bool have = false;
         for (size_t j = 0; j < w->nls; j++)
             have |= strcmp(w->ls[j]->key, l->key) == 0;
-        if (have)
+        if (have || l->bind_errno)
             continue;
         int fd = listen_on(l, err);
         if (fd < 0)

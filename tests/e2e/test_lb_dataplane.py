@@ -637,6 +637,37 @@ def test_reload_rejects_bad_config_and_keeps_running(procs):
     assert who(port, "/") == "a"
 
 
+def test_listener_on_a_taken_port_is_left_out(procs):
+    """A port another program holds keeps that listener out, not the whole
+    configuration; a reload after the port is free opens it."""
+    a, _ = procs.backend("a")
+    taken, free = free_port(), free_port()
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", taken))
+    holder.listen(1)
+    try:
+        cfg = {"listeners": [http_listener(taken, forward("A")), http_listener(free, forward("A"))],
+               "target_groups": [group("A", [a])]}
+        lb = LB(procs, cfg)
+        assert lb.proc.poll() is None
+        assert who(free, "/") == "a"
+        with open(os.path.join(procs.tmp, "lb.log"), errors="replace") as f:
+            assert "not listening on 127.0.0.1:%d" % taken in f.read()
+    finally:
+        holder.close()
+    lb.reload(cfg)
+    end = time.time() + 30
+    while True:
+        try:
+            if who(taken, "/") == "a":
+                break
+        except OSError:
+            pass
+        assert time.time() < end, "the freed port was never opened"
+        time.sleep(0.1)
+    assert who(free, "/") == "a"
+
+
 SMUGGLING = [
     b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
     b"0\r\n\r\n",
