@@ -42,6 +42,12 @@ int lb_target_socket(const struct lb_target *t, const struct sockaddr_storage *a
     return fd;
 }
 
+bool lb_target_drained(struct lb_target *t, int64_t now_ms)
+{
+    return atomic_load_explicit(&t->draining, memory_order_relaxed) &&
+           now_ms >= atomic_load_explicit(&t->drain_deadline_ms, memory_order_relaxed);
+}
+
 struct lb_config *lb_config_ref(struct lb_config *c)
 {
     atomic_fetch_add(&c->refs, 1);

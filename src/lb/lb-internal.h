@@ -44,7 +44,9 @@ struct lb_target {
     atomic_int outstanding; /* requests or TCP flows in flight */
     atomic_bool draining;   /* removed by a reload: no new requests */
     const char *reason;     /* ELB reason code of the last state, static */
-    int64_t drain_deadline_ms;
+    /* When its deregistration delay ends: requests and flows still in
+     * flight then are cut (workers' sweeps, lb_target_drained). */
+    _Atomic int64_t drain_deadline_ms;
 
     /* Health-check bookkeeping, touched only by the health thread. */
     int hc_fd;
@@ -178,6 +180,8 @@ void lb_target_unref(struct lb_target *t);
  * health-check address), bound to t's device and marked with t's mark
  * when it has them; -1 with errno on failure. */
 int lb_target_socket(const struct lb_target *t, const struct sockaddr_storage *addr);
+/* True when t is draining and its deregistration delay has ended. */
+bool lb_target_drained(struct lb_target *t, int64_t now_ms);
 struct lb_listener *lb_config_listener(struct lb_config *c, const char *key);
 
 /* balance.c */

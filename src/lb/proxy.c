@@ -1000,6 +1000,14 @@ void lb_http_timeout(struct lb_worker *w, struct ev *e)
     client_update(w, c);
 }
 
+bool lb_http_drained(const struct ev *e, int64_t now_ms)
+{
+    if (e->kind != EV_UPSTREAM || e->dead)
+        return false;
+    const struct upstream *u = e->owner;
+    return u->c && lb_target_drained(u->t, now_ms);
+}
+
 void lb_http_close(struct lb_worker *w, struct ev *e)
 {
     if (e->kind == EV_UPSTREAM) {

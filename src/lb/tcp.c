@@ -213,6 +213,14 @@ void lb_tcp_timeout(struct lb_worker *w, struct ev *e)
     flow_close(w, e->owner);
 }
 
+bool lb_tcp_drained(const struct ev *e, int64_t now_ms)
+{
+    if (e->kind != EV_TCP_UPSTREAM || e->dead)
+        return false;
+    const struct flow *f = e->owner;
+    return f->t && lb_target_drained(f->t, now_ms);
+}
+
 void lb_tcp_close(struct lb_worker *w, struct ev *e)
 {
     flow_close(w, e->owner);

@@ -169,7 +169,8 @@ static void sweep(struct lb_worker *w)
      * the batch ends, so the pointers remain valid. */
     size_t n = 0;
     for (struct ev *e = w->live.next; e != &w->live; e = e->next)
-        if (e->deadline_ms && w->now_ms >= e->deadline_ms) {
+        if ((e->deadline_ms && w->now_ms >= e->deadline_ms) || lb_http_drained(e, w->now_ms) ||
+            lb_tcp_drained(e, w->now_ms)) {
             if (n == w->expired_cap) {
                 w->expired_cap = w->expired_cap ? w->expired_cap * 2 : 64;
                 w->expired = xrealloc(w->expired, w->expired_cap * sizeof(*w->expired));
@@ -178,6 +179,16 @@ static void sweep(struct lb_worker *w)
         }
     for (size_t i = 0; i < n; i++) {
         struct ev *e = w->expired[i];
+        /* A target's deregistration delay is over: what it still serves is
+         * cut (ELB closes such connections). */
+        if (lb_http_drained(e, w->now_ms)) {
+            lb_http_close(w, e);
+            continue;
+        }
+        if (lb_tcp_drained(e, w->now_ms)) {
+            lb_tcp_close(w, e);
+            continue;
+        }
         if (e->dead || !e->deadline_ms || w->now_ms < e->deadline_ms)
             continue;
         if (e->kind == EV_TCP_CLIENT)

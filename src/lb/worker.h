@@ -62,9 +62,14 @@ void lb_http_event(struct lb_worker *w, struct ev *e, uint32_t events);
 void lb_http_timeout(struct lb_worker *w, struct ev *e);
 /* Closes a client or upstream connection at shutdown. */
 void lb_http_close(struct lb_worker *w, struct ev *e);
+/* Whether e is an upstream connection carrying a request to a target whose
+ * deregistration delay has ended (lb_http_close then cuts it, as ELB does). */
+bool lb_http_drained(const struct ev *e, int64_t now_ms);
 
 /* tcp.c */
 void lb_tcp_accept(struct lb_worker *w, int fd, const char *lkey);
 void lb_tcp_event(struct lb_worker *w, struct ev *e, uint32_t events);
 void lb_tcp_timeout(struct lb_worker *w, struct ev *e);
 void lb_tcp_close(struct lb_worker *w, struct ev *e);
+/* The same for a TCP flow's upstream side (lb_tcp_close cuts the flow). */
+bool lb_tcp_drained(const struct ev *e, int64_t now_ms);

@@ -602,6 +602,35 @@ def test_reload_drains_in_flight_request(procs):
     assert not any(x["port"] == a for x in lb.status()), lb.status()
 
 
+def test_drain_delay_end_cuts_in_flight_request(procs):
+    """A request still in flight on a removed target when its
+    deregistration delay ends is cut, as ELB closes such connections."""
+    a, _ = procs.backend("a")
+    b, _ = procs.backend("b")
+    port = free_port()
+    cfg = {"listeners": [http_listener(port, forward("G"))],
+           "target_groups": [group("G", [a], deregistration_delay=1)]}
+    lb = LB(procs, cfg)
+    lb.wait_state("G", a, "healthy")
+    result = {}
+
+    def slow():
+        start = time.time()
+        try:
+            result["r"] = get(port, "/slow/20")[0]
+        except (OSError, http.client.HTTPException) as e:
+            result["r"] = repr(e)
+        result["took"] = time.time() - start
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(1)
+    cfg["target_groups"] = [group("G", [b], deregistration_delay=1)]
+    lb.reload(cfg)
+    t.join(30)
+    assert result["r"] != 200 and result["took"] < 15, result
+    assert who(port, "/") == "b"
+
+
 def test_least_outstanding_requests(procs):
     a, _ = procs.backend("a")
     b, _ = procs.backend("b")
