@@ -111,12 +111,14 @@ int agent_net_setup(struct task *t, const char *ns_path, struct error **err)
     /* A public IP is routed out (masqueraded): the host must forward. */
     if (sg.public_ip && (r = net_forwarding_enable(err)) < 0)
         goto out;
-    /* Rules first: the port is filtered from the moment it exists. */
+    /* The bridge, then the rules (which name the bridge's mark, net.h),
+     * then the port, filtered from the moment it exists. */
+    if ((r = net_bridge_ensure(n.bridge, e.gateway, e.prefix, err)) < 0)
+        goto out;
     json_t *rules = rules_of(t->dir, eni);
     r = net_sg_apply(scope, &sg, rules, err);
     json_decref(rules);
-    if (r < 0 || (r = net_bridge_ensure(n.bridge, e.gateway, e.prefix, err)) < 0 ||
-        (r = net_eni_setup(&e, fd, err)) < 0)
+    if (r < 0 || (r = net_eni_setup(&e, fd, err)) < 0)
         net_sg_remove(scope, &sg, NULL);
 out:
     pthread_mutex_unlock(&net_lock);
@@ -251,6 +253,9 @@ int agent_net_reconcile(struct agent *a, struct error **err)
             if (d)
                 closedir(d);
         }
+        /* Routing rules of bridges gone while no daemon watched them. */
+        if (r == 0)
+            r = net_bridge_rules_sweep(err);
     }
     pthread_mutex_unlock(&net_lock);
     for (size_t i = 0; i < n; i++)

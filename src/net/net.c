@@ -8,6 +8,7 @@
 #include <net/if.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -123,6 +124,55 @@ static int route_default(struct mnl_socket *nl, int index, uint32_t gateway)
     return talk(nl, nlh);
 }
 
+/* The bridge's subnet in its own table (see net.h). */
+static int route_subnet(struct mnl_socket *nl, int index, uint32_t table, uint32_t gateway,
+                        int prefix)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWROUTE;
+    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+    rtm->rtm_family = AF_INET;
+    rtm->rtm_dst_len = (unsigned char)prefix;
+    rtm->rtm_table = RT_TABLE_UNSPEC;
+    rtm->rtm_protocol = RTPROT_BOOT;
+    rtm->rtm_scope = RT_SCOPE_LINK;
+    rtm->rtm_type = RTN_UNICAST;
+    uint32_t mask = prefix ? ~0u << (32 - prefix) : 0;
+    mnl_attr_put_u32(nlh, RTA_TABLE, table);
+    mnl_attr_put_u32(nlh, RTA_DST, htonl(gateway & mask));
+    mnl_attr_put_u32(nlh, RTA_PREFSRC, htonl(gateway));
+    mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)index);
+    return talk(nl, nlh);
+}
+
+/* "fwmark MARK lookup MARK" (type RTM_NEWRULE or RTM_DELRULE). */
+static int rule_msg(struct mnl_socket *nl, int type, uint32_t mark)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = type == RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0;
+    struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+    frh->family = AF_INET;
+    frh->action = FR_ACT_TO_TBL;
+    frh->table = RT_TABLE_UNSPEC;
+    mnl_attr_put_u32(nlh, FRA_TABLE, mark);
+    mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
+    mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
+    mnl_attr_put_u32(nlh, FRA_PRIORITY, NET_BRIDGE_RULE_PRIO);
+    return talk(nl, nlh);
+}
+
+uint32_t net_bridge_mark(const char *bridge)
+{
+    unsigned index = if_nametoindex(bridge);
+    if (!index || index & NET_BRIDGE_MARK_MASK)
+        return 0;
+    return NET_BRIDGE_MARK_BASE | index;
+}
+
 static int link_delete(struct mnl_socket *nl, const char *name)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -157,12 +207,99 @@ int net_bridge_ensure(const char *bridge, uint32_t gateway, int prefix, struct e
     r = link_up(nl, index);
     if (r < 0)
         return error_errno(err, -r, "bring bridge %s up", bridge);
+    uint32_t mark = net_bridge_mark(bridge);
+    if (!mark)
+        return error_set(err, ERANGE, NULL, "bridge %s: interface index too large", bridge);
+    r = route_subnet(nl, index, mark, gateway, prefix);
+    if (r < 0 && r != -EEXIST)
+        return error_errno(err, -r, "route table of bridge %s", bridge);
+    r = rule_msg(nl, RTM_NEWRULE, mark);
+    if (r < 0 && r != -EEXIST)
+        return error_errno(err, -r, "routing rule of bridge %s", bridge);
     return 0;
 }
 
 int net_bridge_delete(const char *bridge, struct error **err)
 {
-    return net_veth_delete(bridge, err);
+    uint32_t mark = net_bridge_mark(bridge);
+    int r = net_veth_delete(bridge, err);
+    if (r < 0 || !mark)
+        return r;
+    _cleanup_mnl_ struct mnl_socket *nl = nl_open();
+    if (!nl)
+        return error_errno(err, errno, "netlink socket");
+    r = rule_msg(nl, RTM_DELRULE, mark);
+    if (r < 0 && r != -ENOENT)
+        return error_errno(err, -r, "delete the routing rule of bridge %s", bridge);
+    return 0;
+}
+
+struct rule_dump {
+    uint32_t marks[256];
+    size_t n;
+};
+
+static int rule_attr(const struct nlattr *a, void *data)
+{
+    const struct nlattr **tb = data;
+    int type = mnl_attr_get_type(a);
+    if (type <= FRA_MAX && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+        tb[type] = a;
+    return MNL_CB_OK;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct rule_dump *d = data;
+    const struct nlattr *tb[FRA_MAX + 1] = {0};
+    mnl_attr_parse(nlh, sizeof(struct fib_rule_hdr), rule_attr, tb);
+    if (!tb[FRA_FWMARK] || !tb[FRA_TABLE] || !tb[FRA_PRIORITY])
+        return MNL_CB_OK;
+    uint32_t mark = mnl_attr_get_u32(tb[FRA_FWMARK]);
+    if ((mark & NET_BRIDGE_MARK_MASK) == NET_BRIDGE_MARK_BASE &&
+        mnl_attr_get_u32(tb[FRA_TABLE]) == mark &&
+        mnl_attr_get_u32(tb[FRA_PRIORITY]) == NET_BRIDGE_RULE_PRIO && d->n < 256)
+        d->marks[d->n++] = mark;
+    return MNL_CB_OK;
+}
+
+int net_bridge_rules_sweep(struct error **err)
+{
+    _cleanup_mnl_ struct mnl_socket *nl = nl_open();
+    if (!nl)
+        return error_errno(err, errno, "netlink socket");
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_GETRULE;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = (unsigned)time(NULL);
+    struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+    frh->family = AF_INET;
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+        return error_errno(err, errno, "dump routing rules");
+    struct rule_dump d = {.n = 0};
+    unsigned portid = mnl_socket_get_portid(nl), seq = nlh->nlmsg_seq;
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return error_errno(err, errno, "dump routing rules");
+        int r = mnl_cb_run(buf, (size_t)n, seq, portid, rule_cb, &d);
+        if (r == MNL_CB_STOP)
+            break;
+        if (r < 0)
+            return error_errno(err, errno, "dump routing rules");
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        char name[IF_NAMESIZE];
+        if (if_indextoname(d.marks[i] & ~NET_BRIDGE_MARK_MASK, name))
+            continue; /* its bridge (or whatever took the index) is there */
+        int r = rule_msg(nl, RTM_DELRULE, d.marks[i]);
+        if (r < 0 && r != -ENOENT)
+            return error_errno(err, -r, "delete routing rule %#x", d.marks[i]);
+    }
+    return 0;
 }
 
 int net_veth_delete(const char *name, struct error **err)

@@ -41,11 +41,30 @@ struct net_eni {
     uint8_t mac[6];
 };
 
+/* Subnets of different VPCs may overlap (every account's default VPC is
+ * 172.31.0.0/16), so the host's main routing table cannot tell which
+ * bridge an address is behind. Each bridge therefore also has a routing
+ * table of its own holding its subnet, and a rule sending packets marked
+ * with the bridge's mark there; mark and table are both
+ * NET_BRIDGE_MARK_BASE | the bridge's ifindex (unique on the host). The
+ * connections a task opens carry its bridge's mark in conntrack, and
+ * replies get it back as their packet mark (src/net/sg.c), so the
+ * answers to a masqueraded connection go back to the right VPC. */
+#define NET_BRIDGE_MARK_BASE 0x5b000000u
+#define NET_BRIDGE_MARK_MASK 0xff000000u
+#define NET_BRIDGE_RULE_PRIO 30000
+
+/* The bridge's mark and table (see above); 0 when it does not exist. */
+uint32_t net_bridge_mark(const char *bridge);
+
 /* Creates the bridge (if absent) with gateway/prefix as its address and
- * brings it up. Idempotent. */
+ * brings it up, with its routing table and rule. Idempotent. */
 int net_bridge_ensure(const char *bridge, uint32_t gateway, int prefix, struct error **err);
-/* Deletes a bridge; 0 when it does not exist. */
+/* Deletes a bridge and its rule; 0 when it does not exist. */
 int net_bridge_delete(const char *bridge, struct error **err);
+/* Deletes the rules of bridges that no longer exist (any daemon's: a rule
+ * is the host's, and its bridge's index tells whether it is still used). */
+int net_bridge_rules_sweep(struct error **err);
 
 /* Creates eni->host_if on eni->bridge with its peer "eth0" inside the
  * namespace netns_fd, and configures the namespace: eth0 with the ENI's

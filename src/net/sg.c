@@ -1,5 +1,6 @@
 /* Security groups with nftables (see sg.h). */
 #include "net/sg.h"
+#include "net/net.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/json.h"
@@ -63,6 +64,16 @@ static void init_text(struct buf *b, const char *scope)
                "add rule inet skiff_%s postrouting meta protocol ip oifname != \"skb*\" "
                "iifname . ip saddr @public masquerade\n",
                scope, scope, scope, scope, scope, scope, scope);
+    /* Replies get their connection's bridge mark back as their packet
+     * mark before routing, which sends them to that bridge's table
+     * (net.h: overlapping VPCs). */
+    buf_printf(b,
+               "add chain inet skiff_%s prerouting { type filter hook prerouting priority -150; "
+               "policy accept; }\n"
+               "flush chain inet skiff_%s prerouting\n"
+               "add rule inet skiff_%s prerouting ct direction reply ct mark and 0x%08x == "
+               "0x%08x meta mark set ct mark\n",
+               scope, scope, scope, NET_BRIDGE_MARK_MASK, NET_BRIDGE_MARK_BASE);
     static const char *const hooks[] = {"forward", "output", "input"};
     for (size_t i = 0; i < 3; i++)
         buf_printf(b,
@@ -201,6 +212,11 @@ static int apply_text(struct buf *bp, const char *scope, const struct net_sg_tas
                    "add rule inet skiff_%s %s_%s ct state invalid drop\n",
                    scope, c, h, scope, c, h, scope, c, h, scope, c, h);
     }
+    /* The connections the task opens carry its bridge's mark (net.h). */
+    uint32_t mark = net_bridge_mark(t->bridge);
+    if (mark)
+        buf_printf(&b, "add rule inet skiff_%s out_%s ct state new ct mark set 0x%08x\n", scope,
+                   t->host_if, mark);
     /* Whatever the host's ip_forward: a task's packets go nowhere but its
      * own subnet's bridge (other subnets and other VPCs are not routed for
      * tasks yet; docs/network.md), and, with a public IP, the host's other
