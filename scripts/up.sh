@@ -12,7 +12,18 @@ creds="$data/credentials"
 
 "$root/scripts/busybox-image.sh" "$data/seed/busybox"
 
-"$build/skiffd" --data-dir "$data" --listen "$listen" &
+# Each task gets its own interface in its VPC (a veth on the subnet's bridge,
+# security groups in nftables) when the host can filter bridged traffic;
+# otherwise tasks have only their loopback (docs/network.md).
+net=""
+netmsg="Tasks have only their loopback here (br_netfilter could not be loaded)."
+if [ "$(id -u)" = 0 ] && { [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] ||
+    modprobe -q br_netfilter 2>/dev/null; }; then
+    net=--task-network
+    netmsg="Each task gets an interface and address in its VPC (default: 172.31.0.0/16)."
+fi
+
+"$build/skiffd" --data-dir "$data" --listen "$listen" $net &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 i=0
@@ -31,6 +42,7 @@ AWS_SHARED_CREDENTIALS_FILE=$creds AWS_DATA_PATH=$root/models AWS_CONFIG_FILE=/d
 cat <<MSG
 
 skiff is running on $endpoint (data dir: $data), with a local busybox image.
+$netmsg
 In another terminal, try:
 
   export AWS_SHARED_CREDENTIALS_FILE=$creds

@@ -208,7 +208,8 @@ static bool in_scope(const char *name, const char *kind)
 
 int agent_net_reconcile(struct agent *a, struct error **err)
 {
-    if (net_scope_acquire(a->data_dir, SCOPE_LOCK_DIR, scope, err) < 0)
+    if (net_scope_acquire(a->data_dir, SCOPE_LOCK_DIR, scope, err) < 0 ||
+        net_bridge_filter_enable(err) < 0)
         return error_wrap(err, "task networking");
     size_t n = 0, cap = 0;
     for (struct task *t = a->tasks; t; t = t->next)

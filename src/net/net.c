@@ -13,9 +13,11 @@
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void mnl_closep(struct mnl_socket **s)
@@ -389,6 +391,35 @@ undo:
 int net_forwarding_enable(struct error **err)
 {
     static const char path[] = "/proc/sys/net/ipv4/ip_forward";
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "open %s", path);
+    char c = '0';
+    if (pread(fd, &c, 1, 0) == 1 && c == '1')
+        return 0;
+    if (pwrite(fd, "1\n", 2, 0) != 2)
+        return error_errno(err, errno, "write %s", path);
+    return 0;
+}
+
+int net_bridge_filter_enable(struct error **err)
+{
+    static const char path[] = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    if (access(path, F_OK) != 0) {
+        extern char **environ;
+        char *const argv[] = {"modprobe", "-q", "br_netfilter", NULL};
+        pid_t pid;
+        int status = 0, rc = posix_spawnp(&pid, "modprobe", NULL, NULL, argv, environ);
+        if (rc != 0)
+            return error_errno(err, rc, "run modprobe br_netfilter");
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (access(path, F_OK) != 0)
+            return error_set(err, ENOENT, NULL,
+                             "the br_netfilter module is not loaded and `modprobe br_netfilter` "
+                             "failed: security groups between tasks of a subnet cannot be "
+                             "enforced");
+    }
     _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return error_errno(err, errno, "open %s", path);

@@ -81,6 +81,13 @@ int net_veth_delete(const char *host_if, struct error **err);
  * stay on their bridge whatever the setting (src/net/sg.c). */
 int net_forwarding_enable(struct error **err);
 
+/* Makes sure bridged IPv4 passes the inet hooks (br_netfilter loaded,
+ * with `modprobe br_netfilter` if need be, and
+ * net.bridge.bridge-nf-call-iptables = 1): without it the security groups
+ * of tasks in one subnet would not be enforced at all, so task networking
+ * refuses to start when this fails. Host-wide, and left on. */
+int net_bridge_filter_enable(struct error **err);
+
 /* Parses a.b.c.d into host byte order; -EINVAL otherwise. */
 int net_addr_parse(const char *s, uint32_t *ret);
 /* Parses xx:xx:xx:xx:xx:xx; -EINVAL otherwise. */
