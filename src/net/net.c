@@ -388,9 +388,9 @@ undo:
     return r;
 }
 
-int net_forwarding_enable(struct error **err)
+/* Sets a boolean sysctl (a /proc/sys path) to 1 unless it is already. */
+static int sysctl_on(const char *path, struct error **err)
 {
-    static const char path[] = "/proc/sys/net/ipv4/ip_forward";
     _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return error_errno(err, errno, "open %s", path);
@@ -400,6 +400,11 @@ int net_forwarding_enable(struct error **err)
     if (pwrite(fd, "1\n", 2, 0) != 2)
         return error_errno(err, errno, "write %s", path);
     return 0;
+}
+
+int net_forwarding_enable(struct error **err)
+{
+    return sysctl_on("/proc/sys/net/ipv4/ip_forward", err);
 }
 
 int net_bridge_filter_enable(struct error **err)
@@ -420,15 +425,7 @@ int net_bridge_filter_enable(struct error **err)
                              "failed: security groups between tasks of a subnet cannot be "
                              "enforced");
     }
-    _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return error_errno(err, errno, "open %s", path);
-    char c = '0';
-    if (pread(fd, &c, 1, 0) == 1 && c == '1')
-        return 0;
-    if (pwrite(fd, "1\n", 2, 0) != 2)
-        return error_errno(err, errno, "write %s", path);
-    return 0;
+    return sysctl_on(path, err);
 }
 
 int net_addr_parse(const char *s, uint32_t *ret)
