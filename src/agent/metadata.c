@@ -247,6 +247,8 @@ static json_t *container_json(const struct task *t, const struct ctr_def *d, con
     json_t *o = json_object();
     json_object_set_new(o, "DockerId", json_string(d->runtime_id));
     json_object_set_new(o, "Name", json_string(d->name));
+    json_set_str(o, "ContainerARN",
+                 json_get_str(json_get_object(t->def.msg, "containerArns"), d->name));
     _cleanup_free_ char *dname =
         xasprintf("ecs-%s-%s-%s-%s", family ? family : "", rev, d->name, t->def.id);
     json_object_set_new(o, "DockerName", json_string(dname));

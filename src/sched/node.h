@@ -28,6 +28,7 @@
  *                                      "rules": [src/net/sg.h rules]}}
  *                             | absent (tasks inserted without a network),
  *     "createdAt": ms,
+ *     "containerArns": {"<container name>": "arn:aws:ecs:...:container/..."},
  *     "registryAuth": {"<container name>": {"username": "...",
  *                                           "password": "..."}}  (optional)
  *   }

@@ -368,7 +368,7 @@ static int fail_unplaced(struct db *db, const char *arn, const char *code, const
 static json_t *assign_message(sqlite3_stmt *st)
 {
     /* columns: arn, task_id, cluster_arn, account, cpu, memory, ephemeral_gib, taskdef,
-     * overrides, network_config, created_at */
+     * overrides, network_config, created_at, containers */
     json_t *m = json_object();
     json_object_set_new(m, "taskArn", json_string(db_col_text(st, 0)));
     json_object_set_new(m, "taskId", json_string(db_col_text(st, 1)));
@@ -382,6 +382,17 @@ static json_t *assign_message(sqlite3_stmt *st)
     if (sqlite3_column_type(st, 9) != SQLITE_NULL)
         json_object_set_new(m, "networkConfiguration", json_parse_trusted(db_col_text(st, 9)));
     json_object_set_new(m, "createdAt", json_integer(sqlite3_column_int64(st, 10)));
+    /* The containers' ARNs, by name (the task metadata's ContainerARN). */
+    json_t *containers = json_parse_trusted(db_col_text(st, 11)), *c, *arns = json_object();
+    size_t i;
+    json_array_foreach(containers, i, c)
+    {
+        const char *name = json_get_str(c, "name"), *carn = json_get_str(c, "containerArn");
+        if (name && carn)
+            json_object_set_new(arns, name, json_string(carn));
+    }
+    json_decref(containers);
+    json_object_set_new(m, "containerArns", arns);
     /* The region is the second-to-last part of the ARN's prefix. */
     const char *arn = db_col_text(st, 0);
     const char *p = arn;
@@ -402,7 +413,7 @@ static json_t *assign_message(sqlite3_stmt *st)
 
 #define ASSIGN_COLUMNS                                                                             \
     "arn, task_id, cluster_arn, account, cpu, memory, ephemeral_gib, taskdef, overrides, "         \
-    "network_config, created_at"
+    "network_config, created_at, containers"
 
 static int assign(struct sched *s, struct db *db, const char *arn, struct error **err)
 {

@@ -111,6 +111,7 @@ def check_task(meta, t):
     for c in meta["Containers"]:
         d = by_name[c["Name"]]
         assert c["DockerId"] == d["runtimeId"]
+        assert c["ContainerARN"] == d["containerArn"]
         assert c["Image"] == d["image"]
         assert c["ImageID"] == d["imageDigest"]
         assert c["KnownStatus"] == "RUNNING" and c["DesiredStatus"] == "RUNNING"
