@@ -721,6 +721,18 @@ static void *run(void *arg)
         log_err("scheduler: %s", err->msg);
         return NULL;
     }
+    /* This connection commits without waiting for the disk (WAL with
+     * synchronous=NORMAL): a process crash (kill -9) loses nothing, a power
+     * loss may lose its last commits, which no container survives either.
+     * What it writes is rebuilt then: reports are level-based and the
+     * node's list is fed back through them at start (reconcile), a lost
+     * placement is placed again, the service reconciler recomputes from
+     * desired counts, and the next commit of an API connection (still
+     * synchronous=FULL) syncs every earlier WAL frame. It takes the disk's
+     * sync off this one thread's placement and status commits, several per
+     * task start. */
+    if (sqlite3_exec(db_handle(db), "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+        log_warn("scheduler: synchronous=NORMAL: %s", sqlite3_errmsg(db_handle(db)));
     for (;;) {
         pthread_mutex_lock(&s->lock);
         if (!s->kicked && !s->stopping) {
