@@ -210,7 +210,8 @@ struct ctr {
     bool term_sent;
     int64_t kill_at_ns, kill_at_ms;
     struct health_run hc;
-    struct img_info *img; /* between pull and create */
+    struct img_info *img;  /* between pull and create */
+    struct pull_req *pull; /* asked for at provisioning, not yet taken */
 };
 
 struct agent;
@@ -225,6 +226,7 @@ struct task {
     char *stop_code, *stopped_reason;
     struct ctr *ctrs;      /* def.n_ctrs */
     int64_t activating_ns; /* start of the dependency waits (startTimeout) */
+    int64_t pull_begun_ms; /* the pulls were asked for (during provisioning) */
     struct buf warnings;
 
     /* Shared with the node operations, under agent.lock. */
@@ -340,6 +342,14 @@ void agent_pull_stop(struct agent *a);
 /* Pulls reference (if missing) on a worker; waits for the result unless
  * t's stop is requested first (-ECANCELED). */
 int agent_pull(struct task *t, const char *reference, struct img_info **ret, struct error **err);
+/* agent_pull in two halves, so that a pull runs beside other work (the
+ * task's provisioning): begin queues the request and returns at once;
+ * finish waits for it as agent_pull does and releases it; drop releases a
+ * request whose result is no longer wanted (a worker may still run it). */
+struct pull_req *agent_pull_begin(struct task *t, const char *reference);
+int agent_pull_finish(struct task *t, struct pull_req *q, struct img_info **ret,
+                      struct error **err);
+void agent_pull_drop(struct agent *a, struct pull_req *q);
 /* Takes the registry credentials out of an assign message (node.h,
  * "registryAuth") and keeps them in memory for the task's pulls until the
  * agent no longer holds it; answers the message without them (a new

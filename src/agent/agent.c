@@ -117,9 +117,13 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
     t->created_ms = json_get_int(msg, "createdAt", 0);
     if (t->created_ms <= 0)
         t->created_ms = time_now_ms();
-    /* A directory without a task is what a purge or a crash left. */
+    /* A directory without a task is what a purge or a crash left. The
+     * save is not fsynced (it runs on the control plane's one scheduler
+     * thread, before every start): a kill -9 keeps it, and a task whose
+     * task.json a power loss took is one the control plane still has on
+     * this node and assigns again (its reconcile). */
     oci_dir_remove_tree(t->dir, NULL);
-    if ((r = oci_dir_make(t->dir, 0700, err)) < 0 || (r = agent_state_save(t, true, err)) < 0) {
+    if ((r = oci_dir_make(t->dir, 0700, err)) < 0 || (r = agent_state_save(t, false, err)) < 0) {
         oci_dir_remove_tree(t->dir, NULL);
         agent_task_free(t);
         return r;

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,20 +79,25 @@ static int write_resolv(struct task *t, struct error **err)
     return r;
 }
 
-int agent_provision(struct task *t, struct error **err)
+struct storage_job {
+    struct task *t;
+    int r;
+    struct error *err;
+};
+
+static void *storage_thread(void *p)
+{
+    struct storage_job *j = p;
+    j->r = agent_storage_attach(j->t, &j->err);
+    return NULL;
+}
+
+/* Everything but the storage: hosts, resolv.conf, cgroup, network
+ * namespace, the task's network and the metadata endpoint. */
+static int provision_rest(struct task *t, struct error **err)
 {
     struct agent *a = t->a;
-    _cleanup_free_ char *logs = xasprintf("%s/logs", t->dir);
-    _cleanup_free_ char *cdir = xasprintf("%s/rw/c", t->dir);
     int r;
-    if ((r = oci_dir_make(logs, 0700, err)) < 0 || (r = agent_storage_attach(t, err)) < 0 ||
-        (r = oci_dir_make(cdir, 0700, err)) < 0)
-        return r;
-    for (size_t i = 0; i < t->def.n_volumes; i++) {
-        _cleanup_free_ char *v = xasprintf("%s/rw/v/%zu", t->dir, i);
-        if ((r = oci_dir_make(v, 0755, err)) < 0)
-            return r;
-    }
     if ((r = write_hosts(t, err)) < 0 || (r = write_resolv(t, err)) < 0)
         return r;
     struct oci_cgroup_limits lim = {
@@ -110,6 +116,45 @@ int agent_provision(struct task *t, struct error **err)
     if (a->task_network && (r = agent_net_setup(t, ns, err)) < 0)
         return r;
     return agent_meta_open(t, ns, err);
+}
+
+int agent_provision(struct task *t, struct error **err)
+{
+    _cleanup_free_ char *logs = xasprintf("%s/logs", t->dir);
+    _cleanup_free_ char *cdir = xasprintf("%s/rw/c", t->dir);
+    int r;
+    if ((r = oci_dir_make(logs, 0700, err)) < 0)
+        return r;
+    /* The ephemeral storage (a loop device and a mount, mostly waiting on
+     * the kernel) is attached on a second thread while this one does the
+     * rest: they share nothing but the task directory. */
+    struct storage_job j = {.t = t};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, storage_thread, &j) == 0;
+    if (!threaded)
+        storage_thread(&j);
+    r = provision_rest(t, err);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (j.r < 0) {
+        /* The storage's error comes first, as it did when it came first. */
+        if (err) {
+            error_freep(err);
+            *err = TAKE_PTR(j.err);
+        }
+        error_free(j.err);
+        return j.r;
+    }
+    if (r < 0)
+        return r;
+    if ((r = oci_dir_make(cdir, 0700, err)) < 0)
+        return r;
+    for (size_t i = 0; i < t->def.n_volumes; i++) {
+        _cleanup_free_ char *v = xasprintf("%s/rw/v/%zu", t->dir, i);
+        if ((r = oci_dir_make(v, 0755, err)) < 0)
+            return r;
+    }
+    return 0;
 }
 
 int agent_deprovision(struct task *t, struct error **err)

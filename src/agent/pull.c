@@ -225,7 +225,7 @@ void agent_pull_stop(struct agent *a)
     }
 }
 
-int agent_pull(struct task *t, const char *reference, struct img_info **ret, struct error **err)
+struct pull_req *agent_pull_begin(struct task *t, const char *reference)
 {
     struct agent *a = t->a;
     struct pull_req *q = xzalloc(sizeof(*q));
@@ -243,6 +243,27 @@ int agent_pull(struct task *t, const char *reference, struct img_info **ret, str
         tail = &(*tail)->next;
     *tail = q;
     pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    return q;
+}
+
+/* Under a->lock: gives up the caller's reference, and the queue's when no
+ * worker took the request yet. */
+static void abandon(struct agent *a, struct pull_req *q)
+{
+    for (struct pull_req **pp = &a->pull_queue; *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            q->refs--;
+            break;
+        }
+    req_unref(q);
+}
+
+int agent_pull_finish(struct task *t, struct pull_req *q, struct img_info **ret, struct error **err)
+{
+    struct agent *a = t->a;
+    pthread_mutex_lock(&a->lock);
     while (!q->done && !t->stop_requested && !a->closing)
         pthread_cond_wait(&a->cond, &a->lock);
     int r;
@@ -252,17 +273,25 @@ int agent_pull(struct task *t, const char *reference, struct img_info **ret, str
             *ret = TAKE_PTR(q->info);
         else if (err && !*err)
             *err = TAKE_PTR(q->err);
+        req_unref(q);
     } else {
-        r = error_set(err, ECANCELED, NULL, "pull of %s abandoned", reference);
-        /* Still queued: the queue's reference goes too. */
-        for (struct pull_req **pp = &a->pull_queue; *pp; pp = &(*pp)->next)
-            if (*pp == q) {
-                *pp = q->next;
-                q->refs--;
-                break;
-            }
+        r = error_set(err, ECANCELED, NULL, "pull of %s abandoned", q->reference);
+        abandon(a, q);
     }
-    req_unref(q);
     pthread_mutex_unlock(&a->lock);
     return r;
+}
+
+void agent_pull_drop(struct agent *a, struct pull_req *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&a->lock);
+    abandon(a, q);
+    pthread_mutex_unlock(&a->lock);
+}
+
+int agent_pull(struct task *t, const char *reference, struct img_info **ret, struct error **err)
+{
+    return agent_pull_finish(t, agent_pull_begin(t, reference), ret, err);
 }

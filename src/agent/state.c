@@ -3,7 +3,7 @@
  * task.json holds the assign message as received and the supervision
  * state: status, times, stop code and reason, and per container its state, exit code, reason, image
  * digest, health and stop signal. It is replaced atomically (temp + rename) on every change; the
- * writes that matter after a power loss (the task's arrival, its end) are also fsynced. Everything
+ * write that matters after a power loss (the task's end) is also fsynced. Everything
  * else a restarted agent needs is in the containers' own directories (src/oci's state.json and exit
  * files). */
 #include "agent/agent-internal.h"

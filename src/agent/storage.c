@@ -354,9 +354,18 @@ int agent_storage_attach(struct task *t, struct error **err)
     _cleanup_free_ char *image = xasprintf("%s/disk.img", t->dir);
     int64_t gib = t->def.ephemeral_gib > 0 ? t->def.ephemeral_gib : DEFAULT_GIB;
     int r;
-    if (access(image, F_OK) < 0 && !(gib == DEFAULT_GIB && pool_take(a, image)) &&
-        (r = gib == DEFAULT_GIB ? format_default(a, image, err) : format(a, image, gib, err)) < 0)
-        return error_wrap(err, "ephemeral storage");
+    if (access(image, F_OK) < 0 && !(gib == DEFAULT_GIB && pool_take(a, image))) {
+        /* Made under a temporary name: a crash in the middle must not leave
+         * a half-made disk.img for the resumed task to mount. */
+        _cleanup_free_ char *tmp = xasprintf("%s/disk.img.tmp", t->dir);
+        r = gib == DEFAULT_GIB ? format_default(a, tmp, err) : format(a, tmp, gib, err);
+        if (r == 0 && rename(tmp, image) < 0) {
+            r = error_errno(err, errno, "rename %s", tmp);
+            unlink(tmp);
+        }
+        if (r < 0)
+            return error_wrap(err, "ephemeral storage");
+    }
     if ((r = mount_image(image, rw, err)) < 0) {
         unlink(image);
         return error_wrap(err, "ephemeral storage");
@@ -382,6 +391,8 @@ int agent_storage_detach(struct task *t, struct error **err)
     }
     if (unlink(image) < 0 && errno != ENOENT)
         return error_errno(err, errno, "remove %s", image);
+    _cleanup_free_ char *tmp = xasprintf("%s/disk.img.tmp", t->dir);
+    unlink(tmp); /* a crash while it was made */
     return 0;
 }
 

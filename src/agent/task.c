@@ -86,6 +86,7 @@ void agent_task_free(struct task *t)
     if (!t)
         return;
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
+        agent_pull_drop(t->a, t->ctrs[i].pull);
         ctr_release(&t->ctrs[i]);
         free(t->ctrs[i].reason);
         free(t->ctrs[i].image_digest);
@@ -144,9 +145,25 @@ static bool check_requests(struct task *t)
 
 /* ---- provisioning and pulls ---- */
 
+/* Asks for every image at once, so that the pulls (for an image present,
+ * a look-up on a pull worker) run beside the provisioning; the pull step
+ * then waits for them. */
+static void begin_pulls(struct task *t)
+{
+    for (size_t i = 0; i < t->def.n_ctrs; i++) {
+        struct ctr *c = &t->ctrs[i];
+        if (c->img || c->pull || c->state != CTR_NONE)
+            continue;
+        if (!t->pull_begun_ms)
+            t->pull_begun_ms = time_now_ms();
+        c->pull = agent_pull_begin(t, c->def->image);
+    }
+}
+
 static void step_provision(struct task *t)
 {
     _cleanup_error_ struct error *e = NULL;
+    begin_pulls(t);
     if (agent_provision(t, &e) < 0) {
         _cleanup_free_ char *msg = xasprintf("ResourceInitializationError: %s", e->msg);
         begin_stop(t, CODE_FAILED, msg);
@@ -172,7 +189,8 @@ static int pull_images(struct task *t)
             continue;
         _cleanup_error_ struct error *e = NULL;
         struct img_info *info = NULL;
-        int r = agent_pull(t, c->def->image, &info, &e);
+        int r = c->pull ? agent_pull_finish(t, TAKE_PTR(c->pull), &info, &e)
+                        : agent_pull(t, c->def->image, &info, &e);
         if (r == -ECANCELED)
             return r;
         if (r < 0) {
@@ -191,7 +209,9 @@ static int pull_images(struct task *t)
 
 static void step_pull(struct task *t)
 {
-    t->pull_started_ms = time_now_ms();
+    /* When the pulls began, beside the provisioning (or now, resumed after
+     * a restart). */
+    t->pull_started_ms = t->pull_begun_ms ? t->pull_begun_ms : time_now_ms();
     agent_task_publish(t, false);
     if (pull_images(t) < 0)
         return; /* stopping, or a stop request to act on */
@@ -884,6 +904,7 @@ static void *task_main(void *p)
         }
     }
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
+        agent_pull_drop(a, TAKE_PTR(t->ctrs[i].pull));
         agent_health_cancel(t, &t->ctrs[i]);
         if (t->ctrs[i].pidfd >= 0)
             close(t->ctrs[i].pidfd);
