@@ -502,11 +502,19 @@ int ecs_create_service(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
         goto out;
     if ((r = ecs_svc_deploy(ctx->db, arn, taskdef, spec, ctx->now_ms, NULL, err)) < 0)
         goto out;
-    if ((r = db_commit(ctx->db, err)) < 0)
+    /* The answer is the service as created: read inside the transaction, as
+     * once committed the scheduler may already have acted on it (a service
+     * of 0 tasks is steady at its first pass, with events). */
+    json_t *answer = NULL;
+    if ((r = answer_service(ctx, arn, tags != NULL, &answer, err)) < 0)
         goto out;
+    if ((r = db_commit(ctx->db, err)) < 0) {
+        json_decref(answer);
+        goto out;
+    }
     if (ctx->app)
         sched_kick(ctx->app);
-    r = answer_service(ctx, arn, tags != NULL, ret_out, err);
+    *ret_out = answer;
 out:
     svc_row_done(&old);
     json_decref(spec);
