@@ -22,7 +22,8 @@ int lb_reload(struct lb *lb, const char *config_text, struct error **err);
 
 /* The listeners of the running configuration that could not be bound, as
  * "ADDRESS:PORT (reason), ..." (a new string), or NULL when there are
- * none. They are tried again at every reload. */
+ * none. They are tried again at every reload (skiff-lb's main reloads
+ * every few seconds while there are any). */
 char *lb_unbound_listeners(struct lb *lb);
 
 /* Stops the workers and closes every connection; NULL-safe. */

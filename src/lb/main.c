@@ -4,12 +4,15 @@
  *     skiff-lb --config FILE
  *
  * SIGTERM or SIGINT stops it. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
@@ -49,13 +52,23 @@ static char *read_file(const char *path, struct error **err)
     return s;
 }
 
-/* A listener another program's port keeps out is logged; the others serve. */
-static void warn_unbound(struct lb *lb)
+/* While a listener is kept out (another program holds its port), the
+ * configuration is applied again this often, so it opens once the port is
+ * free without waiting for the next change. */
+#define RETRY_UNBOUND_S 5
+
+/* Logs the listeners another program's port keeps out, when that set
+ * changed since *last (which it updates); answers whether there are any. */
+static bool warn_unbound(struct lb *lb, char **last)
 {
     char *which = lb_unbound_listeners(lb);
-    if (which)
+    if (which && (!*last || strcmp(*last, which) != 0))
         log_warn("skiff-lb: not listening on %s; the other listeners serve", which);
-    free(which);
+    else if (!which && *last)
+        log_info("skiff-lb: every listener is open");
+    free(*last);
+    *last = which;
+    return which != NULL;
 }
 
 int main(int argc, char **argv)
@@ -109,12 +122,24 @@ int main(int argc, char **argv)
     }
     free(text);
     log_info("skiff-lb: running %s", config);
-    warn_unbound(lb);
+    char *unbound = NULL;
+    bool retry = warn_unbound(lb, &unbound);
 
     for (;;) {
         int sig;
-        if (sigwait(&set, &sig) != 0)
+        bool quiet = false;
+        if (retry) {
+            struct timespec ts = {.tv_sec = RETRY_UNBOUND_S};
+            sig = sigtimedwait(&set, NULL, &ts);
+            if (sig < 0 && errno != EAGAIN)
+                continue;
+            if (sig < 0) {
+                sig = SIGHUP; /* time to try the kept-out listeners again */
+                quiet = true;
+            }
+        } else if (sigwait(&set, &sig) != 0) {
             continue;
+        }
         if (sig != SIGHUP)
             break;
         text = read_file(config, &err);
@@ -124,11 +149,13 @@ int main(int argc, char **argv)
             error_free(err);
             err = NULL;
         } else {
-            log_info("skiff-lb: reloaded %s", config);
-            warn_unbound(lb);
+            if (!quiet)
+                log_info("skiff-lb: reloaded %s", config);
+            retry = warn_unbound(lb, &unbound);
         }
         free(text);
     }
+    free(unbound);
     lb_free(lb);
     log_info("skiff-lb: stopped");
     return 0;
