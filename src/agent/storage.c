@@ -35,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/loop.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,12 +301,10 @@ static bool pool_take(struct agent *a, const char *dst)
     return taken;
 }
 
-/* Attaches image to a free loop device (autoclear) and mounts it on dir. */
-static int mount_image(const char *image, const char *dir, struct error **err)
+/* Attaches the image open at fd to a free loop device (autoclear); returns
+ * the device's descriptor, its name in dev. */
+static int attach_free(int fd, const char *image, char dev[static 32], struct error **err)
 {
-    _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return error_errno(err, errno, "open %s", image);
     _cleanup_close_ int ctl = open(LOOP_CONTROL, O_RDWR | O_CLOEXEC);
     if (ctl < 0)
         return error_errno(err, errno, "open " LOOP_CONTROL);
@@ -313,8 +312,7 @@ static int mount_image(const char *image, const char *dir, struct error **err)
         int n = ioctl(ctl, LOOP_CTL_GET_FREE);
         if (n < 0)
             return error_errno(err, errno, "get a free loop device");
-        char dev[32];
-        snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+        snprintf(dev, 32, "/dev/loop%d", n);
         _cleanup_close_ int lfd = open(dev, O_RDWR | O_CLOEXEC);
         if (lfd < 0) {
             if (errno == ENOENT)
@@ -328,13 +326,34 @@ static int mount_image(const char *image, const char *dir, struct error **err)
                 continue; /* another process took it first */
             return error_errno(err, errno, "attach %s to %s", image, dev);
         }
-        if (mount(dev, dir, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, MOUNT_OPTIONS) < 0)
-            return error_errno(err, errno, "mount %s on %s", dev, dir);
-        /* The mount holds the device now; closing lfd leaves it to
-         * autoclear when the file system is unmounted. */
-        return 0;
+        return TAKE_FD(lfd);
     }
     return error_set(err, EBUSY, NULL, "no free loop device after %d tries", CONFIGURE_TRIES);
+}
+
+/* Attaches image to a free loop device (autoclear) and mounts it on dir. */
+static int mount_image(const char *image, const char *dir, struct error **err)
+{
+    _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "open %s", image);
+    /* One attach at a time in this process: LOOP_CTL_GET_FREE hands every
+     * caller the same lowest free device and only one of them gets it, so
+     * in a burst of N starts the last one needed N tries (100 service
+     * tasks at once ran out of them). The tries remain for other processes
+     * of the host taking a device first. */
+    static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
+    char dev[32];
+    pthread_mutex_lock(&attach_lock);
+    _cleanup_close_ int lfd = attach_free(fd, image, dev, err);
+    pthread_mutex_unlock(&attach_lock);
+    if (lfd < 0)
+        return lfd;
+    if (mount(dev, dir, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, MOUNT_OPTIONS) < 0)
+        return error_errno(err, errno, "mount %s on %s", dev, dir);
+    /* The mount holds the device now; closing lfd leaves it to autoclear
+     * when the file system is unmounted. */
+    return 0;
 }
 
 static bool is_mount_point(const char *dir, const char *parent)
