@@ -163,11 +163,13 @@ def test_busy_and_idle_tasks_get_different_advice(daemon):
     b, i = by_task[arns[0]], by_task[arns[1]]
     # Samples every 0.5 s over about 12 s of running.
     assert b["sampledSeconds"] >= 5 and i["sampledSeconds"] >= 5
-    # The burner is capped at its 0.5 vCPU; on a loaded machine it may get
-    # less, but far more than a sleeping shell.
-    assert b["cpuUtilizationPercent"] > 30, b
+    # The burner is capped at its 0.5 vCPU; on a loaded machine it gets
+    # less (5% of it at load average 378 once), but always far more than a
+    # sleeping shell.
+    assert b["cpuUtilizationPercent"] > max(5 * i["cpuUtilizationPercent"], 2), (b, i)
     assert i["cpuUtilizationPercent"] < 5, i
-    assert b["cpuP95MilliVcpu"] > 150 and i["cpuP95MilliVcpu"] < 50
+    assert b["cpuP95MilliVcpu"] > max(3 * i["cpuP95MilliVcpu"], 10), (b, i)
+    assert i["cpuP95MilliVcpu"] < 50, i
     assert 0 < i["memoryUtilizationPercent"] < 10
     assert i["idleCostNanoUsd"] > b["idleCostNanoUsd"]
     assert i["idleCostNanoUsd"] <= i["costNanoUsd"]

@@ -811,14 +811,14 @@ def test_slowloris_gets_408_while_others_are_served(procs):
     assert 2 <= result["secs"] < 15, result
 
 
-def test_2000_idle_connections_new_clients_served(procs):
+def test_5000_idle_connections_new_clients_served(procs):
     a, _ = procs.backend("a")
     port = free_port()
     LB(procs, {"listeners": [http_listener(port, forward("A"))],
                "target_groups": [group("A", [a])]})
     idle = []
     try:
-        for _ in range(2000):
+        for _ in range(5000):
             idle.append(socket.create_connection(("127.0.0.1", port), timeout=30))
         # Half of them with a partial head, half with nothing.
         for s in idle[::2]:
