@@ -8,14 +8,15 @@ import http.client
 import http.server
 import json
 import os
-import random
 import signal
 import socket
 import socketserver
 import threading
-import time
 
 import pytest
+
+import elb_util
+from elb_util import default_network, http_get as get, listen_port
 
 TIMEOUT = 90
 
@@ -74,49 +75,16 @@ class Echo(socketserver.ThreadingTCPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
-def listen_port():
-    """A free port below the ephemeral range (skiff-lb's own outgoing
-    connections take ports from that range)."""
-    for _ in range(200):
-        port = random.randint(20000, 30000)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port")
 
 
-def get(port, path, host=None, timeout=5):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path, headers={"Host": host} if host else {})
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    finally:
-        c.close()
 
 
 def wait_for(fn, what, timeout=TIMEOUT):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except OSError as e:
-            last = e
-        time.sleep(0.1)
-    raise AssertionError("%s: last %r" % (what, last))
+    return elb_util.wait_for(fn, what, timeout, interval=0.1)
 
 
 def health(elb, tg):
-    return {(d["Target"]["Id"], d["Target"]["Port"]): d["TargetHealth"]["State"]
-            for d in elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
+    return elb_util.health(elb, tg, with_port=True)
 
 
 def lb_pid(s):
@@ -137,12 +105,6 @@ def backends():
     echo.shutdown()
     echo.server_close()
 
-
-def default_network(s):
-    ec2 = s.client("ec2")
-    [subnet] = ec2.describe_subnets()["Subnets"]
-    [sg] = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
-    return subnet["SubnetId"], subnet["VpcId"], sg["GroupId"]
 
 
 def test_alb_and_nlb_carry_traffic(skiffd, backends):

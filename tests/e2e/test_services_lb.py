@@ -7,13 +7,14 @@ no request; another account cannot use the load balancer's allowance to
 reach the tasks. Driven through boto3 and the aws CLI only."""
 import http.client
 import os
-import random
 import socket
 import threading
 import time
 
 import pytest
 
+import elb_util
+from elb_util import default_network, health, ip_of, listen_port, service_tasks
 from net_util import net_daemons  # noqa: F401
 from tasks_util import busybox_layout, container, daemons, register  # noqa: F401
 
@@ -41,57 +42,19 @@ exec httpd -f -p 8080 -h /www
 """
 
 
-def listen_port():
-    for _ in range(200):
-        port = random.randint(20000, 30000)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port")
+
+
+
+
 
 
 def get(port, path="/", timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read().decode().strip()
-    finally:
-        c.close()
+    status, body = elb_util.http_get(port, path, timeout=timeout)
+    return status, body.strip()
 
 
 def wait_for(fn, what, timeout=TIMEOUT):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except OSError as e:
-            last = e
-        time.sleep(0.2)
-    raise AssertionError("%s: last %r" % (what, last))
-
-
-def ip_of(task):
-    att = [a for a in task["attachments"] if a["type"] == "ElasticNetworkInterface"][0]
-    return {d["name"]: d["value"] for d in att["details"]}["privateIPv4Address"]
-
-
-def health(elb, tg):
-    return {d["Target"]["Id"]: d["TargetHealth"]["State"]
-            for d in elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
-
-
-def service_tasks(ecs, name):
-    arns = ecs.list_tasks(cluster="default", serviceName=name)["taskArns"]
-    return ecs.describe_tasks(cluster="default", tasks=arns)["tasks"] if arns else []
+    return elb_util.wait_for(fn, what, timeout)
 
 
 def running_ips(ecs, name):
@@ -184,12 +147,6 @@ def setup_alb(s, elb, vpc, subnet, sg, delay="6"):
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
     return tg, port
 
-
-def default_network(s, profile="default"):
-    ec2 = s.client("ec2", profile=profile)
-    [subnet] = ec2.describe_subnets()["Subnets"]
-    [sg] = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
-    return subnet["SubnetId"], subnet["VpcId"], sg["GroupId"]
 
 
 def test_load_balancers_need_task_network(daemons):

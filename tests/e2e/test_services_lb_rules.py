@@ -6,14 +6,13 @@ service's name and its own address, so a request that reaches the wrong
 group or the default action shows. (An NLB forwarding raw TCP to a
 service's tasks is covered by test_services_lb.py.) Driven through boto3
 and the aws CLI only."""
-import http.client
 import os
-import random
-import socket
 import time
 
 import pytest
 
+import elb_util
+from elb_util import default_network, health, ip_of, listen_port, service_tasks, wait_for
 from net_util import net_daemons  # noqa: F401
 from tasks_util import busybox_layout, container, daemons, register  # noqa: F401
 
@@ -33,64 +32,16 @@ exec httpd -f -p 8080 -h /www
 """
 
 
-def listen_port():
-    for _ in range(200):
-        port = random.randint(20000, 30000)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port")
 
 
-def default_network(s):
-    ec2 = s.client("ec2")
-    [subnet] = ec2.describe_subnets()["Subnets"]
-    [sg] = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
-    return subnet["SubnetId"], subnet["VpcId"], sg["GroupId"]
 
 
-def ip_of(task):
-    att = [a for a in task["attachments"] if a["type"] == "ElasticNetworkInterface"][0]
-    return {d["name"]: d["value"] for d in att["details"]}["privateIPv4Address"]
 
-
-def health(elb, tg):
-    return {d["Target"]["Id"]: d["TargetHealth"]["State"]
-            for d in elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
-
-
-def service_tasks(ecs, name):
-    arns = ecs.list_tasks(cluster="default", serviceName=name)["taskArns"]
-    return ecs.describe_tasks(cluster="default", tasks=arns)["tasks"] if arns else []
 
 
 def get(port, path, host=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path, headers={"Host": host} if host else {})
-        r = c.getresponse()
-        return r.status, r.read().decode().strip()
-    finally:
-        c.close()
-
-
-def wait_for(fn, what, timeout=HEALTH_WAIT):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (OSError, http.client.HTTPException) as e:
-            last = e
-        time.sleep(0.2)
-    raise AssertionError("%s: last %r" % (what, last))
+    status, body = elb_util.http_get(port, path, host, timeout)
+    return status, body.strip()
 
 
 def healthy_ip(elb, tg, ecs, name):
