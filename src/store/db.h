@@ -5,7 +5,10 @@
  * gives each worker thread its own through store_thread_db(). Writes run in
  * BEGIN IMMEDIATE transactions; the database is in WAL mode with
  * synchronous=FULL, so an acknowledged commit survives kill -9 and power
- * loss. */
+ * loss. Two exceptions commit with synchronous=NORMAL (kill -9 safe, not
+ * power-loss safe): the log store (store_schema.sync_normal, src/logs) and
+ * the scheduler thread's connection (src/sched/sched.c); both say why what
+ * they could lose is made again. */
 #pragma once
 
 #include <sqlite3.h>
