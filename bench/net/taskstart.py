@@ -50,12 +50,13 @@ def wait_status(ecs, arn, want, timeout=120):
         time.sleep(0.005)
 
 
-def launch(ecs):
+def launch(ecs, launched):
     t0 = time.time()
     [arn] = tasks_util.run(ecs, "bench")
+    launched.append(arn)
     t = wait_status(ecs, arn, "RUNNING")
     ecs.stop_task(task=arn)
-    return arn, t["startedAt"].timestamp() - t0
+    return t["startedAt"].timestamp() - t0
 
 
 def main():
@@ -81,15 +82,15 @@ def main():
             ecs.create_cluster(clusterName="default")
             tasks_util.register(ecs, "bench", [tasks_util.container(command=[
                 "sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"])])
-            daemons[name] = (s, ecs)
+            daemons[name] = (s, ecs, [])
         # Warm up both (storage pool, connections, the bridge).
-        for s, ecs in daemons.values():
+        for s, ecs, launched in daemons.values():
             for _ in range(2):
-                launch(ecs)
+                launch(ecs, launched)
         lat = {name: [] for name in daemons}
         for _ in range(N):
-            for name, (s, ecs) in daemons.items():
-                lat[name].append(launch(ecs)[1] * 1000)
+            for name, (s, ecs, launched) in daemons.items():
+                lat[name].append(launch(ecs, launched) * 1000)
         p = {name: (statistics.median(v), pct(v, 99)) for name, v in lat.items()}
         print()
         print("task start, RunTask -> RUNNING, %d launches each, alternating" % N)
@@ -103,19 +104,24 @@ def main():
         print("load average %.1f" % os.getloadavg()[0])
         return 0
     finally:
-        for s, ecs in daemons.values():
+        # Every task launched must be STOPPED (torn down: mounts, loop
+        # devices, cgroups, links) before its daemon goes: tasks outlive
+        # skiffd by design, and one still stopping would be left behind.
+        for s, ecs, launched in daemons.values():
             try:
-                arns = ecs.list_tasks(cluster="default")["taskArns"]
+                arns = list(launched)
                 for a in arns:
                     ecs.stop_task(task=a)
-                deadline = time.time() + 60
+                deadline = time.time() + 120
                 while arns and time.time() < deadline:
-                    arns = [t["taskArn"] for t in tasks_util.describe(ecs, arns)
+                    arns = [t["taskArn"] for i in range(0, len(arns), 100)
+                            for t in tasks_util.describe(ecs, arns[i:i + 100])
                             if t["lastStatus"] != "STOPPED"]
                     time.sleep(0.2)
             except Exception:  # noqa: BLE001 - best effort at the end
                 pass
             s.stop()
+            s.cleanup_host()
         for sc in scopes:
             net_util.drop_scope(sc)
         shutil.rmtree(work, ignore_errors=True)
