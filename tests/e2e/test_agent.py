@@ -162,7 +162,7 @@ class Agent:
         with self.cond:
             return self.reports.get(arn, [None])[-1]
 
-    def wait(self, arn, status, timeout=30, pred=None):
+    def wait(self, arn, status, timeout=90, pred=None):
         """Waits for a report of arn with lastStatus status (and pred)."""
         deadline = time.time() + timeout
         with self.cond:
