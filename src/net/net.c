@@ -109,26 +109,10 @@ static int addr_add(struct mnl_socket *nl, int index, uint32_t addr, int prefix)
     return talk(nl, nlh);
 }
 
-static int route_default(struct mnl_socket *nl, int index, uint32_t gateway)
-{
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWROUTE;
-    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-    rtm->rtm_family = AF_INET;
-    rtm->rtm_table = RT_TABLE_MAIN;
-    rtm->rtm_protocol = RTPROT_BOOT;
-    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-    rtm->rtm_type = RTN_UNICAST;
-    mnl_attr_put_u32(nlh, RTA_GATEWAY, htonl(gateway));
-    mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)index);
-    return talk(nl, nlh);
-}
-
-/* The bridge's subnet in its own table (see net.h). */
-static int route_subnet(struct mnl_socket *nl, int index, uint32_t table, uint32_t gateway,
-                        int prefix)
+/* A unicast route in table out of index: the default route via gateway
+ * (prefix 0), or dst/prefix on the link with src as the source. */
+static int route_add(struct mnl_socket *nl, int index, uint32_t table, uint32_t dst, int prefix,
+                     uint32_t gateway, uint32_t src)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -139,12 +123,15 @@ static int route_subnet(struct mnl_socket *nl, int index, uint32_t table, uint32
     rtm->rtm_dst_len = (unsigned char)prefix;
     rtm->rtm_table = RT_TABLE_UNSPEC;
     rtm->rtm_protocol = RTPROT_BOOT;
-    rtm->rtm_scope = RT_SCOPE_LINK;
+    rtm->rtm_scope = gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
     rtm->rtm_type = RTN_UNICAST;
-    uint32_t mask = prefix ? ~0u << (32 - prefix) : 0;
     mnl_attr_put_u32(nlh, RTA_TABLE, table);
-    mnl_attr_put_u32(nlh, RTA_DST, htonl(gateway & mask));
-    mnl_attr_put_u32(nlh, RTA_PREFSRC, htonl(gateway));
+    if (prefix > 0)
+        mnl_attr_put_u32(nlh, RTA_DST, htonl(dst & ~0u << (32 - prefix)));
+    if (gateway)
+        mnl_attr_put_u32(nlh, RTA_GATEWAY, htonl(gateway));
+    if (src)
+        mnl_attr_put_u32(nlh, RTA_PREFSRC, htonl(src));
     mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)index);
     return talk(nl, nlh);
 }
@@ -212,7 +199,7 @@ int net_bridge_ensure(const char *bridge, uint32_t gateway, int prefix, struct e
     uint32_t mark = net_bridge_mark(bridge);
     if (!mark)
         return error_set(err, ERANGE, NULL, "bridge %s: interface index too large", bridge);
-    r = route_subnet(nl, index, mark, gateway, prefix);
+    r = route_add(nl, index, mark, gateway, prefix, 0, gateway);
     if (r < 0 && r != -EEXIST)
         return error_errno(err, -r, "route table of bridge %s", bridge);
     r = rule_msg(nl, RTM_NEWRULE, mark);
@@ -331,7 +318,7 @@ static int configure_inside(const struct net_eni *eni, struct error **err)
         return error_errno(err, -r, "bring eth0 up");
     if ((r = link_up(nl, 1)) < 0)
         return error_errno(err, -r, "bring lo up");
-    if ((r = route_default(nl, eth0, eni->gateway)) < 0)
+    if ((r = route_add(nl, eth0, RT_TABLE_MAIN, 0, 0, eni->gateway, 0)) < 0)
         return error_errno(err, -r, "default route");
     return 0;
 }
