@@ -8,10 +8,14 @@ import time
 
 
 def listen_port():
-    """A free port below the ephemeral range (skiff-lb's own outgoing
-    connections take ports from that range)."""
-    for _ in range(200):
-        port = random.randint(20000, 30000)
+    """A port below the ephemeral range, free now: a port the kernel hands
+    out for binding to 0 could be taken again at once as the local port of
+    an outgoing connection (skiff-lb's to its targets) before the listener
+    that wants it binds it."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    for _ in range(1000):
+        port = random.randrange(10000, low)
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))

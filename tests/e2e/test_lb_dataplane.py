@@ -7,7 +7,6 @@ again under ASan."""
 import http.client
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -18,6 +17,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from elb_util import listen_port as free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("SKIFF_BUILD", "build"))
@@ -116,25 +117,6 @@ def tcp_server(name, port):
 
 
 # --- helpers ---
-
-
-def free_port():
-    """A port below the ephemeral range, free now: a port the kernel hands
-    out for binding to 0 could be taken again at once as the local port of
-    an outgoing connection (the balancer's to its targets) before the
-    server that wants it binds it."""
-    low, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-    for _ in range(1000):
-        port = random.randrange(10000, low)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise AssertionError("no free port")
 
 
 def wait_port(port, timeout=30):
