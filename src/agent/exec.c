@@ -26,8 +26,10 @@ static const struct {
     {"runc", {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", NULL}, NULL},
 };
 
+/* As in oci/runtime.c: the runtime runs from a read-only bind of itself. */
 static const char *const runtime_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "_LIBCONTAINER_CLONED_BINARY=1", NULL};
 
 int agent_rt_cmd_init(struct agent_rt_cmd *rc, const char *runtime, const char *run_dir,
                       bool hide_unified, struct error **err)
@@ -86,6 +88,7 @@ int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const cha
         .argv = argv,
         .envp = runtime_env,
         .hide_unified = rc->hide_unified,
+        .ro_bind = argv[0],
         .fds = {-1, -1, -1, -1},
     };
     int r = oci_spawn(&sp, ret_pid, err);

@@ -44,10 +44,14 @@ static const struct runtime_ops runtime_backends[] = {
     {"runc", {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", NULL}, {NULL}},
 };
 
+/* The runtime runs from a read-only bind of its binary (oci_spawn's
+ * ro_bind); runc also wants this variable before it trusts that. */
 static const char *const runtime_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "_LIBCONTAINER_CLONED_BINARY=1", NULL};
 static const char *const conmon_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "_OCI_SYNCPIPE=3", NULL};
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "_OCI_SYNCPIPE=3",
+    "_LIBCONTAINER_CLONED_BINARY=1", NULL};
 
 struct oci_runtime {
     const struct runtime_ops *ops;
@@ -392,6 +396,7 @@ static int launch(struct oci_container *c, const char *rootfs, const char *mount
         .hide_unified = oci_cgroups_hide_unified(rt->cg),
         .mount_target = rootfs,
         .mount_data = mount_data,
+        .ro_bind = rt->path,
         .fds = {-1, logfd, logfd, sync[1]},
     };
     pid_t first;

@@ -101,6 +101,8 @@ static int child(void *p)
     if (sp->hide_unified && umount2(UNIFIED_MOUNT, MNT_DETACH) < 0 && errno != EINVAL &&
         errno != ENOENT)
         goto fail;
+    if (sp->ro_bind && mount(sp->ro_bind, sp->ro_bind, NULL, MS_BIND, NULL) == 0)
+        mount(NULL, sp->ro_bind, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
     ce.step = STEP_MOUNT;
     if (sp->mount_target && mount("overlay", sp->mount_target, "overlay", 0, sp->mount_data) < 0)
         goto fail;
@@ -200,6 +202,7 @@ int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool
         .argv = argv,
         .envp = envp,
         .hide_unified = hide_unified,
+        .ro_bind = argv[0],
         .fds = {-1, out[1], out[1], -1},
     };
     pid_t pid;

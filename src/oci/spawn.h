@@ -18,6 +18,14 @@ struct oci_spawn {
     /* An overlay mounted at mount_target with mount_data before exec. */
     const char *mount_target;
     const char *mount_data;
+    /* A program file bind-mounted read-only onto itself in the child's
+     * namespace (best effort; NULL: none). crun and runc started from a
+     * read-only file skip copying themselves into a sealed file and
+     * re-executing, their defence against a container overwriting the
+     * runtime binary (CVE-2019-5736): that copy was a second exec and
+     * dynamic link at every runtime call. The mount lives and dies with the
+     * namespace. */
+    const char *ro_bind;
     /* Descriptors for the child's 0, 1, 2 (-1: /dev/null) and 3 (-1: none).
      * Every other descriptor is closed on exec. */
     int fds[4];
@@ -30,7 +38,8 @@ int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err);
 /* waitpid() without EINTR; returns the raw status. */
 int oci_spawn_wait(pid_t pid, int *ret_status, struct error **err);
 
-/* Runs argv to completion in the runtime mount namespace, capturing its
+/* Runs argv to completion in the runtime mount namespace (argv[0] bound
+ * read-only there, as ro_bind above), capturing its
  * stdout+stderr (at most 64 KiB) in *ret_output (NULL: discarded). Returns
  * the exit code (>= 0, 128+signal when killed) or -errno. */
 int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,

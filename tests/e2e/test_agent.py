@@ -872,8 +872,20 @@ def test_run_stop_cycles_leave_nothing(env):
     check_no_leftovers(env)
 
 
-def loop_devices(env):
-    """Loop devices backed by a file in the data dir."""
+def loop_devices(env, wait=10.0):
+    """Loop devices backed by a file in the data dir, after waiting up to
+    `wait` seconds for them to go: an autoclear device detaches when the
+    last copy of its mount goes, and a copy in an exited monitor's mount
+    namespace is released by the kernel a little later on a busy host."""
+    deadline = time.time() + wait
+    while True:
+        left = loop_backing(env)
+        if not left or time.time() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def loop_backing(env):
     backing = []
     for f in glob.glob("/sys/block/loop*/loop/backing_file"):
         try:

@@ -1,0 +1,124 @@
+/* oci_spawn as root on this host: the program runs in a mount namespace of
+ * its own, where ro_bind (the runtime's binary) is a read-only bind of
+ * itself, so that crun and runc skip copying themselves (CVE-2019-5736
+ * defence) at every call; the host never sees that mount. And the error
+ * path: a program that cannot be executed fails with its errno. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+#include "oci/spawn.h"
+
+static const char *const env[] = {"PATH=/usr/bin:/bin", NULL};
+
+/* The mount options of the mount at exactly `target` in a mountinfo text,
+ * or NULL. */
+static char *mount_options(const char *mountinfo, const char *target)
+{
+    _cleanup_free_ char *copy = xstrdup(mountinfo);
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char mnt[4096], opts[1024];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s %1023s", mnt, opts) == 2 && !strcmp(mnt, target))
+            return xstrdup(opts);
+    }
+    return NULL;
+}
+
+static char *host_mountinfo(void)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    assert_non_null(f);
+    char *text = xmalloc(1 << 20);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static void test_run_binds_program_read_only(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    const char *const argv[] = {"/usr/bin/cat", "/proc/self/mountinfo", NULL};
+    _cleanup_free_ char *out = NULL;
+    struct error *err = NULL;
+    int r = oci_spawn_run(argv, env, false, &out, &err);
+    if (r != 0)
+        fail_msg("cat: %d %s", r, err ? err->msg : out);
+    /* In the program's namespace its binary is a read-only mount... */
+    _cleanup_free_ char *opts = mount_options(out, "/usr/bin/cat");
+    if (!opts)
+        fail_msg("no mount at /usr/bin/cat in:\n%s", out);
+    assert_true(!strncmp(opts, "ro,", 3) || !strcmp(opts, "ro"));
+    /* ...which the host does not see. */
+    _cleanup_free_ char *host = host_mountinfo();
+    _cleanup_free_ char *hopts = mount_options(host, "/usr/bin/cat");
+    assert_null(hopts);
+}
+
+static void test_spawn_without_ro_bind_leaves_program_alone(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    int out[2];
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    const char *const argv[] = {"/usr/bin/cat", "/proc/self/mountinfo", NULL};
+    struct oci_spawn sp = {.argv = argv, .envp = env, .fds = {-1, out[1], 2, -1}};
+    struct error *err = NULL;
+    pid_t pid;
+    int r = oci_spawn(&sp, &pid, &err);
+    close(out[1]);
+    if (r < 0)
+        fail_msg("spawn: %s", err->msg);
+    char *text = xmalloc(1 << 20);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(out[0], text + len, (1 << 20) - 1 - len)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
+    close(out[0]);
+    int status;
+    assert_int_equal(oci_spawn_wait(pid, &status, NULL), 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    _cleanup_free_ char *opts = mount_options(text, "/usr/bin/cat");
+    assert_null(opts);
+    free(text);
+}
+
+static void test_missing_program_fails_with_errno(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    const char *const argv[] = {"/nonexistent/skiff-no-such-program", NULL};
+    struct error *err = NULL;
+    int r = oci_spawn_run(argv, env, false, NULL, &err);
+    assert_int_equal(r, -ENOENT);
+    assert_non_null(err);
+    assert_non_null(strstr(err->msg, "exec /nonexistent/skiff-no-such-program"));
+    error_free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_binds_program_read_only),
+        cmocka_unit_test(test_spawn_without_ro_bind_leaves_program_alone),
+        cmocka_unit_test(test_missing_program_fails_with_errno),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
