@@ -43,6 +43,7 @@ struct sched {
     struct report_item *reports, **reports_tail;
     int64_t last_resync_ms;
     int64_t last_reconcile_ms;
+    int64_t svc_due_ms; /* sched_services_reconcile()'s next due time */
     sched_purge_fn purge_fn;
     void *purge_arg;
     struct sched_usage_hooks usage;
@@ -736,10 +737,16 @@ static void *run(void *arg)
     for (;;) {
         pthread_mutex_lock(&s->lock);
         if (!s->kicked && !s->stopping) {
+            /* Until the resync, or sooner when a service is due. */
+            int64_t wait_ms = s->cfg.resync_ms;
+            if (s->svc_due_ms != INT64_MAX) {
+                int64_t left = s->svc_due_ms - time_now_ms();
+                wait_ms = left < 0 ? 0 : left < wait_ms ? left : wait_ms;
+            }
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t ns = ts.tv_nsec + (s->cfg.resync_ms % 1000) * 1000000;
-            ts.tv_sec += s->cfg.resync_ms / 1000 + ns / 1000000000;
+            int64_t ns = ts.tv_nsec + (wait_ms % 1000) * 1000000;
+            ts.tv_sec += wait_ms / 1000 + ns / 1000000000;
             ts.tv_nsec = ns % 1000000000;
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         }
@@ -753,7 +760,7 @@ static void *run(void *arg)
         apply_reports(s, db, &freed);
         /* Services see this pass's reports and their new tasks are placed
          * at once. */
-        sched_services_reconcile(db, time_now_ms());
+        sched_services_reconcile(db, time_now_ms(), &s->svc_due_ms);
         place(s, db);
         send_stops(s, db);
         /* A task joining or leaving a group that rules reference changes

@@ -844,9 +844,27 @@ static int save_service(struct db *db, struct rsvc *s, struct error **err)
     return db_exec_stmt(db, st, err);
 }
 
+/* When this service's state next changes by the clock alone: a healthy task
+ * settles or the backoff ends (INT64_MAX: never). */
+static int64_t due(struct rsvc *s)
+{
+    int64_t at = INT64_MAX;
+    if (s->backoff_until > s->now)
+        at = s->backoff_until;
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        const struct rtask *t = &s->tasks[i];
+        if (stopped(t) || t->started_at < 0 || s->now - t->started_at >= SVC_SETTLE_MS ||
+            !healthy(s, t))
+            continue;
+        if (t->started_at + SVC_SETTLE_MS < at)
+            at = t->started_at + SVC_SETTLE_MS;
+    }
+    return at;
+}
+
 /* One service, in one transaction: committed only when something changed. */
 static int reconcile_one(struct db *db, const char *arn, int64_t now, bool *ret_launched,
-                         struct error **err)
+                         int64_t *ret_due, struct error **err)
 {
     struct rsvc s = {0};
     s.now = now;
@@ -877,6 +895,9 @@ static int reconcile_one(struct db *db, const char *arn, int64_t now, bool *ret_
         (r = scale(db, &s, err)) < 0 || (r = lb_deregister(db, &s, err)) < 0 ||
         (r = settle(db, &s, err)) < 0)
         goto out;
+    int64_t at = due(&s);
+    if (at < *ret_due)
+        *ret_due = at;
     if (!s.changed)
         goto out;
     if ((r = save_service(db, &s, err)) < 0 || (r = db_commit(db, err)) < 0)
@@ -888,8 +909,11 @@ out:
     return r;
 }
 
-bool sched_services_reconcile(struct db *db, int64_t now_ms)
+bool sched_services_reconcile(struct db *db, int64_t now_ms, int64_t *ret_due_ms)
 {
+    int64_t due_ms = INT64_MAX;
+    if (ret_due_ms)
+        *ret_due_ms = INT64_MAX;
     _cleanup_error_ struct error *err = NULL;
     sqlite3_stmt *st =
         db_stmt(db, "SELECT arn FROM services WHERE status IN ('ACTIVE', 'DRAINING')", &err);
@@ -907,9 +931,11 @@ bool sched_services_reconcile(struct db *db, int64_t now_ms)
     json_array_foreach(arns, i, v)
     {
         error_freep(&err);
-        if (reconcile_one(db, json_string_value(v), now_ms, &launched, &err) < 0)
+        if (reconcile_one(db, json_string_value(v), now_ms, &launched, &due_ms, &err) < 0)
             log_err("services: %s: %s", json_string_value(v), err ? err->msg : "failed");
     }
     json_decref(arns);
+    if (ret_due_ms)
+        *ret_due_ms = due_ms;
     return launched;
 }
