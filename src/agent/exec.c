@@ -26,11 +26,6 @@ static const struct {
     {"runc", {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", NULL}, NULL},
 };
 
-/* As in oci/runtime.c: the runtime runs from a read-only bind of itself. */
-static const char *const runtime_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "_LIBCONTAINER_CLONED_BINARY=1", NULL};
-
 int agent_rt_cmd_init(struct agent_rt_cmd *rc, const char *runtime, const char *run_dir,
                       bool hide_unified, struct error **err)
 {
@@ -86,7 +81,7 @@ int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const cha
     argv[n] = NULL;
     struct oci_spawn sp = {
         .argv = argv,
-        .envp = runtime_env,
+        .envp = oci_spawn_runtime_env,
         .hide_unified = rc->hide_unified,
         .ro_bind = argv[0],
         .fds = {-1, -1, -1, -1},
@@ -129,7 +124,7 @@ int agent_rt_delete(const struct agent_rt_cmd *rc, const char *id, struct error 
     argv[n++] = id;
     argv[n] = NULL;
     _cleanup_free_ char *out = NULL;
-    int r = oci_spawn_run(argv, runtime_env, rc->hide_unified, &out, err);
+    int r = oci_spawn_run(argv, oci_spawn_runtime_env, rc->hide_unified, &out, err);
     if (r < 0)
         return r;
     if (r != 0 && !strstr(out, "not exist") && !strstr(out, "does not exist"))

@@ -44,11 +44,8 @@ static const struct runtime_ops runtime_backends[] = {
     {"runc", {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", NULL}, {NULL}},
 };
 
-/* The runtime runs from a read-only bind of its binary (oci_spawn's
- * ro_bind); runc also wants this variable before it trusts that. */
-static const char *const runtime_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "_LIBCONTAINER_CLONED_BINARY=1", NULL};
+/* conmon passes its environment on to the runtime it spawns: that of
+ * oci_spawn_runtime_env, and its sync pipe. */
 static const char *const conmon_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "_OCI_SYNCPIPE=3",
     "_LIBCONTAINER_CLONED_BINARY=1", NULL};
@@ -511,8 +508,8 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
         argv_add(&d, "delete");
         argv_add(&d, "--force");
         argv_add(&d, spec->id);
-        oci_spawn_run((const char *const *)d.v, runtime_env, oci_cgroups_hide_unified(rt->cg), NULL,
-                      NULL);
+        oci_spawn_run((const char *const *)d.v, oci_spawn_runtime_env,
+                      oci_cgroups_hide_unified(rt->cg), NULL, NULL);
         argv_done(&d);
         oci_dir_remove_tree(dir, NULL);
         oci_container_free(c);
@@ -533,7 +530,7 @@ static int runtime_run(struct oci_container *c, const char *sub, const char *opt
         argv_add(&a, opt);
     argv_add(&a, c->id);
     _cleanup_free_ char *out = NULL;
-    int r = oci_spawn_run((const char *const *)a.v, runtime_env,
+    int r = oci_spawn_run((const char *const *)a.v, oci_spawn_runtime_env,
                           oci_cgroups_hide_unified(c->rt->cg), &out, err);
     argv_done(&a);
     if (r < 0)
@@ -640,7 +637,7 @@ int oci_container_exec(struct oci_container *c, const char *const *args, int tim
     argv_add(&a, "--pid-file");
     argv_add(&a, pidfile);
     argv_add(&a, c->id);
-    r = oci_spawn_run_timeout((const char *const *)a.v, runtime_env,
+    r = oci_spawn_run_timeout((const char *const *)a.v, oci_spawn_runtime_env,
                               oci_cgroups_hide_unified(c->rt->cg), timeout_ms, pidfile, ret_output,
                               err);
     argv_done(&a);

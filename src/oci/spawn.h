@@ -31,6 +31,11 @@ struct oci_spawn {
     int fds[4];
 };
 
+/* The environment of an OCI runtime (crun, runc) spawned with ro_bind on its
+ * binary: PATH, and the variable runc wants before it trusts a read-only
+ * binary (crun needs only the mount). */
+extern const char *const oci_spawn_runtime_env[];
+
 /* Forks and execs sp; returns once the program runs (or with the errno and
  * the step of the set-up that failed). The caller reaps *ret_pid. */
 int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err);

@@ -911,9 +911,7 @@ out:
 
 bool sched_services_reconcile(struct db *db, int64_t now_ms, int64_t *ret_due_ms)
 {
-    int64_t due_ms = INT64_MAX;
-    if (ret_due_ms)
-        *ret_due_ms = INT64_MAX;
+    *ret_due_ms = INT64_MAX;
     _cleanup_error_ struct error *err = NULL;
     sqlite3_stmt *st =
         db_stmt(db, "SELECT arn FROM services WHERE status IN ('ACTIVE', 'DRAINING')", &err);
@@ -931,11 +929,9 @@ bool sched_services_reconcile(struct db *db, int64_t now_ms, int64_t *ret_due_ms
     json_array_foreach(arns, i, v)
     {
         error_freep(&err);
-        if (reconcile_one(db, json_string_value(v), now_ms, &launched, &due_ms, &err) < 0)
+        if (reconcile_one(db, json_string_value(v), now_ms, &launched, ret_due_ms, &err) < 0)
             log_err("services: %s: %s", json_string_value(v), err ? err->msg : "failed");
     }
     json_decref(arns);
-    if (ret_due_ms)
-        *ret_due_ms = due_ms;
     return launched;
 }

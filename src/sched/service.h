@@ -21,7 +21,7 @@ struct db;
 /* Reconciles every live service once, using db (the scheduler thread's
  * connection, no transaction open). Answers true when it created or stopped
  * tasks. Errors are logged per service and do not stop the pass.
- * *ret_due_ms (may be NULL) gets the earliest time (time_now_ms() clock)
+ * *ret_due_ms gets the earliest time (time_now_ms() clock)
  * at which a service's state will change by the clock alone (a task
  * settles, a backoff ends), INT64_MAX when none: the scheduler passes
  * again then, not only at its next resync. */
