@@ -82,9 +82,13 @@ static void host_remember_http(const char *host)
     pthread_mutex_unlock(&http_hosts_lock);
 }
 
-/* Connections, DNS answers and TLS sessions shared by every client of the
- * process, so that the next pull from a registry reuses a kept-alive
- * connection instead of connecting (and handshaking) again. */
+/* DNS answers and TLS sessions shared by every client of the process, so
+ * that the next pull from a registry resumes its TLS session instead of a
+ * full handshake. Not connections: libcurl does not support sharing its
+ * connection cache between threads (CURLSHOPT_SHARE(3)), and with it
+ * concurrent pulls on different API workers stalled, a manifest request
+ * waiting with no answer until the caller gave up. A pull's own transfers
+ * (manifest, config, blobs) share its multi handle's connections. */
 static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 static CURLSH *share;
 static pthread_once_t share_once = PTHREAD_ONCE_INIT;
@@ -113,7 +117,6 @@ static void share_init(void)
         abort();
     curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
     curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 }

@@ -23,6 +23,34 @@ AWS = "/usr/bin/aws"
 REGION = "us-east-1"
 
 
+SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer")
+
+
+def sanitizer_excerpt(text):
+    """The sanitizer report in a daemon's log, or None: from a few lines
+    before its first line, so that CI output that keeps only the start of
+    a failure still shows the stack, then the log's last lines."""
+    starts = [i for i in (text.find(m) for m in SANITIZER_MARKS) if i >= 0]
+    if not starts:
+        return None
+    begin = text.rfind("\n", 0, min(starts))
+    for _ in range(5):
+        if begin <= 0:
+            break
+        begin = text.rfind("\n", 0, begin)
+    report = text[max(begin, 0):][:16000]
+    tail = text[-2000:] if len(text) - max(begin, 0) > 16000 else ""
+    return report + ("\n[...]\n" + tail if tail else "")
+
+
+def log_sanitizer_excerpt(path):
+    try:
+        with open(path, errors="replace") as f:
+            return sanitizer_excerpt(f.read())
+    except OSError:
+        return None
+
+
 class Skiffd:
     """One skiffd process and its data dir."""
 
@@ -252,12 +280,7 @@ def make_skiffd():
         s.stop()
         s.cleanup_host()
     # Under an ASan/UBSan build a sanitizer report fails the test.
-    reports = []
-    for s in started:
-        with open(s.log_path, errors="replace") as f:
-            text = f.read()
-        if any(m in text for m in ("runtime error:", "AddressSanitizer", "LeakSanitizer")):
-            reports.append(text[-20000:])
+    reports = [r for r in (log_sanitizer_excerpt(s.log_path) for s in started) if r]
     for d in dirs:
         subprocess.run(["rm", "-rf", d])
     if reports:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import registry as reg
-from conftest import Skiffd
+from conftest import Skiffd, log_sanitizer_excerpt
 
 IMAGE = "skiff/busybox:tasks"
 
@@ -76,14 +76,7 @@ def busybox_layout():
 
 
 def sanitizer_report(s):
-    try:
-        with open(s.log_path, errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return None
-    if any(m in text for m in ("runtime error:", "AddressSanitizer", "LeakSanitizer")):
-        return text[-20000:]
-    return None
+    return log_sanitizer_excerpt(s.log_path)
 
 
 class Daemons:
