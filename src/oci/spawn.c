@@ -66,8 +66,11 @@ struct child_args {
 /* Runs in the child between clone and exec. It shares the parent's memory
  * (CLONE_VM, as posix_spawn does) while the parent waits (CLONE_VFORK), so
  * it only makes system calls: no allocation, no locks, nothing that a
- * thread of the parent could be holding. */
-static int child(void *p)
+ * thread of the parent could be holding. Not instrumented by ASan: its
+ * frame never returns (exec or _exit), so the redzones ASan marks in the
+ * shadow of its stack would stay there after the stack is unmapped, and a
+ * thread stack mapped there later would read as a stack-buffer-overflow. */
+__attribute__((no_sanitize_address)) static int child(void *p)
 {
     const struct oci_spawn *sp = ((struct child_args *)p)->sp;
     int errfd = ((struct child_args *)p)->errfd;

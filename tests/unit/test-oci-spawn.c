@@ -2,7 +2,9 @@
  * its own, where ro_bind (the runtime's binary) is a read-only bind of
  * itself, so that crun and runc skip copying themselves (CVE-2019-5736
  * defence) at every call; the host never sees that mount. And the error
- * path: a program that cannot be executed fails with its errno. */
+ * path: a program that cannot be executed fails with its errno. Under ASan,
+ * the child's stack leaves no poisoned shadow behind for the next mapping
+ * at its address (a thread stack there read as a stack-buffer-overflow). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,8 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "base/cleanup.h"
 #include "base/xalloc.h"
@@ -99,6 +106,32 @@ static void test_spawn_without_ro_bind_leaves_program_alone(void **state)
     free(text);
 }
 
+/* The child runs on a stack oci_spawn maps and unmaps; the next mapping of
+ * that size usually lands at the same address. */
+static void test_child_stack_leaves_no_asan_poison(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    if (geteuid() != 0)
+        skip();
+    for (int i = 0; i < 20; i++) {
+        const char *const argv[] = {"/bin/true", NULL};
+        struct error *err = NULL;
+        int r = oci_spawn_run(argv, env, false, NULL, &err);
+        assert_int_equal(r, 0);
+        size_t size = 64 * 1024;
+        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(m != MAP_FAILED);
+        void *bad = __asan_region_is_poisoned(m, size);
+        munmap(m, size);
+        if (bad)
+            fail_msg("poisoned shadow at %p in a fresh mapping %p", bad, m);
+    }
+#else
+    skip();
+#endif
+}
+
 static void test_missing_program_fails_with_errno(void **state)
 {
     (void)state;
@@ -119,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_run_binds_program_read_only),
         cmocka_unit_test(test_spawn_without_ro_bind_leaves_program_alone),
         cmocka_unit_test(test_missing_program_fails_with_errno),
+        cmocka_unit_test(test_child_stack_leaves_no_asan_poison),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
