@@ -8,6 +8,24 @@ import subprocess
 import pytest
 
 LOCK_DIR = "/run/skiff-net"
+# A subnet bridge's policy-routing rule (src/net/net.h): fwmark and table
+# NET_BRIDGE_MARK_BASE | the bridge's ifindex, priority NET_BRIDGE_RULE_PRIO.
+BRIDGE_MARK_BASE = 0x5b000000
+BRIDGE_RULE_PRIO = 30000
+
+
+def delete_link(name):
+    """ip link del, and first the routing rule skiffd keeps for a bridge of
+    that index: the daemon deletes it with its bridges, and sweeps those of
+    bridges gone while it was down, but not after a test removed them."""
+    try:
+        with open("/sys/class/net/%s/ifindex" % name) as f:
+            mark = BRIDGE_MARK_BASE | int(f.read())
+    except (OSError, ValueError):
+        return
+    subprocess.run(["ip", "rule", "del", "fwmark", hex(mark), "table", str(mark),
+                    "priority", str(BRIDGE_RULE_PRIO)], stderr=subprocess.DEVNULL)
+    subprocess.run(["ip", "link", "del", name], stderr=subprocess.DEVNULL)
 
 
 def scope_of(s):
@@ -39,7 +57,7 @@ def drop_scope(sc):
     for kind in ("ske", "skb"):
         for n in os.listdir("/sys/class/net"):
             if n.startswith(kind + sc):
-                subprocess.run(["ip", "link", "del", n], stderr=subprocess.DEVNULL)
+                delete_link(n)
     for family in ("inet", "bridge"):
         subprocess.run(["nft", "delete", "table", family, "skiff_" + sc],
                        stderr=subprocess.DEVNULL)

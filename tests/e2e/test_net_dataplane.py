@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from conftest import BUILD
+from net_util import delete_link
 
 NET_TOOL = os.path.join(BUILD, "src", "net", "net-tool")
 BUSYBOX = "/bin/busybox"
@@ -46,7 +47,7 @@ def lab():
     for n in made["ns"]:
         sh("ip", "netns", "del", n, check=False)
     for l in made["links"]:
-        sh("ip", "link", "del", l, check=False)
+        delete_link(l)
 
 
 def unused_scope():

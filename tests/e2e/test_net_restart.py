@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from net_util import bridge_of, links, net_daemons, scope_of, table  # noqa: F401
+from net_util import bridge_of, delete_link, links, net_daemons, scope_of, table  # noqa: F401
 from tasks_util import (busybox_layout, container, daemons, describe, log_lines,  # noqa: F401
                         register, run, stop_all_tasks, wait_tasks)
 
@@ -56,7 +56,7 @@ def plant(scope):
 
 def unplant(scope):
     for name in ("ske%sbadc0ffe" % scope, "skb%sbadc0ffe" % scope):
-        subprocess.run(["ip", "link", "del", name], stderr=subprocess.DEVNULL)
+        delete_link(name)
     for family in ("inet", "bridge"):
         subprocess.run(["nft", "delete", "table", family, "skiff_" + scope],
                        stderr=subprocess.DEVNULL)
