@@ -761,11 +761,15 @@ def test_kill9_reattach(env):
     records the exit that happened meanwhile with its real code, and can
     stop the rest."""
     a = Agent(env["data"], env["run"])
+    # Retries and a timeout that a busy host's `crun exec` fits in.
     long = [task(sh("trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done",
                     healthCheck={"command": ["CMD-SHELL", "true"], "interval": 1,
-                                 "timeout": 2, "retries": 1}))
+                                 "timeout": 5, "retries": 3}))
             for _ in range(8)]
-    short = task(sh("sleep 6; echo done; exit 7"))
+    # Exits on SIGUSR1, sent once the agent is dead: a timed exit could
+    # come before the kill on a busy host (the first agent would then
+    # report it, and the second has nothing left to tell).
+    short = task(sh("trap 'echo done; exit 7' USR1; while :; do sleep 0.1; done"))
     for m in long + [short]:
         a.assign(m)
     for m in long + [short]:
@@ -777,6 +781,7 @@ def test_kill9_reattach(env):
         a.wait(m["taskArn"], "RUNNING", pred=lambda r: r["healthStatus"] == "HEALTHY")
     a.kill9()
     # The short task exits while nobody watches.
+    os.kill(pids[short["taskId"]], signal.SIGUSR1)
     deadline = time.time() + 30
     while os.path.exists("/proc/%d" % pids[short["taskId"]]) and time.time() < deadline:
         time.sleep(0.1)
