@@ -19,11 +19,11 @@
 #include <unistd.h>
 
 #define UNIFIED_MOUNT "/sys/fs/cgroup/unified"
+#define OUTPUT_CAP    (64 * 1024)
 
 const char *const oci_spawn_runtime_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "_LIBCONTAINER_CLONED_BINARY=1", NULL};
-#define OUTPUT_CAP (64 * 1024)
 
 /* Steps of the child's set-up, reported with errno through the error pipe. */
 enum step {
