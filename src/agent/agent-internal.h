@@ -212,6 +212,11 @@ struct ctr {
     struct health_run hc;
     struct img_info *img;  /* between pull and create */
     struct pull_req *pull; /* asked for at provisioning, not yet taken */
+    /* Its monitor, started at the end of provisioning so that conmon's
+     * exec and start-up overlap the pull and the bundle; taken by the
+     * create. */
+    struct oci_monitor *mon;
+    bool mon_wanted; /* set for the thread that starts it */
 };
 
 struct agent;
@@ -227,6 +232,10 @@ struct task {
     struct ctr *ctrs;      /* def.n_ctrs */
     int64_t activating_ns; /* start of the dependency waits (startTimeout) */
     int64_t pull_begun_ms; /* the pulls were asked for (during provisioning) */
+    /* Starts the containers' monitors beside the pull (start_monitors);
+     * joined before anything reads ctrs[].mon. */
+    pthread_t mon_thread;
+    bool mon_pending;
     struct buf warnings;
 
     /* Shared with the node operations, under agent.lock. */

@@ -84,7 +84,7 @@ int agent_rt_exec_start(const struct agent_rt_cmd *rc, const char *id, const cha
         .envp = oci_spawn_runtime_env,
         .hide_unified = rc->hide_unified,
         .ro_bind = argv[0],
-        .fds = {-1, -1, -1, -1},
+        .fds = {-1, -1, -1, -1, -1},
     };
     int r = oci_spawn(&sp, ret_pid, err);
     if (r < 0)

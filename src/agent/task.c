@@ -72,6 +72,7 @@ struct task *agent_task_new(struct agent *a, struct task_def *def)
 
 static void ctr_release(struct ctr *c)
 {
+    oci_monitor_discard(TAKE_PTR(c->mon));
     if (c->pidfd >= 0)
         close(c->pidfd);
     c->pidfd = -1;
@@ -160,6 +161,49 @@ static void begin_pulls(struct task *t)
     }
 }
 
+/* Starts the monitor of every container not yet created, once the task's
+ * storage (where their directories are) is there: conmon's exec and
+ * start-up then run on another core while this thread pulls and writes the
+ * bundles (docs/agent.md, "Start path"). A container whose directory is
+ * already there (a start that a restart interrupted) gets none: create_ctr
+ * cleans that up first. Without one, create_ctr starts conmon itself, so a
+ * failure here only costs time. */
+static void *monitors_main(void *p)
+{
+    struct task *t = p;
+    for (size_t i = 0; i < t->def.n_ctrs; i++) {
+        struct ctr *c = &t->ctrs[i];
+        if (!c->mon_wanted)
+            continue;
+        _cleanup_free_ char *dir = agent_ctr_dir(t, c->def);
+        if (access(dir, F_OK) == 0)
+            continue;
+        _cleanup_error_ struct error *e = NULL;
+        if (oci_monitor_start(t->a->rt, dir, c->def->runtime_id, &c->mon, &e) < 0)
+            log_warn("task %s: container %s: monitor: %s", t->def.id, c->def->name, e->msg);
+    }
+    return NULL;
+}
+
+static void start_monitors(struct task *t)
+{
+    /* The thread reads only mon_wanted, and writes only mon. */
+    for (size_t i = 0; i < t->def.n_ctrs; i++)
+        t->ctrs[i].mon_wanted = t->ctrs[i].state == CTR_NONE && !t->ctrs[i].mon;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
+    t->mon_pending = pthread_create(&t->mon_thread, &attr, monitors_main, t) == 0;
+    pthread_attr_destroy(&attr);
+}
+
+static void join_monitors(struct task *t)
+{
+    if (t->mon_pending)
+        pthread_join(t->mon_thread, NULL);
+    t->mon_pending = false;
+}
+
 static void step_provision(struct task *t)
 {
     _cleanup_error_ struct error *e = NULL;
@@ -169,6 +213,7 @@ static void step_provision(struct task *t)
         begin_stop(t, CODE_FAILED, msg);
         return;
     }
+    start_monitors(t);
     t->status = TS_PENDING;
     agent_task_publish(t, false);
 }
@@ -302,7 +347,7 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
     struct agent *a = t->a;
     const struct ctr_def *d = c->def;
     _cleanup_free_ char *dir = agent_ctr_dir(t, d);
-    if (access(dir, F_OK) == 0)
+    if (!c->mon && access(dir, F_OK) == 0)
         clean_partial(t, c, dir);
     if (!c->img) {
         /* Resumed after a restart between pull and create. */
@@ -383,7 +428,8 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
         };
         struct buf warn;
         buf_init(&warn, 16 * 1024);
-        r = oci_container_create(a->rt, dir, &spec, &a->host, &warn, &c->oc, err);
+        r = oci_container_create_with(a->rt, dir, &spec, &a->host, &warn, TAKE_PTR(c->mon), &c->oc,
+                                      err);
         if (warn.len) {
             /* A clamped ulimit: the task runs, and says so. */
             buf_printf(&t->warnings, "container %s: %s", d->name, warn.data);
@@ -400,8 +446,10 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
         free(lower[i]);
     free(lower);
     agent_process_done(&p);
-    if (r < 0)
+    if (r < 0) {
+        oci_monitor_discard(TAKE_PTR(c->mon)); /* failed before the create */
         return r;
+    }
     if (d->health.enabled) {
         _cleanup_free_ char *hc = xasprintf("%s/hc", t->dir);
         _cleanup_free_ char *config = xasprintf("%s/bundle/config.json", dir);
@@ -437,6 +485,7 @@ static void abandon(struct task *t, struct ctr *c, const char *reason)
 
 static void step_create(struct task *t)
 {
+    join_monitors(t);
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         struct ctr *c = &t->ctrs[i];
         if (c->state != CTR_NONE)
@@ -819,9 +868,11 @@ static void move_log(struct task *t, struct ctr *c)
 
 static void step_deprovision(struct task *t)
 {
+    join_monitors(t);
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         struct ctr *c = &t->ctrs[i];
         agent_health_cancel(t, c);
+        oci_monitor_discard(TAKE_PTR(c->mon));
         _cleanup_free_ char *dir = agent_ctr_dir(t, c->def);
         if (!c->oc && access(dir, F_OK) == 0) {
             /* After a restart: find the container again to delete it. */
@@ -903,6 +954,7 @@ static void *task_main(void *p)
             break;
         }
     }
+    join_monitors(t);
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         agent_pull_drop(a, TAKE_PTR(t->ctrs[i].pull));
         agent_health_cancel(t, &t->ctrs[i]);

@@ -19,7 +19,10 @@
  *
  * Container options: --lower DIR (repeatable), --ctr-cpu U, --ctr-memory MIB,
  * --ctr-reservation MIB, --readonly, --ptrace, --init, --env K=V,
- * --hostname H, --nofile SOFT:HARD, --cwd DIR, --user UID:GID. */
+ * --hostname H, --nofile SOFT:HARD, --cwd DIR, --user UID:GID, --ahead MS
+ * (create/run: the monitor is started first, MS ms before the bundle is
+ * written, as the agent does; "ahead_waiting" says whether it was then
+ * still waiting, forking nothing). */
 #include "oci/bundle.h"
 #include "oci/cgroup.h"
 #include "oci/netns.h"
@@ -34,6 +37,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +63,7 @@ struct ctr_opts {
     struct oci_container_spec spec;
     struct oci_rlimit nofile;
     char *netns, *cgpath, *hosts, *resolv;
+    int ahead_ms; /* -1: no monitor started ahead */
 };
 
 static void die(struct error *e)
@@ -152,20 +157,15 @@ static int cmd_task_delete(struct tool *t, int argc, char **argv)
 static int parse_ctr(struct tool *t, int argc, char **argv, const char *task, const char *ctr,
                      struct ctr_opts *o)
 {
-    static const struct option lo[] = {{"lower", 1, 0, 'l'},
-                                       {"ctr-cpu", 1, 0, 'c'},
-                                       {"ctr-memory", 1, 0, 'm'},
-                                       {"ctr-reservation", 1, 0, 'R'},
-                                       {"readonly", 0, 0, 'o'},
-                                       {"ptrace", 0, 0, 'p'},
-                                       {"init", 0, 0, 'i'},
-                                       {"env", 1, 0, 'e'},
-                                       {"hostname", 1, 0, 'h'},
-                                       {"nofile", 1, 0, 'n'},
-                                       {"cwd", 1, 0, 'w'},
-                                       {"user", 1, 0, 'u'},
-                                       {0, 0, 0, 0}};
+    static const struct option lo[] = {{"lower", 1, 0, 'l'},      {"ctr-cpu", 1, 0, 'c'},
+                                       {"ctr-memory", 1, 0, 'm'}, {"ctr-reservation", 1, 0, 'R'},
+                                       {"readonly", 0, 0, 'o'},   {"ptrace", 0, 0, 'p'},
+                                       {"init", 0, 0, 'i'},       {"env", 1, 0, 'e'},
+                                       {"hostname", 1, 0, 'h'},   {"nofile", 1, 0, 'n'},
+                                       {"cwd", 1, 0, 'w'},        {"user", 1, 0, 'u'},
+                                       {"ahead", 1, 0, 'A'},      {0, 0, 0, 0}};
     memset(o, 0, sizeof(*o));
+    o->ahead_ms = -1;
     o->spec.id = ctr;
     int c;
     while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
@@ -210,6 +210,9 @@ static int parse_ctr(struct tool *t, int argc, char **argv, const char *task, co
             break;
         case 'u':
             sscanf(optarg, "%u:%u", &o->spec.uid, &o->spec.gid);
+            break;
+        case 'A':
+            o->ahead_ms = atoi(optarg);
             break;
         default:
             return 2;
@@ -281,6 +284,30 @@ static int cmd_config(struct tool *t, int argc, char **argv)
     return 0;
 }
 
+/* True when pid is conmon, alive and with no child (waiting on its start
+ * pipe). */
+static bool monitor_waiting(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *end = strrchr(buf, ')');
+    if (!strstr(buf, "(conmon)") || !end || end[1] != ' ' || end[2] == 'Z')
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    int ch = fgetc(f);
+    fclose(f);
+    return ch == EOF;
+}
+
 static int do_create(struct tool *t, int argc, char **argv, bool start)
 {
     if (argc < 4)
@@ -297,8 +324,16 @@ static int do_create(struct tool *t, int argc, char **argv, bool start)
     struct buf w;
     buf_init(&w, 4096);
     struct oci_container *c = NULL;
+    struct oci_monitor *m = NULL;
+    const char *waiting = "null";
+    if (o.ahead_ms >= 0) {
+        if (oci_monitor_start(t->rt, dir, ctr, &m, &err) < 0)
+            die(err);
+        poll(NULL, 0, o.ahead_ms);
+        waiting = monitor_waiting(oci_monitor_pid(m)) ? "true" : "false";
+    }
     int64_t t0 = time_mono_ns();
-    if (oci_container_create(t->rt, dir, &o.spec, &t->host, &w, &c, &err) < 0)
+    if (oci_container_create_with(t->rt, dir, &o.spec, &t->host, &w, m, &c, &err) < 0)
         die(err);
     int64_t t1 = time_mono_ns();
     if (start && oci_container_start(c, &err) < 0)
@@ -310,6 +345,7 @@ static int do_create(struct tool *t, int argc, char **argv, bool start)
            "\"total_ms\":%.3f,",
            (int)st.pid, (int)oci_container_monitor_pid(c), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
            (t2 - t0) / 1e6);
+    printf("\"ahead_waiting\":%s,", waiting);
     json_str("warnings", w.data, false);
     printf("}\n");
     buf_done(&w);
@@ -564,7 +600,7 @@ static int cmd_bench(struct tool *t, int argc, char **argv)
                                    .hide_unified = oci_cgroups_hide_unified(t->cg),
                                    .mount_target = rootfs,
                                    .mount_data = data,
-                                   .fds = {-1, -1, 2, -1}};
+                                   .fds = {-1, -1, 2, -1, -1}};
             pid_t pid;
             int status = 0;
             if (oci_spawn(&sp, &pid, &err) < 0 || oci_spawn_wait(pid, &status, &err) < 0)

@@ -18,11 +18,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -325,26 +328,83 @@ int oci_container_kill_strays(const char *id, int timeout_ms)
     return n;
 }
 
-/* Has conmon create the container; fills c->pid and c->conmon_pid. */
-static int launch(struct oci_container *c, const char *rootfs, const char *mount_data,
-                  struct error **err)
+/* What conmon and the overlay need of a container's id and directory. */
+static int check_names(const struct oci_runtime *rt, const char *dir, const char *id,
+                       struct error **err)
 {
-    struct oci_runtime *rt = c->rt;
-    _cleanup_free_ char *bundle = xasprintf("%s/bundle", c->dir);
-    _cleanup_free_ char *exit_dir = xasprintf("%s/exit", c->dir);
-    _cleanup_free_ char *pidfile = xasprintf("%s/pidfile", c->dir);
-    _cleanup_free_ char *conmon_pidfile = xasprintf("%s/conmon.pid", c->dir);
-    _cleanup_free_ char *conmon_log = xasprintf("%s/conmon.log", c->dir);
-    _cleanup_free_ char *log_arg = xasprintf("k8s-file:%s", c->log_path);
+    if (!id || !oci_name_valid(id))
+        return error_set(err, EINVAL, NULL, "container id: invalid");
+    if (!dir || !overlay_safe(dir))
+        return error_set(err, EINVAL, NULL,
+                         "container %s: directory must be absolute, without "
+                         "',', ':' or '\\'",
+                         id);
+    struct sockaddr_un sun;
+    if (strlen(rt->sock_dir) + strlen(id) + sizeof("//attach") > sizeof(sun.sun_path))
+        return error_set(err, ENAMETOOLONG, NULL,
+                         "container %s: run dir %s too long for "
+                         "conmon's attach socket",
+                         id, rt->sock_dir);
+    return 0;
+}
+
+/* The container's directory and those conmon and the overlay need. */
+static int make_dirs(const char *dir, struct error **err)
+{
+    int r = oci_dir_make(dir, 0700, err);
+    if (r < 0)
+        return r;
+    const struct {
+        const char *name;
+        mode_t mode;
+    } subs[] = {
+        {"exit", 0755}, {"upper", 0755}, {"work", 0755}, {"bundle", 0700}, {"bundle/rootfs", 0755}};
+    for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+        _cleanup_free_ char *d = xasprintf("%s/%s", dir, subs[i].name);
+        if (mkdir(d, subs[i].mode) < 0 && errno != EEXIST)
+            return error_errno(err, errno, "mkdir %s", d);
+    }
+    return 0;
+}
+
+/* conmon started for container id in dir, before or with its container. */
+struct oci_monitor {
+    char *id, *dir;
+    pid_t first;  /* conmon's first process: it forks the monitor and exits */
+    int sync_fd;  /* read end of conmon's sync pipe: the container's pid */
+    int start_fd; /* write end of its start pipe (ahead only, else -1) */
+};
+
+/* conmon's environment: conmon_env, plus its start pipe when ahead. */
+static const char *const conmon_env_ahead[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "_OCI_SYNCPIPE=3",
+    "_OCI_STARTPIPE=4", "_LIBCONTAINER_CLONED_BINARY=1", NULL};
+
+/* Spawns conmon for container id in dir. Not ahead, the overlay
+ * (mount_data) is mounted on the rootfs in its namespace before the exec
+ * and conmon runs the runtime's create at once. Ahead, conmon waits on its
+ * start pipe first (it reads it before it forks anything), and the rootfs
+ * is mounted later, by monitor_mount. */
+static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir,
+                         const char *mount_data, bool ahead, struct oci_monitor **ret,
+                         struct error **err)
+{
+    _cleanup_free_ char *bundle = xasprintf("%s/bundle", dir);
+    _cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", dir);
+    _cleanup_free_ char *exit_dir = xasprintf("%s/exit", dir);
+    _cleanup_free_ char *pidfile = xasprintf("%s/pidfile", dir);
+    _cleanup_free_ char *conmon_pidfile = xasprintf("%s/conmon.pid", dir);
+    _cleanup_free_ char *conmon_log = xasprintf("%s/conmon.log", dir);
+    _cleanup_free_ char *log_arg = xasprintf("k8s-file:%s/ctr.log", dir);
     const char *fixed[] = {rt->conmon,
                            "--api-version",
                            "1",
                            "-c",
-                           c->id,
+                           id,
                            "-u",
-                           c->id,
+                           id,
                            "-n",
-                           c->id,
+                           id,
                            "-r",
                            rt->path,
                            "-b",
@@ -379,48 +439,164 @@ static int launch(struct oci_container *c, const char *rootfs, const char *mount
     _cleanup_close_ int logfd = open(conmon_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (logfd < 0) {
         argv_done(&a);
-        return error_errno(err, errno, "container %s: open %s", c->id, conmon_log);
+        return error_errno(err, errno, "container %s: open %s", id, conmon_log);
     }
-    int sync[2];
-    if (pipe2(sync, O_CLOEXEC) < 0) {
+    int sync[2], start[2] = {-1, -1};
+    if (pipe2(sync, O_CLOEXEC) < 0 || (ahead && pipe2(start, O_CLOEXEC) < 0)) {
+        int e = errno;
+        if (ahead && start[0] < 0) {
+            close(sync[0]);
+            close(sync[1]);
+        }
         argv_done(&a);
-        return error_errno(err, errno, "container %s: pipe", c->id);
+        return error_errno(err, e, "container %s: pipe", id);
     }
     struct oci_spawn sp = {
         .argv = (const char *const *)a.v,
-        .envp = conmon_env,
-        .cwd = c->dir, /* conmon drops its "oom" marker in its working directory */
+        .envp = ahead ? conmon_env_ahead : conmon_env,
+        .cwd = dir, /* conmon drops its "oom" marker in its working directory */
         .hide_unified = oci_cgroups_hide_unified(rt->cg),
-        .mount_target = rootfs,
-        .mount_data = mount_data,
+        .mount_target = ahead ? NULL : rootfs,
+        .mount_data = ahead ? NULL : mount_data,
         .ro_bind = rt->path,
-        .fds = {-1, logfd, logfd, sync[1]},
+        .fds = {-1, logfd, logfd, sync[1], start[0]},
     };
     pid_t first;
     int r = oci_spawn(&sp, &first, err);
     argv_done(&a);
     close(sync[1]);
+    if (ahead)
+        close(start[0]);
     if (r < 0) {
         close(sync[0]);
-        return error_wrap(err, "container %s", c->id);
+        if (ahead)
+            close(start[1]);
+        return error_wrap(err, "container %s", id);
+    }
+    struct oci_monitor *m = xzalloc(sizeof(*m));
+    m->id = xstrdup(id);
+    m->dir = xstrdup(dir);
+    m->first = first;
+    m->sync_fd = sync[0];
+    m->start_fd = ahead ? start[1] : -1;
+    *ret = m;
+    return 0;
+}
+
+pid_t oci_monitor_pid(const struct oci_monitor *m)
+{
+    return m->first;
+}
+
+void oci_monitor_discard(struct oci_monitor *m)
+{
+    if (!m)
+        return;
+    if (m->start_fd >= 0) {
+        /* Still waiting on its start pipe: it forked nothing yet. Killed
+         * before the pipe closes, which would let it go on. */
+        kill(m->first, SIGKILL);
+        close(m->start_fd);
+    }
+    int status;
+    oci_spawn_wait(m->first, &status, NULL);
+    close(m->sync_fd);
+    free(m->id);
+    free(m->dir);
+    free(m);
+}
+
+struct mount_job {
+    int nsfd;
+    const char *target, *data;
+    int errnum;
+    const char *what;
+};
+
+static void *mount_thread(void *p)
+{
+    struct mount_job *j = p;
+    /* setns into a mount namespace needs a thread that shares its file
+     * system attributes (root, cwd) with no other: this one unshares them,
+     * and ends right after. */
+    if (unshare(CLONE_FS) < 0)
+        j->what = "unshare CLONE_FS";
+    else if (setns(j->nsfd, CLONE_NEWNS) < 0)
+        j->what = "enter the monitor's mount namespace";
+    else if (mount("overlay", j->target, "overlay", 0, j->data) < 0)
+        j->what = "mount the rootfs overlay";
+    if (j->what)
+        j->errnum = errno;
+    return NULL;
+}
+
+/* Mounts the rootfs overlay in the mount namespace of a monitor started
+ * ahead (still waiting on its start pipe, so still m->first). */
+static int monitor_mount(struct oci_monitor *m, const char *mount_data, struct error **err)
+{
+    char ns[64];
+    snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", (int)m->first);
+    _cleanup_close_ int fd = open(ns, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "container %s: conmon exited early: open %s", m->id, ns);
+    _cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", m->dir);
+    struct mount_job j = {fd, rootfs, mount_data, 0, NULL};
+    pthread_t th;
+    int r = pthread_create(&th, NULL, mount_thread, &j);
+    if (r != 0)
+        return error_errno(err, r, "container %s: thread", m->id);
+    pthread_join(th, NULL);
+    if (j.what)
+        return error_errno(err, j.errnum, "container %s: %s", m->id, j.what);
+    return 0;
+}
+
+int oci_monitor_start(struct oci_runtime *rt, const char *dir, const char *id,
+                      struct oci_monitor **ret, struct error **err)
+{
+    int r = check_names(rt, dir, id, err);
+    if (r == 0)
+        r = make_dirs(dir, err);
+    if (r < 0)
+        return r;
+    return monitor_spawn(rt, id, dir, NULL, true, ret, err);
+}
+
+/* Lets the monitor run the runtime's create and waits for the container's
+ * pid; fills c->pid and c->conmon_pid. Consumes m. */
+static int launch(struct oci_container *c, struct oci_monitor *m, struct error **err)
+{
+    _cleanup_free_ char *conmon_log = xasprintf("%s/conmon.log", c->dir);
+    _cleanup_free_ char *conmon_pidfile = xasprintf("%s/conmon.pid", c->dir);
+    int r = 0;
+    if (m->start_fd >= 0) {
+        ssize_t n;
+        do
+            n = write(m->start_fd, "0", 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1) {
+            r = error_errno(err, n < 0 ? errno : EIO, "container %s: conmon's start pipe", c->id);
+            kill(m->first, SIGKILL);
+        }
+        close(m->start_fd);
+        m->start_fd = -1;
     }
     _cleanup_free_ char *msg = NULL;
-    r = read_sync(sync[0], &msg, err);
-    close(sync[0]);
+    if (r == 0)
+        r = read_sync(m->sync_fd, &msg, err);
     /* conmon's first process exits as soon as its daemon is forked. */
-    int status;
-    oci_spawn_wait(first, &status, NULL);
+    oci_monitor_discard(m);
     if (r < 0)
         return error_wrap(err, "container %s", c->id);
     json_t *j = json_loads(msg, JSON_DISABLE_EOF_CHECK, NULL);
     json_int_t pid = j ? json_integer_value(json_object_get(j, "data")) : -1;
     if (pid <= 0) {
-        const char *m = j ? json_string_value(json_object_get(j, "message")) : NULL;
+        const char *mm = j ? json_string_value(json_object_get(j, "message")) : NULL;
         _cleanup_free_ char *clog = NULL;
-        if (!m && oci_file_read_at(AT_FDCWD, conmon_log, 2048, &clog, NULL) == 0)
-            m = clog;
-        r = error_set(err, EIO, NULL, "container %s: %s create failed: %s", c->id, rt->ops->name,
-                      m && *m ? m : "no message");
+        if (!mm && oci_file_read_at(AT_FDCWD, conmon_log, 2048, &clog, NULL) == 0)
+            mm = clog;
+        r = error_set(err, EIO, NULL, "container %s: %s create failed: %s", c->id, c->rt->ops->name,
+                      mm && *mm ? mm : "no message");
         json_decref(j);
         return r;
     }
@@ -439,59 +615,54 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
                          const struct oci_container_spec *spec, const struct oci_host *host,
                          struct buf *warnings, struct oci_container **ret, struct error **err)
 {
-    if (!spec->id || !oci_name_valid(spec->id))
-        return error_set(err, EINVAL, NULL, "container id: invalid");
-    if (!dir || !overlay_safe(dir))
-        return error_set(err, EINVAL, NULL,
-                         "container %s: directory must be absolute, without "
-                         "',', ':' or '\\'",
-                         spec->id);
-    if (spec->n_lower_dirs == 0)
-        return error_set(err, EINVAL, NULL, "container %s: no rootfs layers", spec->id);
+    return oci_container_create_with(rt, dir, spec, host, warnings, NULL, ret, err);
+}
+
+int oci_container_create_with(struct oci_runtime *rt, const char *dir,
+                              const struct oci_container_spec *spec, const struct oci_host *host,
+                              struct buf *warnings, struct oci_monitor *m,
+                              struct oci_container **ret, struct error **err)
+{
+    int r = check_names(rt, dir, spec->id, err);
+    if (r == 0 && m && (strcmp(m->id, spec->id) != 0 || strcmp(m->dir, dir) != 0))
+        r = error_set(err, EINVAL, NULL, "container %s: monitor started for %s", spec->id, m->id);
+    if (r == 0 && spec->n_lower_dirs == 0)
+        r = error_set(err, EINVAL, NULL, "container %s: no rootfs layers", spec->id);
     struct buf data;
     buf_init(&data, OVERLAY_DATA_MAX);
     buf_puts(&data, "lowerdir=");
-    for (size_t i = 0; i < spec->n_lower_dirs; i++) {
-        if (!overlay_safe(spec->lower_dirs[i])) {
-            buf_done(&data);
-            return error_set(err, EINVAL, NULL, "container %s: layer path %s unusable", spec->id,
-                             spec->lower_dirs[i]);
-        }
+    for (size_t i = 0; r == 0 && i < spec->n_lower_dirs; i++) {
+        if (!overlay_safe(spec->lower_dirs[i]))
+            r = error_set(err, EINVAL, NULL, "container %s: layer path %s unusable", spec->id,
+                          spec->lower_dirs[i]);
         buf_printf(&data, "%s%s", i ? ":" : "", spec->lower_dirs[i]);
     }
-    if (buf_printf(&data, ",upperdir=%s/upper,workdir=%s/work", dir, dir) < 0) {
-        buf_done(&data);
-        return error_set(err, E2BIG, NULL, "container %s: too many layers for one mount", spec->id);
-    }
+    if (r == 0 && buf_printf(&data, ",upperdir=%s/upper,workdir=%s/work", dir, dir) < 0)
+        r = error_set(err, E2BIG, NULL, "container %s: too many layers for one mount", spec->id);
     _cleanup_free_ char *mount_data = buf_steal(&data);
-    struct sockaddr_un sun;
-    if (strlen(rt->sock_dir) + strlen(spec->id) + sizeof("//attach") > sizeof(sun.sun_path))
-        return error_set(err, ENAMETOOLONG, NULL,
-                         "container %s: run dir %s too long for "
-                         "conmon's attach socket",
-                         spec->id, rt->sock_dir);
-
-    int r = oci_dir_make(dir, 0700, err);
-    if (r < 0)
+    if (r < 0) {
+        /* Its directory is the caller's to clean, as after any failure
+         * past this point. */
+        oci_monitor_discard(m);
         return r;
-    _cleanup_free_ char *exit_dir = xasprintf("%s/exit", dir);
-    _cleanup_free_ char *upper = xasprintf("%s/upper", dir);
-    _cleanup_free_ char *work = xasprintf("%s/work", dir);
-    _cleanup_free_ char *bundle = xasprintf("%s/bundle", dir);
-    _cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", dir);
-    const char *dirs[] = {exit_dir, upper, work};
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-        if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST)
-            return error_errno(err, errno, "mkdir %s", dirs[i]);
-    struct oci_container_spec with_bpf = *spec;
-    with_bpf.seccomp_bpf = strcmp(rt->ops->name, "crun") == 0;
-    if ((r = oci_bundle_write(bundle, &with_bpf, host, warnings, err)) < 0)
-        return r;
+    }
 
     struct oci_container *c = container_new(rt, spec->id, dir);
     c->created_ms = time_now_ms();
-    r = launch(c, rootfs, mount_data, err);
+    _cleanup_free_ char *bundle = xasprintf("%s/bundle", dir);
+    struct oci_container_spec with_bpf = *spec;
+    with_bpf.seccomp_bpf = strcmp(rt->ops->name, "crun") == 0;
+    if (!m)
+        r = make_dirs(dir, err);
+    if (r == 0)
+        r = oci_bundle_write(bundle, &with_bpf, host, warnings, err);
+    if (r == 0)
+        r = m ? monitor_mount(m, mount_data, err)
+              : monitor_spawn(rt, spec->id, dir, mount_data, false, &m, err);
+    if (r == 0)
+        r = launch(c, TAKE_PTR(m), err);
     if (r < 0) {
+        oci_monitor_discard(m);
         /* Leave nothing behind: the monitor (a hung create dies with it:
          * conmon gives the runtime PDEATHSIG), the process, the runtime's
          * state, the files. */

@@ -72,6 +72,25 @@ const char *oci_runtime_name(const struct oci_runtime *rt);
 int oci_container_create(struct oci_runtime *rt, const char *dir,
                          const struct oci_container_spec *spec, const struct oci_host *host,
                          struct buf *warnings, struct oci_container **ret, struct error **err);
+/* conmon started ahead of its container (docs/runtime.md, "Start
+ * latency"): exec'd, linked, its log open, waiting on its start pipe before
+ * it forks the runtime, while the caller prepares the rest. */
+struct oci_monitor;
+/* Makes dir (the container's directory, as for oci_container_create) and
+ * starts the monitor of container id there. */
+int oci_monitor_start(struct oci_runtime *rt, const char *dir, const char *id,
+                      struct oci_monitor **ret, struct error **err);
+/* conmon's first process: the one that waits. */
+pid_t oci_monitor_pid(const struct oci_monitor *m);
+/* Kills and reaps a monitor that will not be used (NULL: nothing). Its
+ * directory stays. */
+void oci_monitor_discard(struct oci_monitor *m);
+/* oci_container_create with the monitor m started for the same id and dir
+ * (NULL: started now). Consumes m, on failure too. */
+int oci_container_create_with(struct oci_runtime *rt, const char *dir,
+                              const struct oci_container_spec *spec, const struct oci_host *host,
+                              struct buf *warnings, struct oci_monitor *m,
+                              struct oci_container **ret, struct error **err);
 /* Lets the created container's process exec its command. */
 int oci_container_start(struct oci_container *c, struct error **err);
 /* Runs args inside the running container, as the runtime's `exec` does:

@@ -85,18 +85,23 @@ __attribute__((no_sanitize_address)) static int child(void *p)
         sigaction(s, &dfl, NULL);
 
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int moved[4];
-    for (int i = 0; i < 4; i++) {
+    int moved[5];
+    for (int i = 0; i < 5; i++) {
         int src = sp->fds[i] >= 0 ? sp->fds[i] : (i < 3 ? nullfd : -1);
         moved[i] = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, 10) : -1;
         if (src >= 0 && moved[i] < 0)
             goto fail;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (moved[i] >= 0 && dup2(moved[i], i) < 0)
             goto fail;
-    if (syscall(SYS_close_range, moved[3] >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    /* Everything from 3 closes on exec but what was asked for (a 3 not
+     * asked for when 4 is: whatever the parent had there). */
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         goto fail;
+    for (int i = 3; i < 5; i++)
+        if (moved[i] >= 0 && fcntl(i, F_SETFD, 0) < 0)
+            goto fail;
 
     ce.step = STEP_UNSHARE;
     if (unshare(CLONE_NEWNS) < 0)
@@ -210,7 +215,7 @@ int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool
         .envp = envp,
         .hide_unified = hide_unified,
         .ro_bind = argv[0],
-        .fds = {-1, out[1], out[1], -1},
+        .fds = {-1, out[1], out[1], -1, -1},
     };
     pid_t pid;
     int r = oci_spawn(&sp, &pid, err);

@@ -26,9 +26,9 @@ struct oci_spawn {
      * dynamic link at every runtime call. The mount lives and dies with the
      * namespace. */
     const char *ro_bind;
-    /* Descriptors for the child's 0, 1, 2 (-1: /dev/null) and 3 (-1: none).
-     * Every other descriptor is closed on exec. */
-    int fds[4];
+    /* Descriptors for the child's 0, 1, 2 (-1: /dev/null), 3 and 4 (-1:
+     * none). Every other descriptor is closed on exec. */
+    int fds[5];
 };
 
 /* The environment of an OCI runtime (crun, runc) spawned with ro_bind on its

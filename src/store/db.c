@@ -8,14 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DB_STMT_CACHE   96
 #define DB_BUSY_TIMEOUT 10000 /* ms */
 
 struct db {
     sqlite3 *h;
-    const char *label; /* the schema's, for error messages */
-    struct db *next;   /* in the store's list of connections */
+    const char *label;      /* the schema's, for error messages */
+    struct db *next;        /* in the store's list of connections */
+    pthread_mutex_t *wlock; /* the store's writer queue (db_begin) */
+    bool wlocked;           /* this connection holds it */
     size_t n_cached;
     struct {
         const char *sql;
@@ -28,6 +31,7 @@ struct store {
     const struct store_schema *schema;
     pthread_key_t key;
     pthread_mutex_t lock;
+    pthread_mutex_t wlock;
     struct db *all;
 };
 
@@ -131,9 +135,32 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql, struct error **err)
     return st;
 }
 
+static void wunlock(struct db *db)
+{
+    if (db->wlocked)
+        pthread_mutex_unlock(db->wlock);
+    db->wlocked = false;
+}
+
+/* The writers of this process queue on the store's mutex, each woken as
+ * soon as the one before it ends. Left to SQLite, a writer that finds the
+ * lock taken polls for it, sleeping 1, 2, 5, 10 ms... in between: a task
+ * start paid several milliseconds whenever the scheduler and an API worker
+ * wrote at once. The busy timeout still covers other processes, and a
+ * writer that waited here DB_BUSY_TIMEOUT in vain (a lock-order cycle
+ * between two stores then ends in SQLITE_BUSY, not a hang). */
 int db_begin(struct db *db, struct error **err)
 {
-    return exec(db, "BEGIN IMMEDIATE", err);
+    if (db->wlock && !db->wlocked) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += DB_BUSY_TIMEOUT / 1000;
+        db->wlocked = pthread_mutex_timedlock(db->wlock, &until) == 0;
+    }
+    int r = exec(db, "BEGIN IMMEDIATE", err);
+    if (r < 0 && sqlite3_get_autocommit(db->h))
+        wunlock(db);
+    return r;
 }
 
 int db_commit(struct db *db, struct error **err)
@@ -141,6 +168,8 @@ int db_commit(struct db *db, struct error **err)
     int r = exec(db, "COMMIT", err);
     if (r < 0)
         db_rollback(db);
+    else
+        wunlock(db);
     return r;
 }
 
@@ -148,6 +177,7 @@ void db_rollback(struct db *db)
 {
     if (!sqlite3_get_autocommit(db->h))
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    wunlock(db);
 }
 
 int db_exec_stmt(struct db *db, sqlite3_stmt *st, struct error **err)
@@ -263,8 +293,10 @@ int store_open_schema(const char *path, const struct store_schema *schema, struc
     s->path = xstrdup(path);
     s->schema = schema;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->wlock, NULL);
     pthread_key_create(&s->key, forget_thread_db);
     /* The connection that migrated becomes the opening thread's. */
+    db->wlock = &s->wlock;
     s->all = db;
     pthread_setspecific(s->key, db);
     *ret = s;
@@ -283,6 +315,7 @@ int store_thread_db(struct store *s, struct db **ret, struct error **err)
         int r = db_open(s->path, s->schema, &db, err);
         if (r < 0)
             return r;
+        db->wlock = &s->wlock;
         pthread_mutex_lock(&s->lock);
         db->next = s->all;
         s->all = db;
@@ -305,6 +338,7 @@ void store_free(struct store *s)
     }
     pthread_key_delete(s->key);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->wlock);
     free(s->path);
     free(s);
 }

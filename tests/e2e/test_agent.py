@@ -347,6 +347,7 @@ def assert_task_clean(env, msg):
     for f in os.listdir(os.path.join(task_dir(env, msg), "logs")):
         assert not os.path.islink(os.path.join(task_dir(env, msg), "logs", f))
     assert [d for d in os.listdir(os.path.join(env["run"], "crun")) if d.startswith(tid)] == []
+    assert processes(tid.encode()) == []
 
 
 # ---------------------------------------------------------------- tests
@@ -669,6 +670,14 @@ def test_stop_while_pulling(env, agent):
         agent.wait(msg["taskArn"], "PENDING", pred=lambda r: "pullStartedAt" in r)
         time.sleep(0.5)
         assert agent.last(msg["taskArn"])["lastStatus"] == "PENDING"
+        # The container's monitor was started ahead, at the end of the
+        # provisioning: conmon waits on its start pipe, with no runtime
+        # under it (docs/agent.md, "Start path").
+        [(cmdline, cmd)] = processes(("%s-0" % msg["taskId"]).encode())
+        pid = int(cmdline.split("/")[2])
+        assert cmd.startswith(b"/usr/bin/conmon\0"), cmd
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            assert f.read().split() == []
         t0 = time.time()
         agent.stop(msg["taskArn"], "ServiceSchedulerInitiated", "scaled in")
         r = agent.wait(msg["taskArn"], "STOPPED")

@@ -548,6 +548,29 @@ def test_create_failure_reports_and_leaves_nothing(make_task, runtime):
     assert os.listdir(os.path.join(RUN_DIR, runtime)) == []
 
 
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
+def test_monitor_started_ahead(make_task, runtime):
+    """The agent's start path: conmon started before the bundle exists waits
+    on its start pipe, forking nothing; the rootfs is then mounted in its
+    namespace and the container runs as any other. A failed create still
+    leaves nothing behind."""
+    t = make_task(runtime=runtime)
+    out = t.run("c", ["/bin/sh", "-c", "echo early bird; test -x /bin/sh"], "--ahead", "300")
+    assert out["ahead_waiting"] is True, out
+    t.wait("c")
+    st = t.status("c")
+    assert st["state"] == "exited" and st["exit_code"] == 0, st
+    assert any(l.endswith("stdout F early bird") for l in t.log("c").splitlines())
+    d = t.dir("bad")
+    p = subprocess.run([TOOL, "-R", RUN_DIR, "-P", CGROUP_PARENT, "-r", runtime, "run", t.name,
+                        "bad", d, "--ahead", "50", "--lower", t.lower, "--", "/no/such/binary"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "%s create failed" % runtime in p.stderr and "/no/such/binary" in p.stderr
+    assert not os.path.exists(d)
+    assert [c for c in os.listdir(os.path.join(RUN_DIR, runtime)) if "bad" in c] == []
+
+
 def test_task_netns_not_pinned_by_other_tasks(make_task):
     """A monitor's mount namespace is a copy of the host's taken when the
     container starts, netns bind mounts of other tasks included. Removing a

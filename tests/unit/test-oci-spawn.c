@@ -84,7 +84,7 @@ static void test_spawn_without_ro_bind_leaves_program_alone(void **state)
     int out[2];
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
     const char *const argv[] = {"/usr/bin/cat", "/proc/self/mountinfo", NULL};
-    struct oci_spawn sp = {.argv = argv, .envp = env, .fds = {-1, out[1], 2, -1}};
+    struct oci_spawn sp = {.argv = argv, .envp = env, .fds = {-1, out[1], 2, -1, -1}};
     struct error *err = NULL;
     pid_t pid;
     int r = oci_spawn(&sp, &pid, &err);
