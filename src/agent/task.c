@@ -859,7 +859,9 @@ static void move_log(struct task *t, struct ctr *c)
     _cleanup_free_ char *dir = agent_ctr_dir(t, c->def);
     _cleanup_free_ char *src = xasprintf("%s/ctr.log", dir);
     _cleanup_free_ char *dst = agent_log_path(t, c->def);
-    if (rename(src, dst) == 0 || (errno == EXDEV && copy_file(src, dst) == 0))
+    /* A container never created ran nothing: the log its monitor opened
+     * ahead of it is empty, and its link (if any) goes. */
+    if (c->created && (rename(src, dst) == 0 || (errno == EXDEV && copy_file(src, dst) == 0)))
         return;
     struct stat st;
     if (lstat(dst, &st) == 0 && S_ISLNK(st.st_mode))

@@ -650,6 +650,9 @@ static const struct {
 int main(int argc, char **argv)
 {
     struct tool t = {.run_dir = "/run/skiff", .runtime = "crun"};
+    /* A monitor that died before its start pipe is written is an error to
+     * report, not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
     int i = 1;
     for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
         if (strcmp(argv[i], "-R") == 0)

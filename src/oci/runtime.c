@@ -442,12 +442,14 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
         return error_errno(err, errno, "container %s: open %s", id, conmon_log);
     }
     int sync[2], start[2] = {-1, -1};
-    if (pipe2(sync, O_CLOEXEC) < 0 || (ahead && pipe2(start, O_CLOEXEC) < 0)) {
+    if (pipe2(sync, O_CLOEXEC) < 0) {
+        argv_done(&a);
+        return error_errno(err, errno, "container %s: pipe", id);
+    }
+    if (ahead && pipe2(start, O_CLOEXEC) < 0) {
         int e = errno;
-        if (ahead && start[0] < 0) {
-            close(sync[0]);
-            close(sync[1]);
-        }
+        close(sync[0]);
+        close(sync[1]);
         argv_done(&a);
         return error_errno(err, e, "container %s: pipe", id);
     }
@@ -584,6 +586,8 @@ static int launch(struct oci_container *c, struct oci_monitor *m, struct error *
     _cleanup_free_ char *msg = NULL;
     if (r == 0)
         r = read_sync(m->sync_fd, &msg, err);
+    if (r < 0)
+        kill(m->first, SIGKILL); /* no answer in time: it may be hung */
     /* conmon's first process exits as soon as its daemon is forked. */
     oci_monitor_discard(m);
     if (r < 0)

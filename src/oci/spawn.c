@@ -73,7 +73,11 @@ struct child_args {
 __attribute__((no_sanitize_address)) static int child(void *p)
 {
     const struct oci_spawn *sp = ((struct child_args *)p)->sp;
-    int errfd = ((struct child_args *)p)->errfd;
+    /* Out of the way of the descriptors set up below (the error pipe may
+     * have been given 3 or 4 if another thread had just closed them). */
+    int errfd = fcntl(((struct child_args *)p)->errfd, F_DUPFD_CLOEXEC, 10);
+    if (errfd < 0)
+        errfd = ((struct child_args *)p)->errfd;
     struct child_error ce = {STEP_FDS, 0};
     sigset_t none;
     sigemptyset(&none);

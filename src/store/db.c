@@ -153,9 +153,9 @@ int db_begin(struct db *db, struct error **err)
 {
     if (db->wlock && !db->wlocked) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += DB_BUSY_TIMEOUT / 1000;
-        db->wlocked = pthread_mutex_timedlock(db->wlock, &until) == 0;
+        db->wlocked = pthread_mutex_clocklock(db->wlock, CLOCK_MONOTONIC, &until) == 0;
     }
     int r = exec(db, "BEGIN IMMEDIATE", err);
     if (r < 0 && sqlite3_get_autocommit(db->h))
