@@ -370,7 +370,8 @@ static int make_dirs(const char *dir, struct error **err)
 /* conmon started for container id in dir, before or with its container. */
 struct oci_monitor {
     char *id, *dir;
-    pid_t first;  /* conmon's first process: it forks the monitor and exits */
+    pid_t pid;    /* conmon (--sync: it stays the monitor; not our child) */
+    int pidfd;    /* of pid, -1 if it was gone already */
     int sync_fd;  /* read end of conmon's sync pipe: the container's pid */
     int start_fd; /* write end of its start pipe (ahead only, else -1) */
 };
@@ -396,9 +397,14 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
     _cleanup_free_ char *conmon_pidfile = xasprintf("%s/conmon.pid", dir);
     _cleanup_free_ char *conmon_log = xasprintf("%s/conmon.log", dir);
     _cleanup_free_ char *log_arg = xasprintf("k8s-file:%s/ctr.log", dir);
+    /* --sync: conmon forks only the runtime, not a daemon of itself (that
+     * fork copied a linked process's page tables and faulted its pages
+     * back in: on this host, most of conmon's CPU). oci_spawn's detach
+     * does the daemon's part, with no copy. */
     const char *fixed[] = {rt->conmon,
                            "--api-version",
                            "1",
+                           "--sync",
                            "-c",
                            id,
                            "-u",
@@ -411,8 +417,6 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
                            bundle,
                            "-p",
                            pidfile,
-                           "-P",
-                           conmon_pidfile,
                            "-l",
                            log_arg,
                            "--exit-dir",
@@ -461,15 +465,27 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
         .mount_target = ahead ? NULL : rootfs,
         .mount_data = ahead ? NULL : mount_data,
         .ro_bind = rt->path,
+        .detach = true,
         .fds = {-1, logfd, logfd, sync[1], start[0]},
     };
-    pid_t first;
-    int r = oci_spawn(&sp, &first, err);
+    pid_t pid;
+    int r = oci_spawn(&sp, &pid, err);
     argv_done(&a);
     close(sync[1]);
     if (ahead)
         close(start[0]);
+    int pidfd = r < 0 ? -1 : pidfd_open(pid, 0);
+    /* conmon writes its pid file only when it forks a daemon of itself:
+     * written here, for a clean-up after a crash (oci_container_create's). */
+    char pidstr[16];
+    int n = snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+    if (r == 0 && (r = oci_file_replace(conmon_pidfile, pidstr, (size_t)n, 0600, err)) < 0) {
+        if (pidfd >= 0)
+            pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+    }
     if (r < 0) {
+        if (pidfd >= 0)
+            close(pidfd);
         close(sync[0]);
         if (ahead)
             close(start[1]);
@@ -478,7 +494,8 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
     struct oci_monitor *m = xzalloc(sizeof(*m));
     m->id = xstrdup(id);
     m->dir = xstrdup(dir);
-    m->first = first;
+    m->pid = pid;
+    m->pidfd = pidfd;
     m->sync_fd = sync[0];
     m->start_fd = ahead ? start[1] : -1;
     *ret = m;
@@ -487,25 +504,32 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
 
 pid_t oci_monitor_pid(const struct oci_monitor *m)
 {
-    return m->first;
+    return m->pid;
 }
 
-void oci_monitor_discard(struct oci_monitor *m)
+/* Frees m; with kill_it, SIGKILLs its conmon first and waits for it to be
+ * gone (its mount namespace with it). */
+static void monitor_free(struct oci_monitor *m, bool kill_it)
 {
     if (!m)
         return;
-    if (m->start_fd >= 0) {
-        /* Still waiting on its start pipe: it forked nothing yet. Killed
-         * before the pipe closes, which would let it go on. */
-        kill(m->first, SIGKILL);
+    if (kill_it && m->pidfd >= 0 && pidfd_send_signal(m->pidfd, SIGKILL, NULL, 0) == 0)
+        pidfd_wait(m->pidfd, KILL_WAIT);
+    if (m->pidfd >= 0)
+        close(m->pidfd);
+    if (m->start_fd >= 0)
         close(m->start_fd);
-    }
-    int status;
-    oci_spawn_wait(m->first, &status, NULL);
     close(m->sync_fd);
     free(m->id);
     free(m->dir);
     free(m);
+}
+
+void oci_monitor_discard(struct oci_monitor *m)
+{
+    /* Still waiting on its start pipe (it forked nothing yet): killed
+     * before the pipe closes, which would let it go on. */
+    monitor_free(m, true);
 }
 
 struct mount_job {
@@ -533,11 +557,11 @@ static void *mount_thread(void *p)
 }
 
 /* Mounts the rootfs overlay in the mount namespace of a monitor started
- * ahead (still waiting on its start pipe, so still m->first). */
+ * ahead (still waiting on its start pipe). */
 static int monitor_mount(struct oci_monitor *m, const char *mount_data, struct error **err)
 {
     char ns[64];
-    snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", (int)m->first);
+    snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", (int)m->pid);
     _cleanup_close_ int fd = open(ns, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return error_errno(err, errno, "container %s: conmon exited early: open %s", m->id, ns);
@@ -569,27 +593,24 @@ int oci_monitor_start(struct oci_runtime *rt, const char *dir, const char *id,
 static int launch(struct oci_container *c, struct oci_monitor *m, struct error **err)
 {
     _cleanup_free_ char *conmon_log = xasprintf("%s/conmon.log", c->dir);
-    _cleanup_free_ char *conmon_pidfile = xasprintf("%s/conmon.pid", c->dir);
     int r = 0;
     if (m->start_fd >= 0) {
         ssize_t n;
         do
             n = write(m->start_fd, "0", 1);
         while (n < 0 && errno == EINTR);
-        if (n != 1) {
+        if (n != 1)
             r = error_errno(err, n < 0 ? errno : EIO, "container %s: conmon's start pipe", c->id);
-            kill(m->first, SIGKILL);
-        }
         close(m->start_fd);
         m->start_fd = -1;
     }
     _cleanup_free_ char *msg = NULL;
     if (r == 0)
         r = read_sync(m->sync_fd, &msg, err);
-    if (r < 0)
-        kill(m->first, SIGKILL); /* no answer in time: it may be hung */
-    /* conmon's first process exits as soon as its daemon is forked. */
-    oci_monitor_discard(m);
+    pid_t conmon_pid = m->pid;
+    /* No answer in time: it may be hung, and is killed (the runtime it
+     * started dies with it: PDEATHSIG). Else it goes on as the monitor. */
+    monitor_free(m, r < 0);
     if (r < 0)
         return error_wrap(err, "container %s", c->id);
     json_t *j = json_loads(msg, JSON_DISABLE_EOF_CHECK, NULL);
@@ -606,9 +627,7 @@ static int launch(struct oci_container *c, struct oci_monitor *m, struct error *
     }
     json_decref(j);
     c->pid = (pid_t)pid;
-    _cleanup_free_ char *cpid = NULL;
-    if (oci_file_read_at(AT_FDCWD, conmon_pidfile, 32, &cpid, NULL) == 0)
-        c->conmon_pid = (pid_t)atoi(cpid);
+    c->conmon_pid = conmon_pid;
     if (proc_start_time(c->pid, &c->pid_start) < 0 ||
         (c->conmon_pid > 0 && proc_start_time(c->conmon_pid, &c->conmon_start) < 0))
         return error_set(err, ESRCH, NULL, "container %s: exited during creation", c->id);

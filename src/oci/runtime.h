@@ -1,6 +1,7 @@
 /* Containers run by an OCI runtime (crun by default, runc selectable) under
- * a conmon monitor, as CRI-O and Podman run them. conmon double-forks and
- * is the container's parent: killing, restarting or upgrading the caller
+ * a conmon monitor, as CRI-O and Podman run them. conmon runs detached from
+ * the caller (spawn.h's detach, with conmon's --sync) and is the
+ * container's parent: killing, restarting or upgrading the caller
  * never kills a container. conmon writes the container's exit code to an
  * exit file and its stdout/stderr, line by line with timestamps (CRI
  * "k8s-file" format), to a log file; both survive the caller.
@@ -80,10 +81,10 @@ struct oci_monitor;
  * starts the monitor of container id there. */
 int oci_monitor_start(struct oci_runtime *rt, const char *dir, const char *id,
                       struct oci_monitor **ret, struct error **err);
-/* conmon's first process: the one that waits. */
+/* conmon's pid (it is not the caller's child: see oci_spawn's detach). */
 pid_t oci_monitor_pid(const struct oci_monitor *m);
-/* Kills and reaps a monitor that will not be used (NULL: nothing). Its
- * directory stays. */
+/* Kills a monitor that will not be used (NULL: nothing) and waits for it to
+ * be gone. Its directory stays. */
 void oci_monitor_discard(struct oci_monitor *m);
 /* oci_container_create with the monitor m started for the same id and dir
  * (NULL: started now). Consumes m, on failure too. */

@@ -33,17 +33,15 @@ enum step {
     STEP_UNIFIED,
     STEP_MOUNT,
     STEP_CHDIR,
+    STEP_DETACH,
     STEP_EXEC,
 };
 
 static const char *const step_names[] = {
-    "set up descriptors",
-    "unshare the mount namespace",
-    "make / a slave mount",
-    ("hide " UNIFIED_MOUNT),
-    "mount the rootfs overlay",
-    "chdir",
-    "exec",
+    "set up descriptors",         "unshare the mount namespace",
+    "make / a slave mount",       ("hide " UNIFIED_MOUNT),
+    "mount the rootfs overlay",   "chdir",
+    "start the detached process", "exec",
 };
 
 static int64_t now_ms(void)
@@ -61,7 +59,25 @@ struct child_error {
 struct child_args {
     const struct oci_spawn *sp;
     int errfd;
+    /* detach: the grandchild's stack and its descriptor of the error pipe,
+     * and (written by the child before it exits) the grandchild's pid. */
+    char *gstack;
+    int gerrfd;
+    pid_t detached;
 };
+
+/* The grandchild of a detached spawn: shares the memory of the child (and
+ * so of the caller), which waits until it has exec'd. Not instrumented by
+ * ASan, as child() below. */
+__attribute__((no_sanitize_address)) static int exec_detached(void *p)
+{
+    struct child_args *a = p;
+    execve(a->sp->argv[0], (char *const *)a->sp->argv, (char *const *)a->sp->envp);
+    struct child_error ce = {STEP_EXEC, errno};
+    while (write(a->gerrfd, &ce, sizeof(ce)) < 0 && errno == EINTR)
+        ;
+    _exit(127);
+}
 
 /* Runs in the child between clone and exec. It shares the parent's memory
  * (CLONE_VM, as posix_spawn does) while the parent waits (CLONE_VFORK), so
@@ -125,6 +141,19 @@ __attribute__((no_sanitize_address)) static int child(void *p)
     ce.step = STEP_CHDIR;
     if (sp->cwd && chdir(sp->cwd) < 0)
         goto fail;
+    if (sp->detach) {
+        /* A second vfork-style clone: the grandchild execs (or reports
+         * why it could not, through its copy of the error pipe) and this
+         * child exits, so the program is nobody's child here. */
+        ce.step = STEP_DETACH;
+        struct child_args *a = p;
+        a->gerrfd = errfd;
+        pid_t g = clone(exec_detached, a->gstack, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+        if (g < 0)
+            goto fail;
+        a->detached = g;
+        _exit(0);
+    }
     ce.step = STEP_EXEC;
     execve(sp->argv[0], (char *const *)sp->argv, (char *const *)sp->envp);
 fail:
@@ -150,7 +179,8 @@ int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err)
         close(errpipe[1]);
         return error_errno(err, e, "mmap");
     }
-    struct child_args args = {sp, errpipe[1]};
+    /* A detached spawn's grandchild runs on the lower half. */
+    struct child_args args = {sp, errpipe[1], (char *)stack + stack_size / 2, -1, 0};
     pid_t pid = clone(child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     int clone_errno = errno;
     munmap(stack, stack_size);
@@ -172,6 +202,12 @@ int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err)
         if (ce.step == STEP_EXEC)
             return error_errno(err, ce.errnum, "exec %s", sp->argv[0]);
         return error_errno(err, ce.errnum, "%s: %s", sp->argv[0], what);
+    }
+    if (sp->detach) {
+        /* The child exited once the grandchild had exec'd. */
+        int status;
+        oci_spawn_wait(pid, &status, NULL);
+        pid = args.detached;
     }
     *ret_pid = pid;
     return 0;

@@ -26,6 +26,11 @@ struct oci_spawn {
      * dynamic link at every runtime call. The mount lives and dies with the
      * namespace. */
     const char *ro_bind;
+    /* The program runs as a grandchild whose parent exits as soon as it
+     * has exec'd: a double fork (both vfork-style, so no page tables are
+     * copied) that leaves it reparented to init (or the nearest
+     * subreaper), not the caller's child and not the caller's to reap. */
+    bool detach;
     /* Descriptors for the child's 0, 1, 2 (-1: /dev/null), 3 and 4 (-1:
      * none). Every other descriptor is closed on exec. */
     int fds[5];
@@ -37,7 +42,8 @@ struct oci_spawn {
 extern const char *const oci_spawn_runtime_env[];
 
 /* Forks and execs sp; returns once the program runs (or with the errno and
- * the step of the set-up that failed). The caller reaps *ret_pid. */
+ * the step of the set-up that failed). The caller reaps *ret_pid, unless
+ * sp->detach. */
 int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err);
 
 /* waitpid() without EINTR; returns the raw status. */

@@ -2,7 +2,9 @@
  * its own, where ro_bind (the runtime's binary) is a read-only bind of
  * itself, so that crun and runc skip copying themselves (CVE-2019-5736
  * defence) at every call; the host never sees that mount. And the error
- * path: a program that cannot be executed fails with its errno. Under ASan,
+ * path: a program that cannot be executed fails with its errno. A detached
+ * program (conmon) runs but is not the caller's child, and leaves the
+ * caller no child to reap, whether its exec worked or not. Under ASan,
  * the child's stack leaves no poisoned shadow behind for the next mapping
  * at its address (a thread stack there read as a stack-buffer-overflow). */
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -146,6 +149,73 @@ static void test_missing_program_fails_with_errno(void **state)
     error_free(err);
 }
 
+/* The parent pid in /proc/PID/stat, or -1. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *end = strrchr(buf, ')');
+    int ppid = -1;
+    if (!end || sscanf(end + 1, " %*c %d", &ppid) != 1)
+        return -1;
+    return (pid_t)ppid;
+}
+
+static void assert_no_child(void)
+{
+    int status;
+    assert_int_equal(waitpid(-1, &status, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
+
+static void test_detached_program_is_not_our_child(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    const char *const argv[] = {"/bin/sleep", "30", NULL};
+    struct oci_spawn sp = {.argv = argv, .envp = env, .detach = true, .fds = {-1, -1, -1, -1, -1}};
+    struct error *err = NULL;
+    pid_t pid;
+    if (oci_spawn(&sp, &pid, &err) < 0)
+        fail_msg("spawn: %s", err->msg);
+    assert_true(pid > 0);
+    char comm[64] = "";
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(comm, sizeof(comm), f));
+    fclose(f);
+    pid_t ppid = parent_of(pid);
+    kill(pid, SIGKILL);
+    assert_string_equal(comm, "sleep\n"); /* it had exec'd on return */
+    assert_true(ppid > 0 && ppid != getpid());
+    assert_no_child(); /* the intermediate child was reaped */
+}
+
+static void test_detached_missing_program_fails_with_errno(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    const char *const argv[] = {"/nonexistent/skiff-no-such-program", NULL};
+    struct oci_spawn sp = {.argv = argv, .envp = env, .detach = true, .fds = {-1, -1, -1, -1, -1}};
+    struct error *err = NULL;
+    pid_t pid = 0;
+    assert_int_equal(oci_spawn(&sp, &pid, &err), -ENOENT);
+    assert_non_null(err);
+    assert_non_null(strstr(err->msg, "exec /nonexistent/skiff-no-such-program"));
+    error_free(err);
+    assert_no_child();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +223,8 @@ int main(void)
         cmocka_unit_test(test_spawn_without_ro_bind_leaves_program_alone),
         cmocka_unit_test(test_missing_program_fails_with_errno),
         cmocka_unit_test(test_child_stack_leaves_no_asan_poison),
+        cmocka_unit_test(test_detached_program_is_not_our_child),
+        cmocka_unit_test(test_detached_missing_program_fails_with_errno),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
