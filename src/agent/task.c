@@ -215,6 +215,11 @@ static void step_provision(struct task *t)
     }
     start_monitors(t);
     t->status = TS_PENDING;
+    /* The pulls began beside the provisioning: pullStartedAt goes out with
+     * PENDING rather than in a report (a save and a store write) of its
+     * own. */
+    if (!t->pull_started_ms)
+        t->pull_started_ms = t->pull_begun_ms;
     agent_task_publish(t, false);
 }
 
@@ -254,10 +259,12 @@ static int pull_images(struct task *t)
 
 static void step_pull(struct task *t)
 {
-    /* When the pulls began, beside the provisioning (or now, resumed after
-     * a restart). */
-    t->pull_started_ms = t->pull_begun_ms ? t->pull_begun_ms : time_now_ms();
-    agent_task_publish(t, false);
+    /* When the pulls began: beside the provisioning (already reported
+     * with PENDING), or now, resumed after a restart. */
+    if (!t->pull_started_ms) {
+        t->pull_started_ms = t->pull_begun_ms ? t->pull_begun_ms : time_now_ms();
+        agent_task_publish(t, false);
+    }
     if (pull_images(t) < 0)
         return; /* stopping, or a stop request to act on */
     t->pull_stopped_ms = time_now_ms();
