@@ -4,6 +4,7 @@
  * that removes what tasks the agent no longer holds left behind. */
 #include "agent/agent-internal.h"
 #include "base/cleanup.h"
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "oci/netns.h"
 #include "agent/net.h"
@@ -282,6 +283,10 @@ void agent_reconcile(struct agent *a)
         if (d)
             closedir(d);
     }
+
+    int hr = oci_cgroups_sweep_hidden(a->cg);
+    if (hr < 0)
+        log_warn("sweep of the cgroup paths under the hidden unified mount: %s", strerror(-hr));
 
     agent_storage_sweep(a, agent_task_held);
 

@@ -8,7 +8,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -198,6 +201,39 @@ const char *oci_cgroups_mode_name(const struct oci_cgroups *cg)
 bool oci_cgroups_hide_unified(const struct oci_cgroups *cg)
 {
     return cg->mode == OCI_CGROUP_HYBRID;
+}
+
+struct hidden_job {
+    const char *unified, *dir;
+    int r;
+};
+
+static void *sweep_hidden_thread(void *p)
+{
+    struct hidden_job *j = p;
+    /* A mount namespace of this thread alone (it needs its own file-system
+     * attributes for that), where the unified mount is gone and what lies
+     * under it in the host's tmpfs shows. The thread ends right after. */
+    if (unshare(CLONE_FS | CLONE_NEWNS) < 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 || umount2(j->unified, MNT_DETACH) < 0)
+        j->r = -errno;
+    else
+        j->r = oci_dir_remove_tree(j->dir, NULL);
+    return NULL;
+}
+
+int oci_cgroups_sweep_hidden(const struct oci_cgroups *cg)
+{
+    if (cg->mode != OCI_CGROUP_HYBRID || !cg->unified || strcmp(cg->parent, "/") == 0)
+        return 0;
+    _cleanup_free_ char *dir = xasprintf("%s%s", cg->unified, cg->parent);
+    struct hidden_job j = {cg->unified, dir, 0};
+    pthread_t th;
+    int r = pthread_create(&th, NULL, sweep_hidden_thread, &j);
+    if (r != 0)
+        return -r;
+    pthread_join(th, NULL);
+    return j.r == -ENOENT ? 0 : j.r;
 }
 
 char *oci_cgroup_path(const struct oci_cgroups *cg, const char *task, const char *container)

@@ -58,6 +58,12 @@ const char *oci_cgroups_mode_name(const struct oci_cgroups *cg);
 /* True when OCI runtimes must run in a mount namespace without
  * /sys/fs/cgroup/unified (hybrid hosts). */
 bool oci_cgroups_hide_unified(const struct oci_cgroups *cg);
+/* Hybrid hosts: removes what runtimes left under the parent in the
+ * /sys/fs/cgroup tmpfs beneath the unified mount (crun, with that mount
+ * hidden, makes its cgroup path there; src/oci now gives it a tmpfs of its
+ * own instead, see spawn.c, but older versions did not). 0 when there is
+ * nothing to remove, else -errno. */
+int oci_cgroups_sweep_hidden(const struct oci_cgroups *cg);
 
 /* The cgroup path of a task (container NULL) or of one of its containers,
  * relative to each hierarchy root, as written to linux.cgroupsPath. The

@@ -130,9 +130,18 @@ __attribute__((no_sanitize_address)) static int child(void *p)
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
         goto fail;
     ce.step = STEP_UNIFIED;
-    if (sp->hide_unified && umount2(UNIFIED_MOUNT, MNT_DETACH) < 0 && errno != EINVAL &&
-        errno != ENOENT)
-        goto fail;
+    if (sp->hide_unified) {
+        int u = umount2(UNIFIED_MOUNT, MNT_DETACH) < 0 ? errno : 0;
+        if (u && u != EINVAL && u != ENOENT)
+            goto fail;
+        /* crun still makes its cgroup path (and a cgroup.procs) under
+         * the unified directory: on a tmpfs of this namespace, gone with
+         * it, not in the host's /sys/fs/cgroup under the hidden mount,
+         * where nothing would remove them. */
+        if (u != ENOENT && mount("tmpfs", UNIFIED_MOUNT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                 "size=256k,nr_inodes=1024,mode=755") < 0)
+            goto fail;
+    }
     if (sp->ro_bind && mount(sp->ro_bind, sp->ro_bind, NULL, MS_BIND, NULL) == 0)
         mount(NULL, sp->ro_bind, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
     ce.step = STEP_MOUNT;

@@ -291,7 +291,25 @@ def host_leftovers(s):
     for root, dirs, files in os.walk(s.run_dir):
         for f in files:
             found.append("run dir file " + os.path.join(root, f))
+    found += ["hidden " + p for p in hidden_unified(base)]
     return found
+
+
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+def hidden_unified(base):
+    """On a hybrid host, what lies under the unified mount point in the
+    /sys/fs/cgroup tmpfs for cgroup parent base (the runtime runs with that
+    mount hidden, and once wrote its cgroup paths there, where nothing
+    removed them)."""
+    if not os.path.ismount(UNIFIED):
+        return []
+    p = subprocess.run(["unshare", "-m", "sh", "-c",
+                        "mount --make-rslave / && umount -l %s && find %s/%s -mindepth 1"
+                        % (UNIFIED, UNIFIED, base)],
+                       capture_output=True, text=True)
+    return p.stdout.split()
 
 
 def assert_no_leftovers(s, timeout=10):

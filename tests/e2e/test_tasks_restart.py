@@ -6,14 +6,15 @@ real code and the log it wrote meanwhile, StopTask works afterwards, and a
 RunTask retried with its clientToken after the restart duplicates nothing."""
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
 import sigv4_client
-from tasks_util import (assert_no_leftovers, busybox_layout, container, daemons,  # noqa: F401
-                        describe, container_state, log_lines, loop, proc_start_time, register,
-                        run, task_dir, wait_tasks)
+from tasks_util import (UNIFIED, assert_no_leftovers, busybox_layout, container,  # noqa: F401
+                        daemons, describe, container_state, hidden_unified, log_lines, loop,
+                        proc_start_time, register, run, task_dir, wait_tasks)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
@@ -216,3 +217,25 @@ def test_crash_between_placement_and_assignment(daemons):
     wait_tasks(ecs, fillers + [waiting[0]], "STOPPED")
     assert "is not held by node" not in s.log()
     assert_no_leftovers(s)
+
+
+@pytest.mark.skipif(not os.path.ismount(UNIFIED), reason="not a hybrid cgroup host")
+def test_restart_sweeps_cgroup_paths_under_the_hidden_unified_mount(daemons):
+    """Older versions let crun make its cgroup paths (and cgroup.procs
+    files) under the unified mount point in the /sys/fs/cgroup tmpfs, where
+    they stayed: a restart removes those under its cgroup parent, and tasks
+    run now leave none."""
+    s = daemons.start()
+    base = s.cgroup_parent.lstrip("/")
+    ecs = s.client()
+    register(ecs, "short", [container(command=["true"])])
+    wait_tasks(ecs, run(ecs, "short"), "STOPPED", timeout=60)
+    assert hidden_unified(base) == []
+    s.stop()
+    planted = "%s/%s/0123abcd/main" % (UNIFIED, base)
+    subprocess.run(["unshare", "-m", "sh", "-c",
+                    "mount --make-rslave / && umount -l %s && mkdir -p %s && touch %s/cgroup.procs"
+                    % (UNIFIED, planted, planted)], check=True)
+    assert len(hidden_unified(base)) == 3
+    s.start()
+    assert sigv4_client.wait_until(lambda: hidden_unified(base) == [], timeout=10)
