@@ -515,6 +515,8 @@ static void monitor_free(struct oci_monitor *m, bool kill_it)
         return;
     if (kill_it && m->pidfd >= 0 && pidfd_send_signal(m->pidfd, SIGKILL, NULL, 0) == 0)
         pidfd_wait(m->pidfd, KILL_WAIT);
+    else if (kill_it && m->pidfd < 0)
+        kill(m->pid, SIGKILL); /* no pidfd (EMFILE...): best effort, unwaited */
     if (m->pidfd >= 0)
         close(m->pidfd);
     if (m->start_fd >= 0)
