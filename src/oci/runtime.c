@@ -474,13 +474,16 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
     close(sync[1]);
     if (ahead)
         close(start[0]);
-    int pidfd = r < 0 ? -1 : pidfd_open(pid, 0);
-    /* conmon writes its pid file only when it forks a daemon of itself:
-     * written here, for a clean-up after a crash (oci_container_create's). */
-    char pidstr[16];
-    int n = snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
-    if (r == 0 && (r = oci_file_replace(conmon_pidfile, pidstr, (size_t)n, 0600, err)) < 0) {
-        if (pidfd >= 0)
+    int pidfd = -1;
+    if (r == 0) {
+        pidfd = pidfd_open(pid, 0);
+        /* conmon writes its pid file only when it forks a daemon of
+         * itself: written here, for a clean-up after a crash
+         * (oci_container_create's). */
+        char pidstr[16];
+        int n = snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+        r = oci_file_replace(conmon_pidfile, pidstr, (size_t)n, 0600, err);
+        if (r < 0 && pidfd >= 0)
             pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
     }
     if (r < 0) {

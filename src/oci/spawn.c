@@ -38,10 +38,14 @@ enum step {
 };
 
 static const char *const step_names[] = {
-    "set up descriptors",         "unshare the mount namespace",
-    "make / a slave mount",       ("hide " UNIFIED_MOUNT),
-    "mount the rootfs overlay",   "chdir",
-    "start the detached process", "exec",
+    "set up descriptors",          /* STEP_FDS */
+    "unshare the mount namespace", /* STEP_UNSHARE */
+    "make / a slave mount",        /* STEP_SLAVE */
+    ("hide " UNIFIED_MOUNT),       /* STEP_UNIFIED */
+    "mount the rootfs overlay",    /* STEP_MOUNT */
+    "chdir",                       /* STEP_CHDIR */
+    "start the detached process",  /* STEP_DETACH */
+    "exec",                        /* STEP_EXEC */
 };
 
 static int64_t now_ms(void)
