@@ -5,6 +5,7 @@
 #include "agent/net.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "image/image.h"
@@ -358,6 +359,23 @@ static void load_tasks(struct agent *a)
     closedir(d);
 }
 
+/* Task migrations between cgroups without an RCU grace period each
+ * (docs/runtime.md, "The cgroup migration's grace period"). Best effort:
+ * the agent works without it, only slower to start containers. */
+static void favor_dynmods(struct agent *a)
+{
+    bool changed = false;
+    _cleanup_error_ struct error *e = NULL;
+    if (oci_cgroups_favor_dynmods(a->cg, &changed, &e) < 0) {
+        if (e->errnum != ENOTSUP)
+            log_warn("cgroup2 favordynmods not set (container starts wait for an RCU grace "
+                     "period): %s",
+                     e->msg);
+    } else if (changed) {
+        log_info("cgroup2: favordynmods set (task migrations without an RCU grace period)");
+    }
+}
+
 int agent_new(const struct agent_config *cfg, struct store *store, node_report_fn report, void *cp,
               struct node **ret, struct error **err)
 {
@@ -403,6 +421,8 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
         agent_free(&a->node);
         return error_wrap(err, "agent");
     }
+    if (!cfg->keep_cgroup_options)
+        favor_dynmods(a);
     a->task_network = cfg->task_network;
     if ((r = agent_storage_init(a, cfg->no_storage_limit, err)) < 0) {
         agent_free(&a->node);

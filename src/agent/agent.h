@@ -46,6 +46,11 @@ struct agent_config {
      * writable layers and volumes live on a loop-mounted ext4 of its size,
      * when the host has loop devices). */
     bool no_storage_limit;
+    /* Leave the host's cgroup2 file system as it is: by default the
+     * agent sets favordynmods on it (oci_cgroups_favor_dynmods), which
+     * takes an RCU grace period (about 10 ms here) off every container
+     * start on cgroup v1 and hybrid hosts. */
+    bool keep_cgroup_options;
     /* Give each task its ENI (src/net, src/agent/net.c): subnet bridge,
      * veth, address, security groups. Off: loopback-only namespaces. */
     bool task_network;

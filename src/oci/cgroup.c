@@ -236,6 +236,64 @@ int oci_cgroups_sweep_hidden(const struct oci_cgroups *cg)
     return j.r == -ENOENT ? 0 : j.r;
 }
 
+/* The super options of the cgroup2 mount at mnt, from mountinfo (NULL
+ * when it is not there). */
+static char *cgroup2_super_options(const char *mnt)
+{
+    _cleanup_free_ char *mi = NULL;
+    if (oci_file_read_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &mi, NULL) < 0)
+        return NULL;
+    char *save = NULL;
+    for (char *line = strtok_r(mi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *m, *fstype, *super;
+        if (mountinfo_fields(line, &m, &fstype, &super) && strcmp(m, mnt) == 0 &&
+            strcmp(fstype, "cgroup2") == 0)
+            return xstrdup(super);
+    }
+    return NULL;
+}
+
+int oci_cgroups_favor_dynmods(const struct oci_cgroups *cg, bool *ret_changed, struct error **err)
+{
+    *ret_changed = false;
+    if (!cg->unified)
+        return error_set(err, ENOTSUP, NULL, "no cgroup2 mount");
+    _cleanup_free_ char *opts = cgroup2_super_options(cg->unified);
+    if (!opts)
+        return error_set(err, ENOENT, NULL, "%s: not in mountinfo", cg->unified);
+    if (list_has(opts, "favordynmods"))
+        return 0;
+    /* A reconfiguration sets every root flag from what it is given, so the
+     * mount's current options (nsdelegate, memory_recursiveprot, ...) go
+     * with the new one. fspick changes only the file system's options,
+     * not the mount's (nosuid and the like). */
+    _cleanup_close_ int fd = fspick(AT_FDCWD, cg->unified, FSPICK_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "fspick %s", cg->unified);
+    char *save = NULL;
+    for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (strcmp(o, "rw") == 0 || strcmp(o, "ro") == 0)
+            continue;
+        char *eq = strchr(o, '=');
+        if (eq)
+            *eq = '\0';
+        if (fsconfig(fd, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, o, eq ? eq + 1 : NULL, 0) <
+            0)
+            return error_errno(err, errno, "%s: keep option %s", cg->unified, o);
+    }
+    if (fsconfig(fd, FSCONFIG_SET_FLAG, "favordynmods", NULL, 0) < 0)
+        return error_errno(err, errno, "%s: favordynmods", cg->unified);
+    if (fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0)
+        return error_errno(err, errno, "%s: reconfigure", cg->unified);
+    /* Outside the initial cgroup namespace the kernel takes the call and
+     * changes nothing. */
+    _cleanup_free_ char *now = cgroup2_super_options(cg->unified);
+    if (!now || !list_has(now, "favordynmods"))
+        return error_set(err, EPERM, NULL, "%s: favordynmods did not take", cg->unified);
+    *ret_changed = true;
+    return 0;
+}
+
 char *oci_cgroup_path(const struct oci_cgroups *cg, const char *task, const char *container)
 {
     const char *p = strcmp(cg->parent, "/") == 0 ? "" : cg->parent;

@@ -64,6 +64,15 @@ bool oci_cgroups_hide_unified(const struct oci_cgroups *cg);
  * own instead, see spawn.c, but older versions did not). 0 when there is
  * nothing to remove, else -errno. */
 int oci_cgroups_sweep_hidden(const struct oci_cgroups *cg);
+/* Sets favordynmods on the host's cgroup2 file system (the unified
+ * mount of a hybrid host, /sys/fs/cgroup of a v2 one), keeping its other
+ * options: moving a process between cgroups (a runtime writing
+ * cgroup.procs, once per container on v1) then no longer waits for an RCU
+ * grace period, at the price of slower forks and exits host-wide
+ * (docs/runtime.md, "The cgroup migration's grace period"). The kernel
+ * keeps it until reboot. *ret_changed is true when this call set it.
+ * -ENOTSUP without a cgroup2 mount; -EINVAL from kernels before 6.0. */
+int oci_cgroups_favor_dynmods(const struct oci_cgroups *cg, bool *ret_changed, struct error **err);
 
 /* The cgroup path of a task (container NULL) or of one of its containers,
  * relative to each hierarchy root, as written to linux.cgroupsPath. The

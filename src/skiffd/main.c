@@ -50,6 +50,7 @@ struct options {
     long stats_interval_ms;
     long long node_cpu, node_memory_mib;
     bool task_network;
+    bool keep_cgroup_options;
     const char *lb_address;
 };
 
@@ -61,7 +62,7 @@ static void usage(FILE *f)
           "              [--run-dir DIR] [--runtime crun|runc] [--cgroup-parent PATH]\n"
           "              [--billing-config FILE] [--stats-interval SECONDS]\n"
           "              [--placement-timeout SECONDS] [--node-capacity CPU:MEMORY_MIB]\n"
-          "              [--task-network] [--lb-address ADDRESS]\n"
+          "              [--task-network] [--lb-address ADDRESS] [--keep-cgroup-options]\n"
           "\n"
           "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
           "a port of 0 picks a free one (printed at start). --run-dir (default /run/skiff)\n"
@@ -73,7 +74,10 @@ static void usage(FILE *f)
           "--task-network gives each task its ENI on the host (subnet bridge, veth,\n"
           "security groups; docs/network.md); without it tasks have loopback only.\n"
           "--lb-address (default 127.0.0.1) is where load balancer listeners bind\n"
-          "(skiff-lb, docs/elb.md).\n",
+          "(skiff-lb, docs/elb.md).\n"
+          "By default skiffd sets favordynmods on the host's cgroup2 file system (a\n"
+          "container start then waits for no RCU grace period, at some cost to forks\n"
+          "host-wide; docs/runtime.md); --keep-cgroup-options leaves it as it is.\n",
           f);
 }
 
@@ -111,6 +115,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"node-capacity", required_argument, NULL, 'N'},
         {"task-network", no_argument, NULL, 'n'},
         {"lb-address", required_argument, NULL, 'L'},
+        {"keep-cgroup-options", no_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -131,6 +136,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'L':
             o->lb_address = optarg;
+            break;
+        case 'K':
+            o->keep_cgroup_options = true;
             break;
         case 'D':
             o->run_dir = optarg;
@@ -333,6 +341,7 @@ int main(int argc, char **argv)
         .capacity_cpu = o.node_cpu,
         .capacity_memory_mib = o.node_memory_mib,
         .task_network = o.task_network,
+        .keep_cgroup_options = o.keep_cgroup_options,
     };
     if (agent_new(&ac, store, sched_report, sched, &node, &err) < 0)
         goto out;

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -362,13 +363,97 @@ static void test_host_lifecycle(void **state)
     oci_cgroups_free(cg);
 }
 
+static char *cgroup2_options(const char *mnt)
+{
+    _cleanup_free_ char *mi = NULL;
+    assert_int_equal(0, oci_file_read_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &mi, NULL));
+    _cleanup_free_ char *want = xasprintf(" %s ", mnt);
+    for (char *line = strtok(mi, "\n"); line; line = strtok(NULL, "\n")) {
+        char *sep = strstr(line, " - cgroup2 ");
+        if (sep && strstr(line, want) && strstr(line, want) < sep)
+            return xstrdup(strrchr(line, ' ') + 1);
+    }
+    return NULL;
+}
+
+/* The options without favordynmods, as a set to compare. */
+static char *without_dynmods(const char *opts)
+{
+    char *out = xstrdup("");
+    _cleanup_free_ char *copy = xstrdup(opts);
+    char *save = NULL;
+    for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (strcmp(o, "favordynmods") == 0)
+            continue;
+        char *n = xasprintf("%s%s%s", out, *out ? "," : "", o);
+        free(out);
+        out = n;
+    }
+    return out;
+}
+
+/* Clears favordynmods (a reconfiguration with the other options only);
+ * false when this kernel cannot. */
+static bool clear_dynmods(const char *mnt, const char *opts)
+{
+    _cleanup_free_ char *keep = without_dynmods(opts);
+    _cleanup_close_ int fd = fspick(AT_FDCWD, mnt, FSPICK_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char *save = NULL;
+    for (char *o = strtok_r(keep, ",", &save); o; o = strtok_r(NULL, ",", &save))
+        if (strcmp(o, "rw") != 0 && fsconfig(fd, FSCONFIG_SET_FLAG, o, NULL, 0) < 0)
+            return false;
+    return fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0;
+}
+
+/* The host's cgroup2 file system gets favordynmods, keeps its other
+ * options, and a second call changes nothing. */
+static void test_favor_dynmods(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    struct oci_cgroups *cg = NULL;
+    assert_int_equal(0, oci_cgroups_open("/skiff-unit", &cg, NULL));
+    if (!cg->unified) {
+        oci_cgroups_free(cg);
+        skip();
+    }
+    _cleanup_free_ char *before = cgroup2_options(cg->unified);
+    assert_non_null(before);
+    bool was = strstr(before, "favordynmods") != NULL;
+    if (was && !clear_dynmods(cg->unified, before)) {
+        oci_cgroups_free(cg);
+        skip(); /* set, and this kernel (or namespace) cannot clear it */
+    }
+    _cleanup_free_ char *cleared = cgroup2_options(cg->unified);
+    bool changed = false;
+    _cleanup_error_ struct error *err = NULL;
+    int r = oci_cgroups_favor_dynmods(cg, &changed, &err);
+    if (r == -EINVAL && !was) {
+        oci_cgroups_free(cg);
+        skip(); /* a kernel before 6.0 */
+    }
+    if (r < 0)
+        fail_msg("favor_dynmods: %s", err->msg);
+    assert_true(changed);
+    _cleanup_free_ char *after = cgroup2_options(cg->unified);
+    assert_non_null(strstr(after, "favordynmods"));
+    _cleanup_free_ char *a = without_dynmods(after), *b = without_dynmods(cleared);
+    assert_string_equal(b, a);
+    assert_int_equal(0, oci_cgroups_favor_dynmods(cg, &changed, NULL));
+    assert_false(changed);
+    oci_cgroups_free(cg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mountinfo),      cmocka_unit_test(test_v1_controller_names),
         cmocka_unit_test(test_units),          cmocka_unit_test(test_paths),
         cmocka_unit_test(test_bad_names),      cmocka_unit_test(test_v2_fake_tree),
-        cmocka_unit_test(test_host_lifecycle),
+        cmocka_unit_test(test_host_lifecycle), cmocka_unit_test(test_favor_dynmods),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
