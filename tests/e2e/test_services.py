@@ -96,6 +96,19 @@ def messages(svc):
     return [e["message"] for e in svc["events"]]
 
 
+def wait_steady_event(ecs, name, timeout=30):
+    """The service once its newest event is the steady state. That event
+    can come up to a second after services-stable holds: the waiter looks
+    at counts, the scheduler also wants the tasks to have run SVC_SETTLE_MS
+    (src/sched/service.c)."""
+    want = "(service %s) has reached a steady state." % name
+
+    def steady():
+        svc = describe(ecs, name)
+        return messages(svc)[:1] == [want] and svc
+    return wait_for(steady, timeout=timeout, what="the steady-state event")
+
+
 def task_id(arn):
     return arn.rsplit("/", 1)[1]
 
@@ -144,6 +157,7 @@ def test_scale_0_3_1_0_and_delete(daemons):
     assert {"key": "team", "value": "a"} in tags
     assert {"key": "aws:ecs:serviceName", "value": "web"} in tags
     assert {"key": "aws:ecs:clusterName", "value": "default"} in tags
+    svc = wait_steady_event(ecs, "web")
     msgs = messages(svc)
     assert msgs[0] == "(service web) has reached a steady state."
     started = [m for m in msgs if m.startswith("(service web) has started 3 tasks:")]

@@ -8,7 +8,8 @@ import pytest
 from tasks_util import (assert_no_leftovers, busybox_layout, container, daemons,  # noqa: F401
                         loop, register)
 from test_cli import clean_env, skiff, skiff_json, table
-from test_services import describe, describe_tasks, service_tasks, wait_for, wait_stable
+from test_services import (describe, describe_tasks, service_tasks, wait_for, wait_stable,
+                           wait_steady_event)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
@@ -58,6 +59,7 @@ def test_service_commands(daemons):
     after = set(service_tasks(ecs, "web"))
     assert len(after) == 3 and not before & after
 
+    wait_steady_event(ecs, "web")
     rc, out, err = skiff(s, "service", "events", "web", env=env)
     assert rc == 0, err
     lines = out.strip().split("\n")

@@ -15,7 +15,7 @@ import pytest
 from tasks_util import (assert_no_leftovers, busybox_layout, container,  # noqa: F401
                         container_state, daemons, loop, register)
 from test_services import (all_tasks, create, describe, describe_tasks, list_services, messages,
-                           service_tasks, task_id, wait_for, wait_stable)
+                           service_tasks, task_id, wait_for, wait_stable, wait_steady_event)
 from conftest import SKIFFD
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
@@ -94,6 +94,7 @@ def test_killed_task_is_replaced(daemons):
     assert t["lastStatus"] == "STOPPED" and t["stopCode"] == "EssentialContainerExited", t
     svc = wait_stable(s, "killme")
     assert svc["runningCount"] == 2
+    svc = wait_steady_event(ecs, "killme")
     msgs = messages(svc)
     why = [m for m in msgs if "(task %s) stopped unexpectedly" % task_id(victim) in m]
     assert len(why) == 1, msgs
