@@ -366,7 +366,10 @@ void agent_pull_drop(struct agent *a, struct pull_req *q);
 json_t *agent_pull_auth_take(struct agent *a, const json_t *msg);
 
 /* agent.c */
-/* Replaces t->last with a fresh report, sends it and saves task.json. */
+/* Replaces t->last with a fresh report, sends it and saves task.json
+ * (save false: the state on disk is already this one). */
+void agent_task_publish_with(struct task *t, bool save, bool durable);
+/* agent_task_publish_with(t, true, durable). */
 void agent_task_publish(struct task *t, bool durable);
 
 /* metadata.c: the task metadata endpoint (Fargate's v4, docs/metadata.md) */

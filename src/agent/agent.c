@@ -42,14 +42,15 @@ static struct task *find_task(struct agent *a, const char *arn)
     return NULL;
 }
 
-void agent_task_publish(struct task *t, bool durable)
+void agent_task_publish_with(struct task *t, bool save, bool durable)
 {
     struct agent *a = t->a;
     json_t *report = agent_task_report(t);
     _cleanup_error_ struct error *e = NULL;
     /* A failed save is not fatal: the task runs on, and the next save
      * catches up. */
-    agent_state_save(t, durable, &e);
+    if (save)
+        agent_state_save(t, durable, &e);
     pthread_mutex_lock(&a->lock);
     json_t *old = t->last;
     t->last = json_incref(report);
@@ -58,6 +59,11 @@ void agent_task_publish(struct task *t, bool durable)
     if (a->report)
         a->report(a->cp, report);
     json_decref(report);
+}
+
+void agent_task_publish(struct task *t, bool durable)
+{
+    agent_task_publish_with(t, true, durable);
 }
 
 /* Forgets stopped tasks the control plane never purged, past retention. */

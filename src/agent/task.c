@@ -933,9 +933,14 @@ static void *task_main(void *p)
 {
     struct task *t = p;
     struct agent *a = t->a;
-    if (t->status != TS_PROVISIONING || t->ctrs[0].state != CTR_NONE)
+    /* A task not yet provisioned (just assigned, or resumed before its
+     * provisioning): task.json already holds this state, written by
+     * op_assign a moment ago or read at start, so it is only reported (one
+     * task.json write less per start). */
+    bool fresh = t->status == TS_PROVISIONING && t->ctrs[0].state == CTR_NONE;
+    if (!fresh)
         reattach(t);
-    agent_task_publish(t, false);
+    agent_task_publish_with(t, !fresh, false);
     bool closing = false;
     while (t->status != TS_STOPPED && !closing) {
         if ((closing = check_requests(t)))
