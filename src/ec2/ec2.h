@@ -39,8 +39,12 @@ int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
 
 /* The security group rules of ENI eni_id for the data plane (src/net's
  * net_sg_apply format): referenced groups resolved to their members' /32s
- * as they are now. */
-int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error **err);
+ * as they are now. members: NULL, or an object kept across the calls of
+ * one pass over many ENIs, where each referenced group's list is looked up
+ * once and then shared by every rule that references the group (so the
+ * rules are for reading only). */
+int ec2_eni_rules(struct db *db, const char *eni_id, json_t *members, json_t **ret,
+                  struct error **err);
 
 /* A hash of the membership of every group some rule references (members:
  * ENIs of tasks meant to run that have not begun to stop). When it changes,

@@ -307,7 +307,8 @@ int ec2_members_hash(struct db *db, uint64_t *ret, struct error **err)
     return 0;
 }
 
-int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error **err)
+int ec2_eni_rules(struct db *db, const char *eni_id, json_t *members, json_t **ret,
+                  struct error **err)
 {
     sqlite3_stmt *st = db_stmt(db,
                                "SELECT r.egress, r.protocol, r.from_port, r.to_port, r.cidr, "
@@ -339,12 +340,20 @@ int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error 
     json_array_foreach(refs, i, ref)
     {
         json_t *rule = json_array_get(rules, (size_t)json_integer_value(json_array_get(ref, 0)));
-        int r = group_members(db, json_string_value(json_array_get(ref, 1)),
-                              json_object_get(rule, "cidrs"), err);
+        const char *group = json_string_value(json_array_get(ref, 1));
+        json_t *cidrs = members ? json_object_get(members, group) : NULL;
+        if (cidrs) {
+            json_object_set(rule, "cidrs", cidrs);
+            continue;
+        }
+        cidrs = json_object_get(rule, "cidrs");
+        int r = group_members(db, group, cidrs, err);
         if (r < 0) {
             json_decref(rules);
             return r;
         }
+        if (members)
+            json_object_set(members, group, cidrs);
     }
     *ret = rules;
     return 0;

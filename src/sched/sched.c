@@ -148,12 +148,17 @@ static void push_network(struct sched *s, struct db *db)
     while (sqlite3_step(st) == SQLITE_ROW)
         json_array_append_new(list, json_pack("[s, s]", db_col_text(st, 0), db_col_text(st, 1)));
     sqlite3_reset(st);
+    /* Each referenced group's members are looked up once for the pass, not
+     * once per task: with N tasks in one group that was N queries of N
+     * rows at every start or stop. */
+    _cleanup_json_ json_t *members = json_object();
     size_t i;
     json_t *it;
     json_array_foreach(list, i, it)
     {
         json_t *rules = NULL;
-        if (ec2_eni_rules(db, json_string_value(json_array_get(it, 1)), &rules, &err) == 0 &&
+        if (ec2_eni_rules(db, json_string_value(json_array_get(it, 1)), members, &rules, &err) ==
+                0 &&
             sched_lb_rules(db, json_string_value(json_array_get(it, 0)), rules, &err) == 0) {
             json_t *msg = json_pack("{s:O, s:o}", "taskArn", json_array_get(it, 0), "rules", rules);
             int r = s->node->ops->network(s->node, msg, &err);
