@@ -286,13 +286,19 @@ static int op_network(struct node *n, const json_t *msg, struct error **err)
         return error_set(err, ENOENT, ERR_NOT_FOUND, "no task %s on this node", arn ? arn : "");
     }
     /* Past STOPPING the interface is going or gone: leave it alone. */
-    bool live = t->status < TS_DEPROVISIONING;
+    bool live = t->status < TS_DEPROVISIONING && a->task_network;
+    /* A shallow copy (its members are referenced, and never changed): the
+     * assign message's rules list every member of the task's groups, and
+     * the control plane sends this to every task at every membership
+     * change. */
     json_t *eni =
-        json_deep_copy(json_get_object(json_get_object(t->def.msg, "networkConfiguration"), "eni"));
+        live
+            ? json_copy(json_get_object(json_get_object(t->def.msg, "networkConfiguration"), "eni"))
+            : NULL;
     _cleanup_free_ char *dir = xstrdup(t->dir);
     pthread_mutex_unlock(&a->lock);
     int r = 0;
-    if (live && eni && a->task_network)
+    if (live && eni)
         r = agent_net_update(dir, eni, json_get_array(msg, "rules"), err);
     json_decref(eni);
     return r;
