@@ -48,6 +48,9 @@ extern const struct cgroup_ops oci_cgroup_v2_ops;
 int oci_cgroup_mountinfo_parse(struct oci_cgroups *cg, const char *mountinfo, struct error **err);
 /* Frees what oci_cgroup_mountinfo_parse allocated. */
 void oci_cgroup_mounts_done(struct oci_cgroups *cg);
+/* The super options of the cgroup2 mount at mnt, from this process's
+ * mountinfo (NULL when it is not there). The caller frees it. */
+char *oci_cgroup2_options(const char *mnt);
 
 /* CFS quota in µs per OCI_CGROUP_CPU_PERIOD for cpu units (1024 = one core). */
 int64_t oci_cgroup_quota_us(int64_t cpu_units);

@@ -236,9 +236,7 @@ int oci_cgroups_sweep_hidden(const struct oci_cgroups *cg)
     return j.r == -ENOENT ? 0 : j.r;
 }
 
-/* The super options of the cgroup2 mount at mnt, from mountinfo (NULL
- * when it is not there). */
-static char *cgroup2_super_options(const char *mnt)
+char *oci_cgroup2_options(const char *mnt)
 {
     _cleanup_free_ char *mi = NULL;
     if (oci_file_read_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &mi, NULL) < 0)
@@ -258,7 +256,7 @@ int oci_cgroups_favor_dynmods(const struct oci_cgroups *cg, bool *ret_changed, s
     *ret_changed = false;
     if (!cg->unified)
         return error_set(err, ENOTSUP, NULL, "no cgroup2 mount");
-    _cleanup_free_ char *opts = cgroup2_super_options(cg->unified);
+    _cleanup_free_ char *opts = oci_cgroup2_options(cg->unified);
     if (!opts)
         return error_set(err, ENOENT, NULL, "%s: not in mountinfo", cg->unified);
     if (list_has(opts, "favordynmods"))
@@ -287,7 +285,7 @@ int oci_cgroups_favor_dynmods(const struct oci_cgroups *cg, bool *ret_changed, s
         return error_errno(err, errno, "%s: reconfigure", cg->unified);
     /* Outside the initial cgroup namespace the kernel takes the call and
      * changes nothing. */
-    _cleanup_free_ char *now = cgroup2_super_options(cg->unified);
+    _cleanup_free_ char *now = oci_cgroup2_options(cg->unified);
     if (!now || !list_has(now, "favordynmods"))
         return error_set(err, EPERM, NULL, "%s: favordynmods did not take", cg->unified);
     *ret_changed = true;

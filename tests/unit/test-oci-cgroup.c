@@ -363,19 +363,6 @@ static void test_host_lifecycle(void **state)
     oci_cgroups_free(cg);
 }
 
-static char *cgroup2_options(const char *mnt)
-{
-    _cleanup_free_ char *mi = NULL;
-    assert_int_equal(0, oci_file_read_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &mi, NULL));
-    _cleanup_free_ char *want = xasprintf(" %s ", mnt);
-    for (char *line = strtok(mi, "\n"); line; line = strtok(NULL, "\n")) {
-        char *sep = strstr(line, " - cgroup2 ");
-        if (sep && strstr(line, want) && strstr(line, want) < sep)
-            return xstrdup(strrchr(line, ' ') + 1);
-    }
-    return NULL;
-}
-
 /* The options without favordynmods, as a set to compare. */
 static char *without_dynmods(const char *opts)
 {
@@ -420,14 +407,14 @@ static void test_favor_dynmods(void **state)
         oci_cgroups_free(cg);
         skip();
     }
-    _cleanup_free_ char *before = cgroup2_options(cg->unified);
+    _cleanup_free_ char *before = oci_cgroup2_options(cg->unified);
     assert_non_null(before);
     bool was = strstr(before, "favordynmods") != NULL;
     if (was && !clear_dynmods(cg->unified, before)) {
         oci_cgroups_free(cg);
         skip(); /* set, and this kernel (or namespace) cannot clear it */
     }
-    _cleanup_free_ char *cleared = cgroup2_options(cg->unified);
+    _cleanup_free_ char *cleared = oci_cgroup2_options(cg->unified);
     bool changed = false;
     _cleanup_error_ struct error *err = NULL;
     int r = oci_cgroups_favor_dynmods(cg, &changed, &err);
@@ -438,7 +425,7 @@ static void test_favor_dynmods(void **state)
     if (r < 0)
         fail_msg("favor_dynmods: %s", err->msg);
     assert_true(changed);
-    _cleanup_free_ char *after = cgroup2_options(cg->unified);
+    _cleanup_free_ char *after = oci_cgroup2_options(cg->unified);
     assert_non_null(strstr(after, "favordynmods"));
     _cleanup_free_ char *a = without_dynmods(after), *b = without_dynmods(cleared);
     assert_string_equal(b, a);
