@@ -232,10 +232,24 @@ struct task {
     struct ctr *ctrs;      /* def.n_ctrs */
     int64_t activating_ns; /* start of the dependency waits (startTimeout) */
     int64_t pull_begun_ms; /* the pulls were asked for (during provisioning) */
-    /* Starts the containers' monitors beside the pull (start_monitors);
-     * joined before anything reads ctrs[].mon. */
+    /* Provisioning's second thread: attaches the storage, then starts the
+     * containers' monitors (agent_monitors_run) beside the rest of the
+     * provisioning, the pull and the bundles; joined before anything reads
+     * ctrs[].mon. It says when the storage is done under prov_lock. */
     pthread_t mon_thread;
     bool mon_pending;
+    pthread_mutex_t prov_lock;
+    pthread_cond_t prov_cond;
+    bool storage_done;
+    int storage_r;
+    struct error *storage_err;
+    /* Provisioning's third thread: the network namespace, the task's
+     * network and its metadata endpoint; joined (agent_provision_net)
+     * before the creates and before a stop's clean-up. */
+    pthread_t net_thread;
+    bool net_pending;
+    int net_r;
+    struct error *net_err;
     struct buf warnings;
 
     /* Shared with the node operations, under agent.lock. */
@@ -255,7 +269,8 @@ struct agent_storage {
     bool enforced; /* loop-mounted ext4 per task */
     char *dir;     /* DATA-DIR/ephemeral */
     char *mkfs;
-    size_t ready; /* formatted images in dir/pool */
+    size_t ready;   /* formatted images in dir/pool */
+    size_t mounted; /* task directories ready in dir/ready */
     unsigned seq;
     bool thread_started;
     pthread_t thread;
@@ -300,6 +315,8 @@ struct task *agent_task_new(struct agent *a, struct task_def *def);
 /* Builds the report (node.h) from t's state; new reference. */
 json_t *agent_task_report(const struct task *t);
 const char *agent_status_name(enum task_status s);
+/* Starts the monitors provisioning chose (ctrs[].mon_wanted). */
+void agent_monitors_run(struct task *t);
 
 /* state.c: DATA-DIR/tasks/<id>/task.json */
 int agent_state_save(const struct task *t, bool durable, struct error **err);
@@ -320,7 +337,12 @@ enum health_status agent_task_health(const struct task *t);
 const char *agent_health_name(enum health_status h);
 
 /* provision.c */
+/* Provisions t: on return its storage and cgroup are there, its monitors
+ * are starting on t->mon_thread, and its network on t->net_thread. */
 int agent_provision(struct task *t, struct error **err);
+/* Waits for the network namespace, the task's network and the metadata
+ * endpoint agent_provision began; their error, if any (once). */
+int agent_provision_net(struct task *t, struct error **err);
 /* Removes the task's cgroup, netns and rw dir; keeps task.json and logs. */
 int agent_deprovision(struct task *t, struct error **err);
 char *agent_netns_path(const struct agent *a, const char *task_id);
@@ -342,6 +364,12 @@ void agent_storage_stop(struct agent *a);
 int agent_storage_attach(struct task *t, struct error **err);
 /* Unmounts and removes rw/ and the image. */
 int agent_storage_detach(struct task *t, struct error **err);
+/* Puts a task directory whose storage is already mounted at dir (which
+ * must not exist) when one of gib GiB (0: the default) is ready; false
+ * otherwise. */
+bool agent_storage_take(struct agent *a, const char *dir, int64_t gib);
+/* Removes the task directory dir, unmounting its storage first. */
+void agent_storage_remove_dir(const char *dir);
 /* Unmounts the rw/ file systems of tasks not held. */
 void agent_storage_sweep(struct agent *a, bool (*held)(struct agent *, const char *));
 

@@ -129,9 +129,12 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
      * thread, before every start): a kill -9 keeps it, and a task whose
      * task.json a power loss took is one the control plane still has on
      * this node and assigns again (its reconcile). */
-    oci_dir_remove_tree(t->dir, NULL);
-    if ((r = oci_dir_make(t->dir, 0700, err)) < 0 || (r = agent_state_save(t, false, err)) < 0) {
-        oci_dir_remove_tree(t->dir, NULL);
+    agent_storage_remove_dir(t->dir);
+    /* With its storage mounted already, when the pool has one ready. */
+    if ((!agent_storage_take(a, t->dir, t->def.ephemeral_gib) &&
+         (r = oci_dir_make(t->dir, 0700, err)) < 0) ||
+        (r = agent_state_save(t, false, err)) < 0) {
+        agent_storage_remove_dir(t->dir);
         agent_task_free(t);
         return r;
     }
@@ -154,7 +157,7 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
                 break;
             }
         pthread_mutex_unlock(&a->lock);
-        oci_dir_remove_tree(t->dir, NULL);
+        agent_storage_remove_dir(t->dir);
         agent_task_free(t);
         return r;
     }

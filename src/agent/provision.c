@@ -80,21 +80,7 @@ static int write_resolv(struct task *t, struct error **err)
     return r;
 }
 
-struct storage_job {
-    struct task *t;
-    int r;
-    struct error *err;
-};
-
-static void *storage_thread(void *p)
-{
-    struct storage_job *j = p;
-    j->r = agent_storage_attach(j->t, &j->err);
-    return NULL;
-}
-
-/* Everything but the storage: hosts, resolv.conf, cgroup, network
- * namespace, the task's network and the metadata endpoint. */
+/* hosts, resolv.conf and the task's cgroup. */
 static int provision_rest(struct task *t, struct error **err)
 {
     struct agent *a = t->a;
@@ -106,56 +92,123 @@ static int provision_rest(struct task *t, struct error **err)
         .memory_max = t->def.memory_mib << 20,
         .pids_max = a->pids_max,
     };
-    if ((r = oci_cgroup_task_create(a->cg, t->def.id, &lim, err)) < 0)
-        return r;
+    return oci_cgroup_task_create(a->cg, t->def.id, &lim, err);
+}
+
+/* The network namespace, the task's network and the metadata endpoint. */
+static void *net_main(void *p)
+{
+    struct task *t = p;
+    struct agent *a = t->a;
     _cleanup_free_ char *ns = agent_netns_path(a, t->def.id);
+    int r = 0;
     /* Resumed after a restart: the namespace is there, unless the crash
      * came between its file's creation and its bind mount. */
-    if (!oci_netns_bound(ns) &&
-        ((r = oci_netns_remove(ns, err)) < 0 || (r = oci_netns_create(ns, err)) < 0))
-        return r;
-    if (a->task_network && (r = agent_net_setup(t, ns, err)) < 0)
-        return r;
-    return agent_meta_open(t, ns, err);
+    if (!oci_netns_bound(ns) && ((r = oci_netns_remove(ns, &t->net_err)) < 0 ||
+                                 (r = oci_netns_create(ns, &t->net_err)) < 0))
+        goto out;
+    if (a->task_network && (r = agent_net_setup(t, ns, &t->net_err)) < 0)
+        goto out;
+    r = agent_meta_open(t, ns, &t->net_err);
+out:
+    t->net_r = r;
+    return NULL;
+}
+
+int agent_provision_net(struct task *t, struct error **err)
+{
+    if (t->net_pending)
+        pthread_join(t->net_thread, NULL);
+    t->net_pending = false;
+    int r = t->net_r;
+    t->net_r = 0;
+    if (r < 0 && err && !*err)
+        *err = TAKE_PTR(t->net_err);
+    error_freep(&t->net_err);
+    return r;
+}
+
+/* The storage and what lives on it: the directories of the containers and
+ * volumes. */
+static int provision_storage(struct task *t, struct error **err)
+{
+    int r = agent_storage_attach(t, err);
+    _cleanup_free_ char *cdir = xasprintf("%s/rw/c", t->dir);
+    if (r == 0)
+        r = oci_dir_make(cdir, 0700, err);
+    for (size_t i = 0; r == 0 && i < t->def.n_volumes; i++) {
+        _cleanup_free_ char *v = xasprintf("%s/rw/v/%zu", t->dir, i);
+        r = oci_dir_make(v, 0755, err);
+    }
+    return r;
+}
+
+/* Provisioning's second thread: the storage, then (once the task's thread
+ * knows the storage is there) the monitors. A container whose directory is
+ * already there (a start a restart interrupted) gets none: the create
+ * cleans it up and starts conmon itself. */
+static void *storage_main(void *p)
+{
+    struct task *t = p;
+    struct error *e = NULL;
+    int r = provision_storage(t, &e);
+    for (size_t i = 0; i < t->def.n_ctrs; i++) {
+        struct ctr *c = &t->ctrs[i];
+        _cleanup_free_ char *dir = agent_ctr_dir(t, c->def);
+        c->mon_wanted = r == 0 && c->state == CTR_NONE && !c->mon && access(dir, F_OK) < 0;
+    }
+    pthread_mutex_lock(&t->prov_lock);
+    t->storage_r = r;
+    t->storage_err = e;
+    t->storage_done = true;
+    pthread_cond_broadcast(&t->prov_cond);
+    pthread_mutex_unlock(&t->prov_lock);
+    if (r == 0)
+        agent_monitors_run(t);
+    return NULL;
 }
 
 int agent_provision(struct task *t, struct error **err)
 {
     _cleanup_free_ char *logs = xasprintf("%s/logs", t->dir);
-    _cleanup_free_ char *cdir = xasprintf("%s/rw/c", t->dir);
     int r;
     if ((r = oci_dir_make(logs, 0700, err)) < 0)
         return r;
     /* The ephemeral storage (a loop device and a mount, mostly waiting on
-     * the kernel) is attached on a second thread while this one does the
-     * rest: they share nothing but the task directory. */
-    struct storage_job j = {.t = t};
-    pthread_t th;
-    bool threaded = pthread_create(&th, NULL, storage_thread, &j) == 0;
-    if (!threaded)
-        storage_thread(&j);
+     * the kernel, unless the pool had the task directory ready) and then
+     * the monitors are on a second thread, the network namespace and what
+     * lives in it on a third, while this one does the rest: they share
+     * nothing but the task directory. */
+    t->storage_done = false;
+    t->net_r = 0;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
+    t->mon_pending = pthread_create(&t->mon_thread, &attr, storage_main, t) == 0;
+    if (!t->mon_pending)
+        storage_main(t);
+    t->net_pending = pthread_create(&t->net_thread, &attr, net_main, t) == 0;
+    pthread_attr_destroy(&attr);
+    if (!t->net_pending)
+        net_main(t);
     r = provision_rest(t, err);
-    if (threaded)
-        pthread_join(th, NULL);
-    if (j.r < 0) {
+    pthread_mutex_lock(&t->prov_lock);
+    while (!t->storage_done)
+        pthread_cond_wait(&t->prov_cond, &t->prov_lock);
+    int sr = t->storage_r;
+    struct error *se = TAKE_PTR(t->storage_err);
+    pthread_mutex_unlock(&t->prov_lock);
+    if (sr < 0) {
         /* The storage's error comes first, as it did when it came first. */
         if (err) {
             error_freep(err);
-            *err = TAKE_PTR(j.err);
+            *err = se;
+        } else {
+            error_free(se);
         }
-        error_free(j.err);
-        return j.r;
+        return sr;
     }
-    if (r < 0)
-        return r;
-    if ((r = oci_dir_make(cdir, 0700, err)) < 0)
-        return r;
-    for (size_t i = 0; i < t->def.n_volumes; i++) {
-        _cleanup_free_ char *v = xasprintf("%s/rw/v/%zu", t->dir, i);
-        if ((r = oci_dir_make(v, 0755, err)) < 0)
-            return r;
-    }
-    return 0;
+    return r;
 }
 
 int agent_deprovision(struct task *t, struct error **err)

@@ -13,6 +13,15 @@
  * hash seed, which ext4 does not mind; the template is made afresh by each
  * new data directory.) A pool thread keeps a few copies ready in
  * DATA-DIR/ephemeral/pool/; other sizes are formatted when the task starts.
+ * Attaching and mounting an image takes milliseconds more (the loop
+ * device, the file system's workqueues), so the same thread also keeps a
+ * few default-size images mounted, each in a directory laid out as a task
+ * directory (DATA-DIR/ephemeral/ready/<n>/: disk.img, rw/ mounted, rw/c/,
+ * logs/):
+ * op_assign renames one to DATA-DIR/tasks/<id> (a directory holding a
+ * mount point can be renamed; the mount follows), and the task starts with
+ * its storage there. They are adopted after a crash and unmounted when the
+ * agent stops.
  * The file systems skip what makes them slow to create or to mount: no
  * journal (they do not outlive a host crash anyway), no blocks reserved for
  * online growth (resize_inode: they never grow, and its 4 MiB of zeroed
@@ -49,10 +58,16 @@
 #include <unistd.h>
 
 #define POOL_SIZE       2
+#define MOUNTED_SIZE    2
 #define DEFAULT_GIB     20
 #define LOOP_CONTROL    "/dev/loop-control"
 #define MOUNT_OPTIONS   "noinit_itable"
 #define CONFIGURE_TRIES 64
+
+static int mount_image(const char *image, const char *dir, struct error **err);
+static bool is_mount_point(const char *dir, const char *parent);
+static int ready_make(struct agent *a, unsigned n, struct error **err);
+static bool pool_take(struct agent *a, const char *dst);
 
 static const char *const mkfs_paths[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4", NULL};
 static const char *const tool_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
@@ -184,26 +199,36 @@ static void *pool_main(void *p)
         log_warn("agent: cannot format the ephemeral storage template: %s", te->msg);
     pthread_mutex_lock(&a->lock);
     for (;;) {
-        while (!a->closing && s->ready >= POOL_SIZE)
+        while (!a->closing && s->ready >= POOL_SIZE && s->mounted >= MOUNTED_SIZE)
             pthread_cond_wait(&a->cond, &a->lock);
         if (a->closing)
             break;
         unsigned n = ++s->seq;
+        bool mount_one = s->mounted < MOUNTED_SIZE;
         pthread_mutex_unlock(&a->lock);
-        _cleanup_free_ char *tmp = xasprintf("%s/tmp-%u.img", s->dir, n);
-        _cleanup_free_ char *dst = xasprintf("%s/pool/%u.img", s->dir, n);
         _cleanup_error_ struct error *e = NULL;
-        int r = format_default(a, tmp, &e);
-        if (r == 0 && rename(tmp, dst) < 0)
-            r = -errno;
+        int r;
+        if (mount_one) {
+            r = ready_make(a, n, &e);
+        } else {
+            _cleanup_free_ char *tmp = xasprintf("%s/tmp-%u.img", s->dir, n);
+            _cleanup_free_ char *dst = xasprintf("%s/pool/%u.img", s->dir, n);
+            r = format_default(a, tmp, &e);
+            if (r == 0 && rename(tmp, dst) < 0)
+                r = error_errno(&e, errno, "rename %s", tmp);
+        }
         pthread_mutex_lock(&a->lock);
         if (r == 0) {
-            s->ready++;
+            if (mount_one)
+                s->mounted++;
+            else
+                s->ready++;
             pthread_cond_broadcast(&a->cond);
             continue;
         }
         /* Try again later rather than spin on a full disk. */
-        log_warn("agent: cannot format an ephemeral storage image: %s", e ? e->msg : strerror(-r));
+        log_warn("agent: cannot %s an ephemeral storage image: %s", mount_one ? "mount" : "format",
+                 e ? e->msg : strerror(-r));
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 30;
@@ -212,6 +237,38 @@ static void *pool_main(void *p)
     }
     pthread_mutex_unlock(&a->lock);
     return NULL;
+}
+
+/* Removes a slot of the mounted pool, unmounting it first. */
+static void ready_remove(const char *slot)
+{
+    agent_storage_remove_dir(slot);
+}
+
+/* Adopts the mounted slots a crash left (a slot whose rw/ is not a mount
+ * point any more, or a half-made one, is removed). */
+static void ready_scan(struct agent_storage *s)
+{
+    _cleanup_free_ char *ready = xasprintf("%s/ready", s->dir);
+    DIR *d = opendir(ready);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *slot = xasprintf("%s/%s", ready, de->d_name);
+        _cleanup_free_ char *rw = xasprintf("%s/rw", slot);
+        unsigned n;
+        char end;
+        if (sscanf(de->d_name, "%u%c", &n, &end) == 1 && is_mount_point(rw, slot)) {
+            s->mounted++;
+            if (n > s->seq)
+                s->seq = n;
+            continue;
+        }
+        ready_remove(slot);
+    }
+    if (d)
+        closedir(d);
 }
 
 /* Counts the pool's images; removes half-formatted ones. */
@@ -224,6 +281,7 @@ static void pool_scan(struct agent_storage *s)
             unlinkat(dirfd(d), de->d_name, 0);
     if (d)
         closedir(d);
+    ready_scan(s);
     _cleanup_free_ char *pool = xasprintf("%s/pool", s->dir);
     d = opendir(pool);
     while (d && (de = readdir(d))) {
@@ -253,7 +311,10 @@ int agent_storage_init(struct agent *a, bool disable, struct error **err)
     }
     s->dir = xasprintf("%s/ephemeral", a->data_dir);
     _cleanup_free_ char *pool = xasprintf("%s/pool", s->dir);
+    _cleanup_free_ char *ready = xasprintf("%s/ready", s->dir);
     int r = oci_dir_make(pool, 0700, err);
+    if (r == 0)
+        r = oci_dir_make(ready, 0700, err);
     if (r < 0)
         return r;
     pool_scan(s);
@@ -279,6 +340,21 @@ void agent_storage_stop(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(s->thread, NULL);
         s->thread_started = false;
+    }
+    /* No mount outlives the agent but its tasks'. */
+    if (s->dir) {
+        _cleanup_free_ char *ready = xasprintf("%s/ready", s->dir);
+        DIR *d = opendir(ready);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (de->d_name[0] == '.')
+                continue;
+            _cleanup_free_ char *slot = xasprintf("%s/%s", ready, de->d_name);
+            ready_remove(slot);
+        }
+        if (d)
+            closedir(d);
+        s->mounted = 0;
     }
     free(s->dir);
     free(s->mkfs);
@@ -423,6 +499,70 @@ int agent_storage_detach(struct task *t, struct error **err)
     _cleanup_free_ char *tmp = xasprintf("%s/disk.img.tmp", t->dir);
     unlink(tmp); /* a crash while it was made */
     return 0;
+}
+
+/* Makes slot n of the mounted pool: under a temporary name until it is
+ * complete, so that a crash never leaves a half-made one for ready_scan to
+ * adopt. */
+static int ready_make(struct agent *a, unsigned n, struct error **err)
+{
+    struct agent_storage *s = &a->storage;
+    _cleanup_free_ char *tmp = xasprintf("%s/ready/tmp-%u", s->dir, n);
+    _cleanup_free_ char *dst = xasprintf("%s/ready/%u", s->dir, n);
+    _cleanup_free_ char *image = xasprintf("%s/disk.img", tmp);
+    _cleanup_free_ char *rw = xasprintf("%s/rw", tmp);
+    _cleanup_free_ char *c = xasprintf("%s/rw/c", tmp);
+    _cleanup_free_ char *logs = xasprintf("%s/logs", tmp);
+    int r = 0;
+    if (mkdir(tmp, 0700) < 0 || mkdir(rw, 0700) < 0 || mkdir(logs, 0700) < 0)
+        r = error_errno(err, errno, "mkdir %s", rw);
+    if (r == 0 && !pool_take(a, image))
+        r = format_default(a, image, err);
+    if (r == 0)
+        r = mount_image(image, rw, err);
+    if (r == 0 && mkdir(c, 0700) < 0)
+        r = error_errno(err, errno, "mkdir %s", c);
+    if (r == 0 && rename(tmp, dst) < 0)
+        r = error_errno(err, errno, "rename %s", tmp);
+    if (r < 0)
+        ready_remove(tmp);
+    return r;
+}
+
+bool agent_storage_take(struct agent *a, const char *dir, int64_t gib)
+{
+    struct agent_storage *s = &a->storage;
+    if (!s->enforced || (gib > 0 && gib != DEFAULT_GIB))
+        return false;
+    _cleanup_free_ char *ready = xasprintf("%s/ready", s->dir);
+    bool taken = false;
+    pthread_mutex_lock(&a->lock);
+    DIR *d = s->mounted ? opendir(ready) : NULL;
+    struct dirent *de;
+    while (d && !taken && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || strncmp(de->d_name, "tmp-", 4) == 0)
+            continue;
+        if (renameat(dirfd(d), de->d_name, AT_FDCWD, dir) == 0) {
+            taken = true;
+            s->mounted--;
+            pthread_cond_broadcast(&a->cond);
+        }
+    }
+    if (d)
+        closedir(d);
+    pthread_mutex_unlock(&a->lock);
+    return taken;
+}
+
+void agent_storage_remove_dir(const char *dir)
+{
+    _cleanup_free_ char *rw = xasprintf("%s/rw", dir);
+    if (is_mount_point(rw, dir) && umount2(rw, 0) < 0)
+        umount2(rw, MNT_DETACH);
+    /* As in agent_storage_detach: the copies other namespaces hold go with
+     * the mount point. */
+    rmdir(rw);
+    oci_dir_remove_tree(dir, NULL);
 }
 
 void agent_storage_sweep(struct agent *a, bool (*held)(struct agent *, const char *))

@@ -67,6 +67,8 @@ struct task *agent_task_new(struct agent *a, struct task_def *def)
     }
     buf_init(&t->warnings, 64 * 1024);
     t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&t->prov_lock, NULL);
+    pthread_cond_init(&t->prov_cond, NULL);
     return t;
 }
 
@@ -103,6 +105,10 @@ void agent_task_free(struct task *t)
     json_decref(t->last);
     if (t->efd >= 0)
         close(t->efd);
+    error_free(t->storage_err);
+    error_free(t->net_err);
+    pthread_mutex_destroy(&t->prov_lock);
+    pthread_cond_destroy(&t->prov_cond);
     free(t);
 }
 
@@ -161,40 +167,23 @@ static void begin_pulls(struct task *t)
     }
 }
 
-/* Starts the monitor of every container not yet created, once the task's
- * storage (where their directories are) is there: conmon's exec and
- * start-up then run on another core while this thread pulls and writes the
- * bundles (docs/agent.md, "Start path"). A container whose directory is
- * already there (a start that a restart interrupted) gets none: create_ctr
- * cleans that up first. Without one, create_ctr starts conmon itself, so a
- * failure here only costs time. */
-static void *monitors_main(void *p)
+/* Starts the monitor of every container provisioning chose (mon_wanted:
+ * not yet created, no directory left by an interrupted start), right after
+ * the task's storage is there: on the provisioning's second thread, so that
+ * conmon's exec and start-up run beside the rest of the provisioning, the
+ * pull and the bundles (docs/agent.md, "Start path"). Without one, the
+ * create starts conmon itself, so a failure here only costs time. */
+void agent_monitors_run(struct task *t)
 {
-    struct task *t = p;
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         struct ctr *c = &t->ctrs[i];
         if (!c->mon_wanted)
             continue;
         _cleanup_free_ char *dir = agent_ctr_dir(t, c->def);
-        if (access(dir, F_OK) == 0)
-            continue;
         _cleanup_error_ struct error *e = NULL;
         if (oci_monitor_start(t->a->rt, dir, c->def->runtime_id, &c->mon, &e) < 0)
             log_warn("task %s: container %s: monitor: %s", t->def.id, c->def->name, e->msg);
     }
-    return NULL;
-}
-
-static void start_monitors(struct task *t)
-{
-    /* The thread reads only mon_wanted, and writes only mon. */
-    for (size_t i = 0; i < t->def.n_ctrs; i++)
-        t->ctrs[i].mon_wanted = t->ctrs[i].state == CTR_NONE && !t->ctrs[i].mon;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
-    t->mon_pending = pthread_create(&t->mon_thread, &attr, monitors_main, t) == 0;
-    pthread_attr_destroy(&attr);
 }
 
 static void join_monitors(struct task *t)
@@ -213,14 +202,18 @@ static void step_provision(struct task *t)
         begin_stop(t, CODE_FAILED, msg);
         return;
     }
-    start_monitors(t);
     t->status = TS_PENDING;
     /* The pulls began beside the provisioning: pullStartedAt goes out with
      * PENDING rather than in a report (a save and a store write) of its
      * own. */
     if (!t->pull_started_ms)
         t->pull_started_ms = t->pull_begun_ms;
-    agent_task_publish(t, false);
+    /* Reported, not saved: until a container runs, task.json keeps
+     * PROVISIONING, and a restart provisions again (each step keeps what
+     * is there) and cleans up a creation it interrupted. Saves of PENDING,
+     * ACTIVATING and the creation were three file writes on every start's
+     * path. */
+    agent_task_publish_with(t, false, false);
 }
 
 static char *pull_reason(const struct error *e)
@@ -269,7 +262,7 @@ static void step_pull(struct task *t)
         return; /* stopping, or a stop request to act on */
     t->pull_stopped_ms = time_now_ms();
     t->status = TS_ACTIVATING;
-    agent_task_publish(t, false);
+    agent_task_publish_with(t, false, false); /* not saved: see step_provision */
 }
 
 /* ---- containers ---- */
@@ -349,12 +342,27 @@ static void clean_partial(struct task *t, struct ctr *c, const char *dir)
     oci_dir_remove_tree(dir, NULL);
 }
 
+struct mon_wait {
+    struct task *t;
+    struct ctr *c;
+};
+
+/* The create's wait for the monitor started ahead (agent_monitors_run). */
+static struct oci_monitor *mon_wait(void *p)
+{
+    struct mon_wait *w = p;
+    join_monitors(w->t);
+    return TAKE_PTR(w->c->mon);
+}
+
 static int create_ctr(struct task *t, struct ctr *c, struct error **err)
 {
     struct agent *a = t->a;
     const struct ctr_def *d = c->def;
     _cleanup_free_ char *dir = agent_ctr_dir(t, d);
-    if (!c->mon && access(dir, F_OK) == 0)
+    /* A directory provisioning did not start a monitor in: left by a start
+     * a restart interrupted. */
+    if (!c->mon_wanted && access(dir, F_OK) == 0)
         clean_partial(t, c, dir);
     if (!c->img) {
         /* Resumed after a restart between pull and create. */
@@ -435,8 +443,9 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
         };
         struct buf warn;
         buf_init(&warn, 16 * 1024);
-        r = oci_container_create_with(a->rt, dir, &spec, &a->host, &warn, TAKE_PTR(c->mon), &c->oc,
-                                      err);
+        struct mon_wait w = {t, c};
+        r = oci_container_create_ahead(a->rt, dir, &spec, &a->host, &warn, mon_wait, &w, &c->oc,
+                                       err);
         if (warn.len) {
             /* A clamped ulimit: the task runs, and says so. */
             buf_printf(&t->warnings, "container %s: %s", d->name, warn.data);
@@ -454,7 +463,8 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
     free(lower);
     agent_process_done(&p);
     if (r < 0) {
-        oci_monitor_discard(TAKE_PTR(c->mon)); /* failed before the create */
+        join_monitors(t); /* failed before the create: no-op after it */
+        oci_monitor_discard(TAKE_PTR(c->mon));
         return r;
     }
     if (d->health.enabled) {
@@ -492,7 +502,12 @@ static void abandon(struct task *t, struct ctr *c, const char *reason)
 
 static void step_create(struct task *t)
 {
-    join_monitors(t);
+    _cleanup_error_ struct error *ne = NULL;
+    if (agent_provision_net(t, &ne) < 0) {
+        _cleanup_free_ char *msg = xasprintf("ResourceInitializationError: %s", ne->msg);
+        begin_stop(t, CODE_FAILED, msg);
+        return;
+    }
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         struct ctr *c = &t->ctrs[i];
         if (c->state != CTR_NONE)
@@ -518,7 +533,7 @@ static void step_create(struct task *t)
         }
     }
     t->activating_ns = time_mono_ns();
-    agent_state_save(t, false, NULL);
+    /* Not saved (step_provision): the first start saves. */
 }
 
 /* Records the exit of a container whose init is gone. */
@@ -878,6 +893,7 @@ static void move_log(struct task *t, struct ctr *c)
 static void step_deprovision(struct task *t)
 {
     join_monitors(t);
+    agent_provision_net(t, NULL);
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         struct ctr *c = &t->ctrs[i];
         agent_health_cancel(t, c);
@@ -969,6 +985,7 @@ static void *task_main(void *p)
         }
     }
     join_monitors(t);
+    agent_provision_net(t, NULL);
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         agent_pull_drop(a, TAKE_PTR(t->ctrs[i].pull));
         agent_health_cancel(t, &t->ctrs[i]);

@@ -442,11 +442,18 @@ int ecs_run_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct
         if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
             goto out;
     }
-    if ((r = db_commit(ctx->db, err)) < 0)
+    /* The answer is the tasks as inserted (PROVISIONING, as ECS answers):
+     * read before the commit, since the scheduler and the agent may move
+     * them on before this thread reads them again. */
+    if ((r = answer_tasks(ctx, arns_s, ret_out, err)) < 0)
         goto out;
+    if ((r = db_commit(ctx->db, err)) < 0) {
+        json_decref(*ret_out);
+        *ret_out = NULL;
+        goto out;
+    }
     if (ctx->app)
         sched_kick(ctx->app);
-    r = answer_tasks(ctx, arns_s, ret_out, err);
 out:
     json_decref(arns);
     json_decref(taskdef);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -28,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define CONMON_PATH      "/usr/bin/conmon"
@@ -540,6 +542,8 @@ void oci_monitor_discard(struct oci_monitor *m)
 struct mount_job {
     int nsfd;
     const char *target, *data;
+    int netns_fd; /* the host's binding of netns_path, or -1 */
+    const char *netns_path;
     int errnum;
     const char *what;
 };
@@ -547,6 +551,9 @@ struct mount_job {
 static void *mount_thread(void *p)
 {
     struct mount_job *j = p;
+    struct statfs sf;
+    char fdpath[64];
+    snprintf(fdpath, sizeof(fdpath), "/proc/thread-self/fd/%d", j->netns_fd);
     /* setns into a mount namespace needs a thread that shares its file
      * system attributes (root, cwd) with no other: this one unshares them,
      * and ends right after. */
@@ -556,22 +563,31 @@ static void *mount_thread(void *p)
         j->what = "enter the monitor's mount namespace";
     else if (mount("overlay", j->target, "overlay", 0, j->data) < 0)
         j->what = "mount the rootfs overlay";
+    else if (j->netns_fd >= 0 && (statfs(j->netns_path, &sf) < 0 || sf.f_type != NSFS_MAGIC) &&
+             mount(fdpath, j->netns_path, NULL, MS_BIND, NULL) < 0)
+        j->what = "bind the network namespace";
     if (j->what)
         j->errnum = errno;
     return NULL;
 }
 
 /* Mounts the rootfs overlay in the mount namespace of a monitor started
- * ahead (still waiting on its start pipe). */
-static int monitor_mount(struct oci_monitor *m, const char *mount_data, struct error **err)
+ * ahead (still waiting on its start pipe); binds netns_path (when not NULL)
+ * there too when it was bound on the host after the monitor's namespace was
+ * made (its copy then holds the file without the binding). */
+static int monitor_mount(struct oci_monitor *m, const char *mount_data, const char *netns_path,
+                         struct error **err)
 {
     char ns[64];
     snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", (int)m->pid);
     _cleanup_close_ int fd = open(ns, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return error_errno(err, errno, "container %s: conmon exited early: open %s", m->id, ns);
+    _cleanup_close_ int netns_fd = -1;
+    if (netns_path && (netns_fd = open(netns_path, O_RDONLY | O_CLOEXEC)) < 0)
+        return error_errno(err, errno, "container %s: open %s", m->id, netns_path);
     _cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", m->dir);
-    struct mount_job j = {fd, rootfs, mount_data, 0, NULL};
+    struct mount_job j = {fd, rootfs, mount_data, netns_fd, netns_path, 0, NULL};
     pthread_t th;
     int r = pthread_create(&th, NULL, mount_thread, &j);
     if (r != 0)
@@ -646,14 +662,25 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
     return oci_container_create_with(rt, dir, spec, host, warnings, NULL, ret, err);
 }
 
+static struct oci_monitor *monitor_given(void *arg)
+{
+    return arg;
+}
+
 int oci_container_create_with(struct oci_runtime *rt, const char *dir,
                               const struct oci_container_spec *spec, const struct oci_host *host,
                               struct buf *warnings, struct oci_monitor *m,
                               struct oci_container **ret, struct error **err)
 {
+    return oci_container_create_ahead(rt, dir, spec, host, warnings, monitor_given, m, ret, err);
+}
+
+int oci_container_create_ahead(struct oci_runtime *rt, const char *dir,
+                               const struct oci_container_spec *spec, const struct oci_host *host,
+                               struct buf *warnings, oci_monitor_wait_fn wait, void *arg,
+                               struct oci_container **ret, struct error **err)
+{
     int r = check_names(rt, dir, spec->id, err);
-    if (r == 0 && m && (strcmp(m->id, spec->id) != 0 || strcmp(m->dir, dir) != 0))
-        r = error_set(err, EINVAL, NULL, "container %s: monitor started for %s", spec->id, m->id);
     if (r == 0 && spec->n_lower_dirs == 0)
         r = error_set(err, EINVAL, NULL, "container %s: no rootfs layers", spec->id);
     struct buf data;
@@ -671,7 +698,7 @@ int oci_container_create_with(struct oci_runtime *rt, const char *dir,
     if (r < 0) {
         /* Its directory is the caller's to clean, as after any failure
          * past this point. */
-        oci_monitor_discard(m);
+        oci_monitor_discard(wait(arg));
         return r;
     }
 
@@ -680,12 +707,18 @@ int oci_container_create_with(struct oci_runtime *rt, const char *dir,
     _cleanup_free_ char *bundle = xasprintf("%s/bundle", dir);
     struct oci_container_spec with_bpf = *spec;
     with_bpf.seccomp_bpf = strcmp(rt->ops->name, "crun") == 0;
-    if (!m)
-        r = make_dirs(dir, err);
+    /* The monitor's start makes them too, maybe at this moment: mkdir
+     * takes either. */
+    r = make_dirs(dir, err);
     if (r == 0)
         r = oci_bundle_write(bundle, &with_bpf, host, warnings, err);
+    /* The monitor is waited for only now: its exec and start-up ran beside
+     * the bundle's writing. */
+    struct oci_monitor *m = wait(arg);
+    if (r == 0 && m && (strcmp(m->id, spec->id) != 0 || strcmp(m->dir, dir) != 0))
+        r = error_set(err, EINVAL, NULL, "container %s: monitor started for %s", spec->id, m->id);
     if (r == 0)
-        r = m ? monitor_mount(m, mount_data, err)
+        r = m ? monitor_mount(m, mount_data, spec->netns_path, err)
               : monitor_spawn(rt, spec->id, dir, mount_data, false, &m, err);
     if (r == 0)
         r = launch(c, TAKE_PTR(m), err);

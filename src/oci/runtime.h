@@ -92,6 +92,16 @@ int oci_container_create_with(struct oci_runtime *rt, const char *dir,
                               const struct oci_container_spec *spec, const struct oci_host *host,
                               struct buf *warnings, struct oci_monitor *m,
                               struct oci_container **ret, struct error **err);
+/* Hands over the monitor being started on another thread, once it is
+ * (NULL: none). */
+typedef struct oci_monitor *(*oci_monitor_wait_fn)(void *arg);
+/* oci_container_create_with for a monitor still starting: the bundle is
+ * written first, then wait(arg) is called exactly once, also on failure,
+ * and its monitor consumed. */
+int oci_container_create_ahead(struct oci_runtime *rt, const char *dir,
+                               const struct oci_container_spec *spec, const struct oci_host *host,
+                               struct buf *warnings, oci_monitor_wait_fn wait, void *arg,
+                               struct oci_container **ret, struct error **err);
 /* Lets the created container's process exec its command. */
 int oci_container_start(struct oci_container *c, struct error **err);
 /* Runs args inside the running container, as the runtime's `exec` does:

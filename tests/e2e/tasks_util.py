@@ -257,6 +257,27 @@ def pool_refill(s, pid, cmd):
     return ppid == s.proc.pid
 
 
+# The agent keeps this many task directories with their storage mounted
+# ready (src/agent/storage.c, MOUNTED_SIZE), plus one being made.
+READY_POOL = 2 + 1
+
+
+def ready_pool_prefix(data_dir):
+    """Where the agent's mounted pool lives: its mounts and loop devices
+    are the daemon's, not a task's leftovers, as long as there are at most
+    READY_POOL of them."""
+    return os.path.join(data_dir, "ephemeral", "ready") + "/"
+
+
+def without_ready_pool(data_dir, paths):
+    """paths minus the mounted pool's, unless the pool holds more than it
+    should (then they are all reported)."""
+    prefix = ready_pool_prefix(data_dir)
+    pool = [p for p in paths if p.startswith(prefix)]
+    rest = [p for p in paths if not p.startswith(prefix)]
+    return rest if len(pool) <= READY_POOL else rest + pool
+
+
 def host_leftovers(s):
     """What a daemon's tasks left on the host: processes in its cgroups or
     naming its dirs, mounts under its dirs, task cgroups, runtime state."""
@@ -277,10 +298,9 @@ def host_leftovers(s):
         if any(m in cmd for m in marks) or (s.cgroup_parent + "/") in cg:
             found.append("process %s: %s" % (pid, cmd))
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4]
-            if mp.startswith(s.run_dir) or mp.startswith(s.data_dir):
-                found.append("mount " + mp)
+        mps = [line.split()[4] for line in f]
+    found += ["mount " + mp for mp in without_ready_pool(
+        s.data_dir, [mp for mp in mps if mp.startswith(s.run_dir) or mp.startswith(s.data_dir)])]
     base = s.cgroup_parent.lstrip("/")
     for hier in os.listdir("/sys/fs/cgroup"):
         d = os.path.join("/sys/fs/cgroup", hier, base)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tasks_util import (assert_no_leftovers, busybox_layout, container, daemons,  # noqa: F401
+from tasks_util import (assert_no_leftovers, without_ready_pool, busybox_layout, container, daemons,  # noqa: F401
                         loop, register, run, task_dir, wait_tasks)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
@@ -51,10 +51,13 @@ def loop_devices(data_dir, wait=10.0):
         for f in glob.glob("/sys/block/loop*/loop/backing_file"):
             try:
                 with open(f) as fh:
-                    if fh.read().startswith(data_dir):
-                        out.append(f)
+                    b = fh.read().strip()
+                    if b.startswith(data_dir):
+                        out.append((f, b))
             except OSError:
                 pass
+        keep = without_ready_pool(data_dir, [b for _, b in out])
+        out = [f for f, b in out if b in keep]
         if not out or time.time() > deadline:
             return out
         time.sleep(0.1)
