@@ -258,6 +258,7 @@ struct task {
     int efd;       /* eventfd: wakes the task's thread */
     json_t *last;  /* the latest report */
     bool threaded; /* a thread supervises the task */
+    bool starting; /* assigned, not yet RUNNING or stopping (n_starting) */
     struct task *next;
 };
 
@@ -293,6 +294,7 @@ struct agent {
     pthread_cond_t cond; /* task threads ending, pulls completing */
     struct task *tasks;
     size_t n_threads;
+    size_t n_starting; /* tasks starting: the storage pool's refills wait */
     bool closing;
 
     /* pull.c */

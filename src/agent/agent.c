@@ -54,6 +54,11 @@ void agent_task_publish_with(struct task *t, bool save, bool durable)
     pthread_mutex_lock(&a->lock);
     json_t *old = t->last;
     t->last = json_incref(report);
+    if (t->starting && t->status >= TS_RUNNING) {
+        t->starting = false;
+        a->n_starting--;
+        pthread_cond_broadcast(&a->cond);
+    }
     pthread_mutex_unlock(&a->lock);
     json_decref(old);
     if (a->report)
@@ -148,6 +153,8 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
     }
     t->next = a->tasks;
     a->tasks = t;
+    t->starting = true;
+    a->n_starting++;
     pthread_mutex_unlock(&a->lock);
     if ((r = agent_task_start(t, err)) < 0) {
         pthread_mutex_lock(&a->lock);
@@ -156,6 +163,9 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
                 *pp = t->next;
                 break;
             }
+        t->starting = false;
+        a->n_starting--;
+        pthread_cond_broadcast(&a->cond);
         pthread_mutex_unlock(&a->lock);
         agent_storage_remove_dir(t->dir);
         agent_task_free(t);

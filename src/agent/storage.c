@@ -59,6 +59,7 @@
 
 #define POOL_SIZE       2
 #define MOUNTED_SIZE    2
+#define REFILL_DEFER_MS 100
 #define DEFAULT_GIB     20
 #define LOOP_CONTROL    "/dev/loop-control"
 #define MOUNT_OPTIONS   "noinit_itable"
@@ -201,6 +202,16 @@ static void *pool_main(void *p)
     for (;;) {
         while (!a->closing && s->ready >= POOL_SIZE && s->mounted >= MOUNTED_SIZE)
             pthread_cond_wait(&a->cond, &a->lock);
+        /* Mounting takes both cores' time for milliseconds: it waits
+         * until no task is starting, for at most REFILL_DEFER_MS. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += REFILL_DEFER_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!a->closing && a->n_starting > 0 &&
+               pthread_cond_timedwait(&a->cond, &a->lock, &until) == 0)
+            ;
         if (a->closing)
             break;
         unsigned n = ++s->seq;
@@ -229,7 +240,6 @@ static void *pool_main(void *p)
         /* Try again later rather than spin on a full disk. */
         log_warn("agent: cannot %s an ephemeral storage image: %s", mount_one ? "mount" : "format",
                  e ? e->msg : strerror(-r));
-        struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 30;
         while (!a->closing && pthread_cond_timedwait(&a->cond, &a->lock, &until) == 0)
