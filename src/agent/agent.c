@@ -126,6 +126,12 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
 
     struct task *t = agent_task_new(a, &def);
     t->status = TS_PROVISIONING;
+    /* Starting from here: a refill of the storage pool (woken by the take
+     * below) waits. */
+    pthread_mutex_lock(&a->lock);
+    t->starting = true;
+    a->n_starting++;
+    pthread_mutex_unlock(&a->lock);
     t->created_ms = json_get_int(msg, "createdAt", 0);
     if (t->created_ms <= 0)
         t->created_ms = time_now_ms();
@@ -140,6 +146,10 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
          (r = oci_dir_make(t->dir, 0700, err)) < 0) ||
         (r = agent_state_save(t, false, err)) < 0) {
         agent_storage_remove_dir(t->dir);
+        pthread_mutex_lock(&a->lock);
+        a->n_starting--;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
         agent_task_free(t);
         return r;
     }
@@ -147,14 +157,14 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
     pthread_mutex_lock(&a->lock);
     if (find_task(a, t->def.arn)) {
         /* Assigned twice at the same moment: the first one won. */
+        a->n_starting--;
+        pthread_cond_broadcast(&a->cond);
         pthread_mutex_unlock(&a->lock);
         agent_task_free(t);
         return 0;
     }
     t->next = a->tasks;
     a->tasks = t;
-    t->starting = true;
-    a->n_starting++;
     pthread_mutex_unlock(&a->lock);
     if ((r = agent_task_start(t, err)) < 0) {
         pthread_mutex_lock(&a->lock);

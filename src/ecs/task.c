@@ -406,7 +406,11 @@ int ecs_run_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct
     }
     json_t *arns = json_array();
     _cleanup_free_ char *arns_s = NULL;
-    if ((r = db_begin(ctx->db, err)) < 0)
+    /* The commit does not wait for the disk: the scheduler is woken first,
+     * and the answer waits for the fsync (db_sync). A start thus does not
+     * wait on the write-ahead log's fsync, and no caller is answered
+     * before its tasks are durable. */
+    if ((r = db_begin_unsynced(ctx->db, err)) < 0)
         goto out;
     /* Again inside the transaction: a concurrent first call may have
      * committed since. */
@@ -454,7 +458,13 @@ int ecs_run_task(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct
     }
     if (ctx->app)
         sched_kick(ctx->app);
+    if ((r = db_sync(ctx->db, err)) < 0) {
+        json_decref(*ret_out);
+        *ret_out = NULL;
+    }
 out:
+    if (r < 0)
+        db_sync(ctx->db, NULL); /* back to FULL for the connection's next user */
     json_decref(arns);
     json_decref(taskdef);
     ecs_run_plan_done(&plan);

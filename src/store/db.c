@@ -19,6 +19,8 @@ struct db {
     struct db *next;        /* in the store's list of connections */
     pthread_mutex_t *wlock; /* the store's writer queue (db_begin) */
     bool wlocked;           /* this connection holds it */
+    bool sync_normal;       /* the schema's setting (db_sync restores it) */
+    bool unsynced;          /* db_begin_unsynced lowered it */
     size_t n_cached;
     struct {
         const char *sql;
@@ -74,6 +76,7 @@ static int db_open(const char *path, const struct store_schema *schema, struct d
                  "PRAGMA foreign_keys=ON;"
                  "PRAGMA temp_store=MEMORY;",
                  err);
+    db->sync_normal = schema->sync_normal;
     if (r == 0 && schema->sync_normal)
         r = exec(db, "PRAGMA synchronous=NORMAL;", err);
     if (r == 0 && schema->cache_kib > 0) {
@@ -149,7 +152,18 @@ static void wunlock(struct db *db)
  * workers committed). The busy timeout still covers other processes, and a
  * writer that waited here DB_BUSY_TIMEOUT in vain (a lock-order cycle
  * between two stores then ends in SQLITE_BUSY, not a hang). */
+static int begin(struct db *db, struct error **err);
+
 int db_begin(struct db *db, struct error **err)
+{
+    /* Left lowered by a db_begin_unsynced whose caller failed before its
+     * db_sync: every other transaction commits with the schema's setting. */
+    if (db->unsynced && sqlite3_get_autocommit(db->h))
+        db_sync(db, NULL);
+    return begin(db, err);
+}
+
+static int begin(struct db *db, struct error **err)
 {
     if (db->wlock && !db->wlocked) {
         struct timespec until;
@@ -170,6 +184,36 @@ int db_commit(struct db *db, struct error **err)
         db_rollback(db);
     else
         wunlock(db);
+    return r;
+}
+
+int db_begin_unsynced(struct db *db, struct error **err)
+{
+    /* The setting may not change inside a transaction. */
+    if (!db->sync_normal && !db->unsynced) {
+        int r = exec(db, "PRAGMA synchronous=NORMAL", err);
+        if (r < 0)
+            return r;
+        db->unsynced = true;
+    }
+    return begin(db, err);
+}
+
+int db_sync(struct db *db, struct error **err)
+{
+    if (!db->unsynced)
+        return 0;
+    /* In WAL mode with synchronous=NORMAL a commit writes the WAL without
+     * syncing it: its fsync, which a FULL commit does, is done here. */
+    sqlite3_file *wal = NULL;
+    int r = 0;
+    if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+        !wal || !wal->pMethods || wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+        r = error_set(err, EIO, NULL, "%s: sync the write-ahead log", db->label);
+    if (exec(db, "PRAGMA synchronous=FULL", r < 0 ? NULL : err) == 0)
+        db->unsynced = false;
+    else if (r == 0)
+        r = -EIO;
     return r;
 }
 

@@ -59,6 +59,14 @@ sqlite3 *db_handle(struct db *db);
 int db_begin(struct db *db, struct error **err);
 int db_commit(struct db *db, struct error **err);
 void db_rollback(struct db *db);
+/* A transaction whose COMMIT does not wait for the disk: its changes are
+ * visible to other connections as soon as it returns, durable only once
+ * db_sync has returned. For a caller with something to start between the
+ * two (another thread to wake) before it answers. */
+int db_begin_unsynced(struct db *db, struct error **err);
+/* Makes the transactions committed so far durable (the WAL's fsync) and
+ * restores the connection's synchronous setting. */
+int db_sync(struct db *db, struct error **err);
 
 /* Steps a statement expected to finish (INSERT/UPDATE/DELETE). */
 int db_exec_stmt(struct db *db, sqlite3_stmt *st, struct error **err);
