@@ -373,8 +373,11 @@ static void load_tasks(struct agent *a)
         struct task *t = NULL;
         _cleanup_error_ struct error *e = NULL;
         _cleanup_free_ char *state = xasprintf("%s/task.json", dir);
-        if (access(state, F_OK) < 0) {
-            oci_dir_remove_tree(dir, NULL);
+        struct stat st;
+        if (stat(state, &st) < 0 || st.st_size == 0) {
+            /* Never written: a crash right after op_assign made the
+             * directory (possibly from the storage pool, mounted). */
+            agent_storage_remove_dir(dir);
             continue;
         }
         if (agent_state_load(a, dir, &t, &e) < 0 || strcmp(t->def.id, de->d_name) != 0) {

@@ -36,6 +36,28 @@ char *agent_log_path(const struct task *t, const struct ctr_def *d)
     return xasprintf("%s/logs/%s.log", t->dir, d->slug);
 }
 
+/* Writes path in place: hosts and resolv.conf are written while no
+ * container of the task runs (at provisioning, again after a restart
+ * before any ran), so there is no reader to keep from a partial file; and a
+ * task directory from the storage pool holds them already (empty), so that
+ * no inode is allocated on the start's path (storage.c). */
+static int write_file(const char *path, const char *data, size_t len, struct error **err)
+{
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return error_errno(err, errno, "create %s", path);
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return error_errno(err, n < 0 ? errno : EIO, "write %s", path);
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 /* /etc/hosts: loopback names plus every container's hostname (the task's
  * containers share one network namespace, so they all answer on it). */
 static int write_hosts(struct task *t, struct error **err)
@@ -49,7 +71,7 @@ static int write_hosts(struct task *t, struct error **err)
             buf_printf(&b, " %s", t->def.ctrs[i].hostname);
     buf_puts(&b, "\n");
     _cleanup_free_ char *path = xasprintf("%s/hosts", t->dir);
-    int r = oci_file_replace(path, b.data, b.len, 0644, err);
+    int r = write_file(path, b.data, b.len, err);
     buf_done(&b);
     return r;
 }
@@ -75,7 +97,7 @@ static int write_resolv(struct task *t, struct error **err)
         buf_printf(&b, "%s\n", line);
     }
     _cleanup_free_ char *path = xasprintf("%s/resolv.conf", t->dir);
-    int r = oci_file_replace(path, b.data ? b.data : "", b.len, 0644, err);
+    int r = write_file(path, b.data ? b.data : "", b.len, err);
     buf_done(&b);
     return r;
 }

@@ -17,7 +17,7 @@
  * device, the file system's workqueues), so the same thread also keeps a
  * few default-size images mounted, each in a directory laid out as a task
  * directory (DATA-DIR/ephemeral/ready/<n>/: disk.img, rw/ mounted, rw/c/,
- * logs/):
+ * logs/, and empty task.json, task.json.tmp, hosts, resolv.conf):
  * op_assign renames one to DATA-DIR/tasks/<id> (a directory holding a
  * mount point can be renamed; the mount follows), and the task starts with
  * its storage there. They are adopted after a crash and unmounted when the
@@ -532,6 +532,23 @@ static int ready_make(struct agent *a, unsigned n, struct error **err)
         r = mount_image(image, rw, err);
     if (r == 0 && mkdir(c, 0700) < 0)
         r = error_errno(err, errno, "mkdir %s", c);
+    /* The files a start writes, empty: written in place (task.json by an
+     * exchange with its temp file), they take no inode on the start's path
+     * (on an ext4 without a journal, allocating one skips every inode freed
+     * in the last minute). An empty task.json is one never written. */
+    static const struct {
+        const char *name;
+        mode_t mode; /* hosts and resolv.conf: read by the container's user */
+    } files[] = {
+        {"task.json", 0600}, {"task.json.tmp", 0600}, {"hosts", 0644}, {"resolv.conf", 0644}};
+    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++) {
+        _cleanup_free_ char *f = xasprintf("%s/%s", tmp, files[i].name);
+        int fd = open(f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, files[i].mode);
+        if (fd < 0)
+            r = error_errno(err, errno, "create %s", f);
+        else
+            close(fd);
+    }
     if (r == 0 && rename(tmp, dst) < 0)
         r = error_errno(err, errno, "rename %s", tmp);
     if (r < 0)

@@ -345,17 +345,23 @@ static void clean_partial(struct task *t, struct ctr *c, const char *dir)
 struct mon_wait {
     struct task *t;
     struct ctr *c;
+    struct error *net_err; /* the network's provisioning failed */
 };
 
-/* The create's wait for the monitor started ahead (agent_monitors_run). */
-static struct oci_monitor *mon_wait(void *p)
+/* The create's wait, once the bundle is written: for the monitor started
+ * ahead (agent_monitors_run) and for the network namespace the runtime
+ * joins (agent_provision_net), both made beside the pull and the bundle. */
+static int mon_wait(void *p, struct oci_monitor **ret, struct error **err)
 {
     struct mon_wait *w = p;
     join_monitors(w->t);
-    return TAKE_PTR(w->c->mon);
+    *ret = TAKE_PTR(w->c->mon);
+    if (agent_provision_net(w->t, &w->net_err) < 0)
+        return error_set(err, EIO, NULL, "%s", w->net_err->msg);
+    return 0;
 }
 
-static int create_ctr(struct task *t, struct ctr *c, struct error **err)
+static int create_ctr(struct task *t, struct ctr *c, struct error **net_err, struct error **err)
 {
     struct agent *a = t->a;
     const struct ctr_def *d = c->def;
@@ -443,9 +449,10 @@ static int create_ctr(struct task *t, struct ctr *c, struct error **err)
         };
         struct buf warn;
         buf_init(&warn, 16 * 1024);
-        struct mon_wait w = {t, c};
+        struct mon_wait w = {t, c, NULL};
         r = oci_container_create_ahead(a->rt, dir, &spec, &a->host, &warn, mon_wait, &w, &c->oc,
                                        err);
+        *net_err = w.net_err;
         if (warn.len) {
             /* A clamped ulimit: the task runs, and says so. */
             buf_printf(&t->warnings, "container %s: %s", d->name, warn.data);
@@ -502,22 +509,22 @@ static void abandon(struct task *t, struct ctr *c, const char *reason)
 
 static void step_create(struct task *t)
 {
-    _cleanup_error_ struct error *ne = NULL;
-    if (agent_provision_net(t, &ne) < 0) {
-        _cleanup_free_ char *msg = xasprintf("ResourceInitializationError: %s", ne->msg);
-        begin_stop(t, CODE_FAILED, msg);
-        return;
-    }
     for (size_t i = 0; i < t->def.n_ctrs; i++) {
         struct ctr *c = &t->ctrs[i];
         if (c->state != CTR_NONE)
             continue;
         if (check_requests(t) || t->status >= TS_DEACTIVATING)
             return;
-        _cleanup_error_ struct error *e = NULL;
-        int r = create_ctr(t, c, &e);
+        _cleanup_error_ struct error *e = NULL, *ne = NULL;
+        int r = create_ctr(t, c, &ne, &e);
         if (r == -ECANCELED)
             return;
+        if (ne) {
+            /* A provisioning failure, found at the first create. */
+            _cleanup_free_ char *msg = xasprintf("ResourceInitializationError: %s", ne->msg);
+            begin_stop(t, CODE_FAILED, msg);
+            return;
+        }
         if (r < 0) {
             const char *msg = e ? e->msg : "CannotCreateContainerError: failed";
             if (strncmp(msg, IMG_ERR_PULL, strlen(IMG_ERR_PULL)) != 0 &&

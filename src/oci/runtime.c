@@ -662,9 +662,11 @@ int oci_container_create(struct oci_runtime *rt, const char *dir,
     return oci_container_create_with(rt, dir, spec, host, warnings, NULL, ret, err);
 }
 
-static struct oci_monitor *monitor_given(void *arg)
+static int monitor_given(void *arg, struct oci_monitor **ret, struct error **err)
 {
-    return arg;
+    (void)err;
+    *ret = arg;
+    return 0;
 }
 
 int oci_container_create_with(struct oci_runtime *rt, const char *dir,
@@ -698,7 +700,9 @@ int oci_container_create_ahead(struct oci_runtime *rt, const char *dir,
     if (r < 0) {
         /* Its directory is the caller's to clean, as after any failure
          * past this point. */
-        oci_monitor_discard(wait(arg));
+        struct oci_monitor *m = NULL;
+        wait(arg, &m, NULL);
+        oci_monitor_discard(m);
         return r;
     }
 
@@ -714,7 +718,10 @@ int oci_container_create_ahead(struct oci_runtime *rt, const char *dir,
         r = oci_bundle_write(bundle, &with_bpf, host, warnings, err);
     /* The monitor is waited for only now: its exec and start-up ran beside
      * the bundle's writing. */
-    struct oci_monitor *m = wait(arg);
+    struct oci_monitor *m = NULL;
+    int wr = wait(arg, &m, r == 0 ? err : NULL);
+    if (r == 0)
+        r = wr;
     if (r == 0 && m && (strcmp(m->id, spec->id) != 0 || strcmp(m->dir, dir) != 0))
         r = error_set(err, EINVAL, NULL, "container %s: monitor started for %s", spec->id, m->id);
     if (r == 0)

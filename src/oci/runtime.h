@@ -93,8 +93,8 @@ int oci_container_create_with(struct oci_runtime *rt, const char *dir,
                               struct buf *warnings, struct oci_monitor *m,
                               struct oci_container **ret, struct error **err);
 /* Hands over the monitor being started on another thread, once it is
- * (NULL: none). */
-typedef struct oci_monitor *(*oci_monitor_wait_fn)(void *arg);
+ * (*ret NULL: none); a failure (with *ret set or not) fails the create. */
+typedef int (*oci_monitor_wait_fn)(void *arg, struct oci_monitor **ret, struct error **err);
 /* oci_container_create_with for a monitor still starting: the bundle is
  * written first, then wait(arg) is called exactly once, also on failure,
  * and its monitor consumed. */
