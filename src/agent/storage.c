@@ -255,9 +255,10 @@ static void ready_remove(const char *slot)
     agent_storage_remove_dir(slot);
 }
 
-/* Adopts the mounted slots a crash left (a slot whose rw/ is not a mount
- * point any more, or a half-made one, is removed). */
-static void ready_scan(struct agent_storage *s)
+/* With adopt, counts in the mounted slots a crash left (a slot whose rw/
+ * is not a mount point any more, or a half-made one, is removed); without,
+ * removes them all. */
+static void ready_scan(struct agent_storage *s, bool adopt)
 {
     _cleanup_free_ char *ready = xasprintf("%s/ready", s->dir);
     DIR *d = opendir(ready);
@@ -269,7 +270,7 @@ static void ready_scan(struct agent_storage *s)
         _cleanup_free_ char *rw = xasprintf("%s/rw", slot);
         unsigned n;
         char end;
-        if (sscanf(de->d_name, "%u%c", &n, &end) == 1 && is_mount_point(rw, slot)) {
+        if (adopt && sscanf(de->d_name, "%u%c", &n, &end) == 1 && is_mount_point(rw, slot)) {
             s->mounted++;
             if (n > s->seq)
                 s->seq = n;
@@ -291,7 +292,7 @@ static void pool_scan(struct agent_storage *s)
             unlinkat(dirfd(d), de->d_name, 0);
     if (d)
         closedir(d);
-    ready_scan(s);
+    ready_scan(s, true);
     _cleanup_free_ char *pool = xasprintf("%s/pool", s->dir);
     d = opendir(pool);
     while (d && (de = readdir(d))) {
@@ -353,17 +354,7 @@ void agent_storage_stop(struct agent *a)
     }
     /* No mount outlives the agent but its tasks'. */
     if (s->dir) {
-        _cleanup_free_ char *ready = xasprintf("%s/ready", s->dir);
-        DIR *d = opendir(ready);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (de->d_name[0] == '.')
-                continue;
-            _cleanup_free_ char *slot = xasprintf("%s/%s", ready, de->d_name);
-            ready_remove(slot);
-        }
-        if (d)
-            closedir(d);
+        ready_scan(s, false);
         s->mounted = 0;
     }
     free(s->dir);
@@ -371,23 +362,22 @@ void agent_storage_stop(struct agent *a)
     s->dir = s->mkfs = NULL;
 }
 
-/* Moves a formatted default-size image to dst; false when the pool is
- * empty. */
-static bool pool_take(struct agent *a, const char *dst)
+/* Renames one entry of sub (under the storage dir; not a hidden or
+ * half-made "tmp-" one) to dst and counts it out of *count; false when
+ * there is none. */
+static bool take_from(struct agent *a, const char *sub, size_t *count, const char *dst)
 {
-    struct agent_storage *s = &a->storage;
-    _cleanup_free_ char *pool = xasprintf("%s/pool", s->dir);
+    _cleanup_free_ char *from = xasprintf("%s/%s", a->storage.dir, sub);
     bool taken = false;
     pthread_mutex_lock(&a->lock);
-    DIR *d = opendir(pool);
+    DIR *d = *count ? opendir(from) : NULL;
     struct dirent *de;
     while (d && !taken && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
+        if (de->d_name[0] == '.' || strncmp(de->d_name, "tmp-", 4) == 0)
             continue;
         if (renameat(dirfd(d), de->d_name, AT_FDCWD, dst) == 0) {
             taken = true;
-            if (s->ready > 0)
-                s->ready--;
+            (*count)--;
             pthread_cond_broadcast(&a->cond);
         }
     }
@@ -395,6 +385,13 @@ static bool pool_take(struct agent *a, const char *dst)
         closedir(d);
     pthread_mutex_unlock(&a->lock);
     return taken;
+}
+
+/* Moves a formatted default-size image to dst; false when the pool is
+ * empty. */
+static bool pool_take(struct agent *a, const char *dst)
+{
+    return take_from(a, "pool", &a->storage.ready, dst);
 }
 
 /* Attaches the image open at fd to a free loop device (autoclear); returns
@@ -561,24 +558,7 @@ bool agent_storage_take(struct agent *a, const char *dir, int64_t gib)
     struct agent_storage *s = &a->storage;
     if (!s->enforced || (gib > 0 && gib != DEFAULT_GIB))
         return false;
-    _cleanup_free_ char *ready = xasprintf("%s/ready", s->dir);
-    bool taken = false;
-    pthread_mutex_lock(&a->lock);
-    DIR *d = s->mounted ? opendir(ready) : NULL;
-    struct dirent *de;
-    while (d && !taken && (de = readdir(d))) {
-        if (de->d_name[0] == '.' || strncmp(de->d_name, "tmp-", 4) == 0)
-            continue;
-        if (renameat(dirfd(d), de->d_name, AT_FDCWD, dir) == 0) {
-            taken = true;
-            s->mounted--;
-            pthread_cond_broadcast(&a->cond);
-        }
-    }
-    if (d)
-        closedir(d);
-    pthread_mutex_unlock(&a->lock);
-    return taken;
+    return take_from(a, "ready", &s->mounted, dir);
 }
 
 void agent_storage_remove_dir(const char *dir)
