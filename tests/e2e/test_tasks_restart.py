@@ -239,3 +239,51 @@ def test_restart_sweeps_cgroup_paths_under_the_hidden_unified_mount(daemons):
     assert len(hidden_unified(base)) == 3
     s.start()
     assert sigv4_client.wait_until(lambda: hidden_unified(base) == [], timeout=10)
+
+
+def ready_mounts(s):
+    """Mount points of the agent's mounted storage pool (DATA-DIR/ephemeral/ready)."""
+    prefix = os.path.join(s.data_dir, "ephemeral", "ready") + "/"
+    with open("/proc/self/mountinfo") as f:
+        return sorted(line.split()[4] for line in f if line.split()[4].startswith(prefix))
+
+
+def test_mounted_storage_pool(daemons):
+    """The agent keeps two task directories with their disk mounted; a task
+    takes one (its rw/ is that mount, renamed with the directory) and the
+    pool refills; after a kill -9 the next start adopts the slots instead of
+    mounting more; a clean stop unmounts them."""
+    s = daemons.start()
+    ecs = s.client()
+    assert sigv4_client.wait_until(lambda: len(ready_mounts(s)) == 2, timeout=30), ready_mounts(s)
+    slots = ready_mounts(s)
+    register(ecs, "pooled", [container(command=loop(0))])
+    [arn] = run(ecs, "pooled")
+    wait_tasks(ecs, [arn], "RUNNING")
+    rw = os.path.join(task_dir(s, arn), "rw")
+    with open("/proc/self/mountinfo") as f:
+        assert rw in [line.split()[4] for line in f]
+    # The task's disk is one that was mounted ahead: its slot is gone from
+    # the pool, which mounts a new one once no task is starting.
+    assert sigv4_client.wait_until(lambda: len(ready_mounts(s)) == 2 and
+                                   ready_mounts(s) != slots, timeout=30), ready_mounts(s)
+    # Each ready directory holds what a start writes, empty.
+    slot = os.path.dirname(ready_mounts(s)[0])
+    assert sorted(os.listdir(slot)) == ["disk.img", "hosts", "logs", "resolv.conf", "rw",
+                                        "task.json", "task.json.tmp"]
+    assert os.path.getsize(os.path.join(slot, "task.json")) == 0
+
+    s.kill9()
+    kept = ready_mounts(s)
+    assert len(kept) == 2
+    s.start()
+    wait_tasks(ecs, [arn], "RUNNING")
+    time.sleep(1)
+    assert ready_mounts(s) == kept  # adopted, not mounted again
+    [t] = describe(ecs, [arn])
+    assert t["lastStatus"] == "RUNNING"
+
+    ecs.stop_task(task=arn)
+    wait_tasks(ecs, [arn], "STOPPED", timeout=60)
+    assert s.stop() == 0
+    assert ready_mounts(s) == []
