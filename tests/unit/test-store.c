@@ -26,8 +26,7 @@ static int setup(void **state)
     struct error *err = NULL;
     assert_int_equal(store_open(path, &store, &err), 0);
     assert_int_equal(store_thread_db(store, &db, &err), 0);
-    assert_int_equal(sqlite3_exec(db_handle(db), "CREATE TABLE t(x)", NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db_handle(db), "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
     return 0;
 }
 
