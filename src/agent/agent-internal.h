@@ -216,7 +216,7 @@ struct ctr {
      * exec and start-up overlap the pull and the bundle; taken by the
      * create. */
     struct oci_monitor *mon;
-    bool mon_wanted; /* set for the thread that starts it */
+    bool mon_wanted; /* provisioning's storage thread starts one */
 };
 
 struct agent;

@@ -42,6 +42,17 @@ static struct task *find_task(struct agent *a, const char *arn)
     return NULL;
 }
 
+/* t no longer counts as starting (the storage pool's refills wait for
+ * none to be); under a->lock. */
+static void starting_done(struct agent *a, struct task *t)
+{
+    if (!t->starting)
+        return;
+    t->starting = false;
+    a->n_starting--;
+    pthread_cond_broadcast(&a->cond);
+}
+
 void agent_task_publish_with(struct task *t, bool save, bool durable)
 {
     struct agent *a = t->a;
@@ -54,11 +65,8 @@ void agent_task_publish_with(struct task *t, bool save, bool durable)
     pthread_mutex_lock(&a->lock);
     json_t *old = t->last;
     t->last = json_incref(report);
-    if (t->starting && t->status >= TS_RUNNING) {
-        t->starting = false;
-        a->n_starting--;
-        pthread_cond_broadcast(&a->cond);
-    }
+    if (t->status >= TS_RUNNING)
+        starting_done(a, t);
     pthread_mutex_unlock(&a->lock);
     json_decref(old);
     if (a->report)
@@ -147,8 +155,7 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
         (r = agent_state_save(t, false, err)) < 0) {
         agent_storage_remove_dir(t->dir);
         pthread_mutex_lock(&a->lock);
-        a->n_starting--;
-        pthread_cond_broadcast(&a->cond);
+        starting_done(a, t);
         pthread_mutex_unlock(&a->lock);
         agent_task_free(t);
         return r;
@@ -157,8 +164,7 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
     pthread_mutex_lock(&a->lock);
     if (find_task(a, t->def.arn)) {
         /* Assigned twice at the same moment: the first one won. */
-        a->n_starting--;
-        pthread_cond_broadcast(&a->cond);
+        starting_done(a, t);
         pthread_mutex_unlock(&a->lock);
         agent_task_free(t);
         return 0;
@@ -173,9 +179,7 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
                 *pp = t->next;
                 break;
             }
-        t->starting = false;
-        a->n_starting--;
-        pthread_cond_broadcast(&a->cond);
+        starting_done(a, t);
         pthread_mutex_unlock(&a->lock);
         agent_storage_remove_dir(t->dir);
         agent_task_free(t);

@@ -163,7 +163,7 @@ int agent_state_save(const struct task *t, bool durable, struct error **err)
      * save's temp file, so a save neither allocates nor frees an inode.
      * (On an ext4 without a journal, as task disks and some hosts' data
      * disks are, every inode allocation skips the inodes freed in the last
-     * seconds one by one: two frees per start made each creation on the
+     * minute one by one: two frees per start made each creation on the
      * data disk slower as starts went on.) The first save renames, and the
      * stop's removes the leftover temp file. */
     if (r == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) < 0 &&

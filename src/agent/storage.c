@@ -249,12 +249,6 @@ static void *pool_main(void *p)
     return NULL;
 }
 
-/* Removes a slot of the mounted pool, unmounting it first. */
-static void ready_remove(const char *slot)
-{
-    agent_storage_remove_dir(slot);
-}
-
 /* With adopt, counts in the mounted slots a crash left (a slot whose rw/
  * is not a mount point any more, or a half-made one, is removed); without,
  * removes them all. */
@@ -276,7 +270,7 @@ static void ready_scan(struct agent_storage *s, bool adopt)
                 s->seq = n;
             continue;
         }
-        ready_remove(slot);
+        agent_storage_remove_dir(slot);
     }
     if (d)
         closedir(d);
@@ -549,7 +543,7 @@ static int ready_make(struct agent *a, unsigned n, struct error **err)
     if (r == 0 && rename(tmp, dst) < 0)
         r = error_errno(err, errno, "rename %s", tmp);
     if (r < 0)
-        ready_remove(tmp);
+        agent_storage_remove_dir(tmp);
     return r;
 }
 
