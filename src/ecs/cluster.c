@@ -421,6 +421,21 @@ int ecs_delete_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
     return 0;
 }
 
+/* Answers the cluster's document as this transaction leaves it, then
+ * commits: read after the commit, a DeleteCluster committed in between
+ * would show through (an update answered on an INACTIVE cluster). */
+static int answer_committed(struct api_ctx *ctx, const char *arn, json_t **ret_out,
+                            struct error **err)
+{
+    json_t *doc = NULL;
+    int r = cluster_load(ctx, arn, INC_CONFIGURATIONS | INC_SETTINGS, &doc, err);
+    if (r == 0 && (r = db_commit(ctx->db, err)) == 0)
+        *ret_out = json_pack("{s:o}", "cluster", doc ? doc : json_object());
+    else
+        json_decref(doc);
+    return r;
+}
+
 /* Applies a column update to an ACTIVE cluster and answers its document. */
 static int update_column(struct api_ctx *ctx, const json_t *in, const char *sql, const char *value,
                          json_t **ret_out, struct error **err)
@@ -436,13 +451,9 @@ static int update_column(struct api_ctx *ctx, const json_t *in, const char *sql,
         return -EIO;
     db_bind_text(st, 1, value);
     db_bind_text(st, 2, arn);
-    if ((r = db_exec_stmt(ctx->db, st, err)) < 0 || (r = db_commit(ctx->db, err)) < 0)
+    if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
         return r;
-    json_t *doc = NULL;
-    if ((r = cluster_load(ctx, arn, INC_CONFIGURATIONS | INC_SETTINGS, &doc, err)) < 0)
-        return r;
-    *ret_out = json_pack("{s:o}", "cluster", doc ? doc : json_object());
-    return 0;
+    return answer_committed(ctx, arn, ret_out, err);
 }
 
 int ecs_update_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, struct error **err)
@@ -476,13 +487,7 @@ int ecs_update_cluster(struct api_ctx *ctx, const json_t *in, json_t **ret_out, 
         if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
             return r;
     }
-    if ((r = db_commit(ctx->db, err)) < 0)
-        return r;
-    json_t *doc = NULL;
-    if ((r = cluster_load(ctx, arn, INC_CONFIGURATIONS | INC_SETTINGS, &doc, err)) < 0)
-        return r;
-    *ret_out = json_pack("{s:o}", "cluster", doc ? doc : json_object());
-    return 0;
+    return answer_committed(ctx, arn, ret_out, err);
 }
 
 int ecs_update_cluster_settings(struct api_ctx *ctx, const json_t *in, json_t **ret_out,
@@ -521,11 +526,7 @@ int ecs_put_cluster_capacity_providers(struct api_ctx *ctx, const json_t *in, js
     db_bind_text(st, 1, p);
     db_bind_text(st, 2, s);
     db_bind_text(st, 3, arn);
-    if ((r = db_exec_stmt(ctx->db, st, err)) < 0 || (r = db_commit(ctx->db, err)) < 0)
+    if ((r = db_exec_stmt(ctx->db, st, err)) < 0)
         return r;
-    json_t *doc = NULL;
-    if ((r = cluster_load(ctx, arn, INC_CONFIGURATIONS | INC_SETTINGS, &doc, err)) < 0)
-        return r;
-    *ret_out = json_pack("{s:o}", "cluster", doc ? doc : json_object());
-    return 0;
+    return answer_committed(ctx, arn, ret_out, err);
 }
