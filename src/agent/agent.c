@@ -331,12 +331,21 @@ static int op_network(struct node *n, const json_t *msg, struct error **err)
     return r;
 }
 
+static int op_groups(struct node *n, const json_t *msg, struct error **err)
+{
+    struct agent *a = agent_of(n);
+    if (!a->task_network)
+        return 0;
+    return agent_net_groups(a, json_get_object(msg, "groups"), err);
+}
+
 static const struct node_ops agent_ops = {
     .assign = op_assign,
     .stop = op_stop,
     .capacity = op_capacity,
     .list = op_list,
     .network = op_network,
+    .groups = op_groups,
     .free = agent_free,
 };
 

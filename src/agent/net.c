@@ -19,6 +19,10 @@
  * empty one and plugging a veth into one must not interleave. */
 static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool sg_ready;
+/* The members of referenced groups as the last "groups" messages left them
+ * ({"sg-…": ["a.b.c.d", …]}), kept in DATA-DIR/net-groups.json for the
+ * reconciliation after a restart. */
+static json_t *groups;
 /* This daemon's share of the host's names (net_scope_acquire), set by
  * agent_net_reconcile() before any task is set up. */
 static char scope[NET_SCOPE_LEN + 1];
@@ -206,6 +210,55 @@ static bool in_scope(const char *name, const char *kind)
     return strncmp(name, kind, 3) == 0 && strncmp(name + 3, scope, NET_SCOPE_LEN) == 0;
 }
 
+static char *groups_path(const struct agent *a)
+{
+    return xasprintf("%s/net-groups.json", a->data_dir);
+}
+
+/* groups, loaded on first use. Under net_lock. */
+static json_t *groups_of(const struct agent *a)
+{
+    if (!groups) {
+        _cleanup_free_ char *path = groups_path(a);
+        groups = json_load_file(path, 0, NULL);
+        if (!json_is_object(groups)) {
+            json_decref(groups);
+            groups = json_object();
+        }
+    }
+    return groups;
+}
+
+int agent_net_groups(struct agent *a, const json_t *changed, struct error **err)
+{
+    if (!json_is_object(changed))
+        return error_set(err, EINVAL, NULL, "groups message without groups");
+    _cleanup_free_ char *path = groups_path(a);
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+    int r = 0;
+    pthread_mutex_lock(&net_lock);
+    json_t *all = groups_of(a);
+    if (!sg_ready && (r = net_sg_init(scope, err)) == 0)
+        sg_ready = true;
+    if (r == 0)
+        r = net_sg_groups(scope, changed, err);
+    if (r == 0) {
+        const char *id;
+        json_t *addrs;
+        json_object_foreach((json_t *)changed, id, addrs)
+        {
+            if (json_array_size(addrs))
+                json_object_set(all, id, addrs);
+            else
+                json_object_del(all, id);
+        }
+        if (json_dump_file(all, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0)
+            r = error_errno(err, errno ? errno : EIO, "write %s", path);
+    }
+    pthread_mutex_unlock(&net_lock);
+    return r < 0 ? error_wrap(err, "security group members") : 0;
+}
+
 int agent_net_reconcile(struct agent *a, struct error **err)
 {
     if (net_scope_acquire(a->data_dir, SCOPE_LOCK_DIR, scope, err) < 0 ||
@@ -237,7 +290,7 @@ int agent_net_reconcile(struct agent *a, struct error **err)
     }
     int r = 0;
     pthread_mutex_lock(&net_lock);
-    if ((r = net_sg_reset(scope, sg, rules, n, err)) == 0) {
+    if ((r = net_sg_reset(scope, groups_of(a), sg, rules, n, err)) == 0) {
         sg_ready = true;
         /* Then the links: veths first, so that the bridges they were
          * plugged into are empty. */

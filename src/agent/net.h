@@ -37,6 +37,11 @@ struct agent;
  * any task is set up. */
 int agent_net_reconcile(struct agent *a, struct error **err);
 
+/* A "groups" message (src/sched/node.h): replaces the changed groups'
+ * member sets (net_sg_groups) and keeps every group's members
+ * (DATA-DIR/net-groups.json) for the reconciliation after a restart. */
+int agent_net_groups(struct agent *a, const json_t *changed, struct error **err);
+
 /* A "network" message (src/sched/node.h) for the task kept in dir, whose
  * ENI is eni: replaces its rules in one transaction when they differ from
  * those applied, and keeps them (dir/net-rules.json) for setup after a

@@ -38,19 +38,15 @@ int ec2_eni_allocate(struct db *db, const char *account, const char *task_arn,
                      const json_t *resolved, int64_t now_ms, json_t **ret, struct error **err);
 
 /* The security group rules of ENI eni_id for the data plane (src/net's
- * net_sg_apply format): referenced groups resolved to their members' /32s
- * as they are now. members: NULL, or an object kept across the calls of
- * one pass over many ENIs, where each referenced group's list is looked up
- * once and then shared by every rule that references the group (so the
- * rules are for reading only). */
-int ec2_eni_rules(struct db *db, const char *eni_id, json_t *members, json_t **ret,
-                  struct error **err);
+ * net_sg_apply format): a rule naming a group has "group": its id, whose
+ * members the data plane holds as a set (ec2_group_members). */
+int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error **err);
 
-/* A hash of the membership of every group some rule references (members:
- * ENIs of tasks meant to run that have not begun to stop). When it changes,
- * the rules of running tasks may have: the scheduler pushes them
- * (src/sched/sched.c). */
-int ec2_members_hash(struct db *db, uint64_t *ret, struct error **err);
+/* The members of every group some rule references, as {"sg-…": ["a.b.c.d",
+ * …]} in address order (members: ENIs of tasks meant to run that have not
+ * begun to stop). The scheduler sends the groups whose members changed to
+ * the agents (src/sched/sched.c). */
+int ec2_group_members(struct db *db, json_t **ret, struct error **err);
 
 /* Releases the ENIs of tasks that stopped or are gone (inside a
  * transaction, or alone). */

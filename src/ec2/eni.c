@@ -17,23 +17,38 @@ int ec2_eni_gc(struct db *db, struct error **err)
 {
     /* An ENI lives while its task has not stopped (the agent tears the
      * interface down in DEPROVISIONING, before the task is recorded
-     * STOPPED); purged tasks release theirs too. */
-#define STALE                                                                                      \
-    "SELECT id FROM ec2_enis WHERE task_arn IS NOT NULL AND task_arn NOT IN "                      \
-    "(SELECT arn FROM tasks WHERE last_status != 'STOPPED')"
+     * STOPPED); purged tasks release theirs too. This runs at every
+     * allocation: the scan probes the tasks_live index once per ENI and
+     * the deletes run only for the stale ones found. */
+    sqlite3_stmt *st = db_stmt(db,
+                               "SELECT e.id FROM ec2_enis e WHERE e.task_arn IS NOT NULL AND "
+                               "NOT EXISTS (SELECT 1 FROM tasks t WHERE t.arn = e.task_arn "
+                               "AND t.last_status != 'STOPPED')",
+                               err);
+    if (!st)
+        return -EIO;
+    _cleanup_json_ json_t *stale = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(stale, json_string(db_col_text(st, 0)));
+    sqlite3_reset(st);
     static const char *const sql[] = {
-        "DELETE FROM ec2_eni_groups WHERE eni_id IN (" STALE ")",
-        "DELETE FROM ec2_tags WHERE resource_id IN (" STALE ")",
-        "DELETE FROM ec2_enis WHERE id IN (" STALE ")",
+        "DELETE FROM ec2_eni_groups WHERE eni_id = ?1",
+        "DELETE FROM ec2_tags WHERE resource_id = ?1",
+        "DELETE FROM ec2_enis WHERE id = ?1",
     };
-#undef STALE
-    for (size_t i = 0; i < ARRAY_SIZE(sql); i++) {
-        sqlite3_stmt *st = db_stmt(db, sql[i], err);
-        if (!st)
-            return -EIO;
-        int r = db_exec_stmt(db, st, err);
-        if (r < 0)
-            return r;
+    size_t i;
+    json_t *id;
+    json_array_foreach(stale, i, id)
+    {
+        for (size_t k = 0; k < ARRAY_SIZE(sql); k++) {
+            st = db_stmt(db, sql[k], err);
+            if (!st)
+                return -EIO;
+            db_bind_text(st, 1, json_string_value(id));
+            int r = db_exec_stmt(db, st, err);
+            if (r < 0)
+                return r;
+        }
     }
     return 0;
 }
@@ -263,26 +278,7 @@ int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_
     "JOIN tasks t ON t.arn = e.task_arn WHERE t.desired_status = 'RUNNING' "                       \
     "AND t.last_status IN ('PROVISIONING', 'PENDING', 'ACTIVATING', 'RUNNING') "
 
-/* The /32s of the members of group_id. */
-static int group_members(struct db *db, const char *group_id, json_t *out, struct error **err)
-{
-    sqlite3_stmt *st =
-        db_stmt(db, "SELECT e.addr " MEMBERS_FROM "AND g.group_id = ?1 ORDER BY e.addr", err);
-    if (!st)
-        return -EIO;
-    db_bind_text(st, 1, group_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        char ip[16];
-        ec2_addr_format((uint32_t)sqlite3_column_int64(st, 0), ip);
-        char cidr[20];
-        snprintf(cidr, sizeof(cidr), "%s/32", ip);
-        json_array_append_new(out, json_string(cidr));
-    }
-    sqlite3_reset(st);
-    return 0;
-}
-
-int ec2_members_hash(struct db *db, uint64_t *ret, struct error **err)
+int ec2_group_members(struct db *db, json_t **ret, struct error **err)
 {
     sqlite3_stmt *st = db_stmt(db,
                                "SELECT g.group_id, e.addr " MEMBERS_FROM
@@ -291,24 +287,24 @@ int ec2_members_hash(struct db *db, uint64_t *ret, struct error **err)
                                err);
     if (!st)
         return -EIO;
-    /* FNV-1a over (group, address) pairs. */
-    uint64_t h = 14695981039346656037ull;
+    json_t *groups = json_object();
     while (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *g = sqlite3_column_text(st, 0);
-        for (; g && *g; g++)
-            h = (h ^ *g) * 1099511628211ull;
-        uint32_t a = (uint32_t)sqlite3_column_int64(st, 1);
-        for (int i = 0; i < 4; i++)
-            h = (h ^ ((a >> (8 * i)) & 255)) * 1099511628211ull;
-        h = (h ^ 0xff) * 1099511628211ull;
+        const char *g = db_col_text(st, 0);
+        json_t *list = json_object_get(groups, g);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(groups, g, list);
+        }
+        char ip[16];
+        ec2_addr_format((uint32_t)sqlite3_column_int64(st, 1), ip);
+        json_array_append_new(list, json_string(ip));
     }
     sqlite3_reset(st);
-    *ret = h;
+    *ret = groups;
     return 0;
 }
 
-int ec2_eni_rules(struct db *db, const char *eni_id, json_t *members, json_t **ret,
-                  struct error **err)
+int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error **err)
 {
     sqlite3_stmt *st = db_stmt(db,
                                "SELECT r.egress, r.protocol, r.from_port, r.to_port, r.cidr, "
@@ -319,42 +315,19 @@ int ec2_eni_rules(struct db *db, const char *eni_id, json_t *members, json_t **r
         return -EIO;
     db_bind_text(st, 1, eni_id);
     json_t *rules = json_array();
-    _cleanup_json_ json_t *refs = json_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *cidrs = json_array();
+        json_t *rule = json_pack("{s:b, s:s, s:i, s:i}", "egress", sqlite3_column_int(st, 0),
+                                 "protocol", db_col_text(st, 1), "from", sqlite3_column_int(st, 2),
+                                 "to", sqlite3_column_int(st, 3));
+        /* A referenced group stays a name: its members are a set of the
+         * data plane, kept by the "groups" message (src/sched/node.h). */
         if (sqlite3_column_type(st, 4) != SQLITE_NULL)
-            json_array_append_new(cidrs, json_string(db_col_text(st, 4)));
+            json_object_set_new(rule, "cidrs", json_pack("[s]", db_col_text(st, 4)));
         else
-            json_array_append_new(
-                refs, json_pack("[i, s]", (int)json_array_size(rules), db_col_text(st, 5)));
-        json_array_append_new(
-            rules, json_pack("{s:b, s:s, s:i, s:i, s:o}", "egress", sqlite3_column_int(st, 0),
-                             "protocol", db_col_text(st, 1), "from", sqlite3_column_int(st, 2),
-                             "to", sqlite3_column_int(st, 3), "cidrs", cidrs));
+            json_object_set_new(rule, "group", json_string(db_col_text(st, 5)));
+        json_array_append_new(rules, rule);
     }
     sqlite3_reset(st);
-    /* Referenced groups: their members now (the statement above is done, so
-     * its cached handle may be reused). */
-    size_t i;
-    json_t *ref;
-    json_array_foreach(refs, i, ref)
-    {
-        json_t *rule = json_array_get(rules, (size_t)json_integer_value(json_array_get(ref, 0)));
-        const char *group = json_string_value(json_array_get(ref, 1));
-        json_t *cidrs = members ? json_object_get(members, group) : NULL;
-        if (cidrs) {
-            json_object_set(rule, "cidrs", cidrs);
-            continue;
-        }
-        cidrs = json_object_get(rule, "cidrs");
-        int r = group_members(db, group, cidrs, err);
-        if (r < 0) {
-            json_decref(rules);
-            return r;
-        }
-        if (members)
-            json_object_set(members, group, cidrs);
-    }
     *ret = rules;
     return 0;
 }

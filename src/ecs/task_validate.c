@@ -62,7 +62,7 @@ int ecs_task_eni_attach(struct api_ctx *ctx, const char *arn, const struct ecs_r
                             detail("privateDnsName", dns), detail("privateIPv4Address", ip));
     char *att_s = json_dump_compact(att);
     json_t *rules = NULL;
-    if ((r = ec2_eni_rules(ctx->db, json_get_str(eni, "id"), NULL, &rules, err)) < 0) {
+    if ((r = ec2_eni_rules(ctx->db, json_get_str(eni, "id"), &rules, err)) < 0) {
         json_decref(att);
         json_decref(eni);
         return r;

@@ -7,6 +7,7 @@
  *   net-tool sg-init SCOPE
  *   net-tool sg SCOPE BRIDGE HOST-IF ADDR MAC RULES-JSON   set a task's rules
  *   net-tool sg-del SCOPE BRIDGE HOST-IF ADDR MAC
+ *   net-tool sg-groups SCOPE GROUPS-JSON     replace groups' member sets
  *   net-tool sg-reset SCOPE                  the scope's tables, with no task
  *   net-tool sg-drop SCOPE                   delete the scope's tables
  *   net-tool bench N BRIDGE                 N namespaces: setup + teardown times
@@ -191,9 +192,20 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "sg-init"))
         return net_sg_init(argv[2], &e) < 0 ? fail(e) : 0;
     if (argc == 3 && !strcmp(argv[1], "sg-reset"))
-        return net_sg_reset(argv[2], NULL, NULL, 0, &e) < 0 ? fail(e) : 0;
+        return net_sg_reset(argv[2], NULL, NULL, NULL, 0, &e) < 0 ? fail(e) : 0;
     if (argc == 3 && !strcmp(argv[1], "sg-drop"))
         return net_sg_drop(argv[2], &e) < 0 ? fail(e) : 0;
+    if (argc == 4 && !strcmp(argv[1], "sg-groups")) {
+        json_t *groups = json_loads(argv[3], 0, NULL);
+        if (!json_is_object(groups)) {
+            fprintf(stderr, "net-tool: groups must be a JSON object\n");
+            json_decref(groups);
+            return 2;
+        }
+        int r = net_sg_groups(argv[2], groups, &e);
+        json_decref(groups);
+        return r < 0 ? fail(e) : 0;
+    }
     if ((argc == 8 && !strcmp(argv[1], "sg")) || (argc == 7 && !strcmp(argv[1], "sg-del"))) {
         const char *scope = argv[2];
         struct net_sg_task t = {.bridge = argv[3], .host_if = argv[4]};

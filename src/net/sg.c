@@ -119,6 +119,80 @@ static void addr_str(uint32_t a, char out[16])
     snprintf(out, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 }
 
+/* The set of a security group's members: g_ and the hex digits of its id
+ * (sg-…). False when id is not a group id. */
+static bool group_set(const char *id, char out[40])
+{
+    if (!id || strncmp(id, "sg-", 3) != 0 || strlen(id) < 4 || strlen(id) > 3 + 32 ||
+        strspn(id + 3, "0123456789abcdef") != strlen(id + 3))
+        return false;
+    snprintf(out, 40, "g_%s", id + 3);
+    return true;
+}
+
+/* Appends the commands that make group id's set (empty) when it is not
+ * there. */
+static int group_add_text(struct buf *b, const char *scope, const char *id, struct error **err)
+{
+    char set[40];
+    if (!group_set(id, set))
+        return error_set(err, EINVAL, NULL, "bad security group id in a rule");
+    buf_printf(b, "add set inet skiff_%s %s { type ipv4_addr; }\n", scope, set);
+    return 0;
+}
+
+/* Appends the commands that replace group id's members by addrs. */
+static int group_text(struct buf *b, const char *scope, const char *id, const json_t *addrs,
+                      struct error **err)
+{
+    int r = group_add_text(b, scope, id, err);
+    if (r < 0)
+        return r;
+    char set[40];
+    group_set(id, set);
+    buf_printf(b, "flush set inet skiff_%s %s\n", scope, set);
+    if (!json_array_size(addrs))
+        return 0;
+    buf_printf(b, "add element inet skiff_%s %s {", scope, set);
+    size_t i;
+    json_t *a;
+    json_array_foreach(addrs, i, a)
+    {
+        uint32_t addr;
+        char ip[16];
+        if (net_addr_parse(json_string_value(a), &addr) < 0)
+            return error_set(err, EINVAL, NULL, "bad member address of %s", id);
+        addr_str(addr, ip);
+        buf_printf(b, "%s %s", i ? "," : "", ip);
+    }
+    buf_puts(b, " }\n");
+    return 0;
+}
+
+int net_sg_groups(const char *scope, const json_t *groups, struct error **err)
+{
+    if (!scope_ok(scope))
+        return error_set(err, EINVAL, NULL, "bad network scope");
+    if (!json_object_size(groups))
+        return 0;
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    int r = 0;
+    const char *id;
+    json_t *addrs;
+    json_object_foreach((json_t *)groups, id, addrs)
+    {
+        if ((r = group_text(&b, scope, id, addrs, err)) < 0)
+            break;
+    }
+    if (r == 0 && b.cap && b.len >= b.cap - 1)
+        r = error_set(err, E2BIG, NULL, "too many group members");
+    if (r == 0)
+        r = run(b.data, err);
+    buf_done(&b);
+    return r;
+}
+
 /* Appends one rule's match + return to chain, or nothing when it names no
  * peer. Peers and protocol come from the caller's validated rules; they
  * are checked again here because they end up in nftables' syntax. */
@@ -136,19 +210,29 @@ static int rule_text(struct buf *b, const char *scope, const char *chain, const 
                    scope, chain, NET_LB_MARK, (long long)from, (long long)to);
         return 0;
     }
-    if (!json_array_size(cidrs))
-        return 0;
-    buf_printf(b, "add rule inet skiff_%s %s ip %s {", scope, chain, egress ? "daddr" : "saddr");
-    size_t i;
-    json_t *c;
-    json_array_foreach(cidrs, i, c)
-    {
-        const char *s = json_string_value(c);
-        if (!s || strspn(s, "0123456789./") != strlen(s) || strlen(s) > 18)
-            return error_set(err, EINVAL, NULL, "bad CIDR in a rule");
-        buf_printf(b, "%s %s", i ? "," : "", s);
+    const char *group = json_get_str(rule, "group");
+    char set[40];
+    if (group) {
+        if (!group_set(group, set))
+            return error_set(err, EINVAL, NULL, "bad security group id in a rule");
+        buf_printf(b, "add rule inet skiff_%s %s ip %s @%s", scope, chain,
+                   egress ? "daddr" : "saddr", set);
+    } else {
+        if (!json_array_size(cidrs))
+            return 0;
+        buf_printf(b, "add rule inet skiff_%s %s ip %s {", scope, chain,
+                   egress ? "daddr" : "saddr");
+        size_t i;
+        json_t *c;
+        json_array_foreach(cidrs, i, c)
+        {
+            const char *s = json_string_value(c);
+            if (!s || strspn(s, "0123456789./") != strlen(s) || strlen(s) > 18)
+                return error_set(err, EINVAL, NULL, "bad CIDR in a rule");
+            buf_printf(b, "%s %s", i ? "," : "", s);
+        }
+        buf_puts(b, " }");
     }
-    buf_puts(b, " }");
     if (!proto || !strcmp(proto, "-1")) {
         /* every protocol */
     } else if (!strcmp(proto, "tcp") || !strcmp(proto, "udp")) {
@@ -231,8 +315,18 @@ static int apply_text(struct buf *bp, const char *scope, const struct net_sg_tas
     buf_printf(&b, "add rule inet skiff_%s in_%s ip saddr %s return\n", scope, t->host_if, ip);
     size_t i;
     json_t *rule;
+    /* The sets of the groups the rules name, empty until their members
+     * come (net_sg_groups). */
     json_array_foreach(rules, i, rule)
     {
+        const char *group = json_get_str(rule, "group");
+        if (group && (r = group_add_text(&b, scope, group, err)) < 0)
+            break;
+    }
+    json_array_foreach(rules, i, rule)
+    {
+        if (r < 0)
+            break;
         char chain[40];
         snprintf(chain, sizeof(chain), "%s_%s", json_get_bool(rule, "egress", false) ? "out" : "in",
                  t->host_if);
@@ -273,8 +367,8 @@ int net_sg_apply(const char *scope, const struct net_sg_task *t, const json_t *r
     return r;
 }
 
-int net_sg_reset(const char *scope, const struct net_sg_task *tasks, const json_t *const *rules,
-                 size_t n, struct error **err)
+int net_sg_reset(const char *scope, const json_t *groups, const struct net_sg_task *tasks,
+                 const json_t *const *rules, size_t n, struct error **err)
 {
     if (!scope_ok(scope))
         return error_set(err, EINVAL, NULL, "bad network scope");
@@ -289,6 +383,13 @@ int net_sg_reset(const char *scope, const struct net_sg_task *tasks, const json_
                scope, scope, scope, scope);
     init_text(&b, scope);
     int r = 0;
+    const char *id;
+    json_t *addrs;
+    json_object_foreach((json_t *)groups, id, addrs)
+    {
+        if ((r = group_text(&b, scope, id, addrs, err)) < 0)
+            break;
+    }
     for (size_t i = 0; i < n && r == 0; i++)
         r = apply_text(&b, scope, &tasks[i], rules[i], err);
     if (r == 0)

@@ -58,8 +58,9 @@ int net_sg_init(const char *scope, struct error **err);
 
 /* Sets the task's rules, replacing any it had, in one transaction. rules is
  * a list of {"egress": bool, "protocol": "-1"|"tcp"|"udp"|"icmp"|"N",
- * "from": int, "to": int, "cidrs": ["a.b.c.d/n", ...]}: referenced groups
- * are resolved by the caller into their members' /32s. An ingress rule
+ * "from": int, "to": int, and "cidrs": ["a.b.c.d/n", ...] or "group":
+ * "sg-…"}: a rule naming a group matches the addresses in the group's set
+ * (net_sg_groups; made empty here when it is not there yet). An ingress rule
  * with "lb": true and no cidrs admits TCP to ports from..to from the
  * host's load balancer (packets marked NET_LB_MARK): the allowance a
  * service's load balancer gets on its tasks (docs/services.md). */
@@ -70,12 +71,19 @@ int net_sg_apply(const char *scope, const struct net_sg_task *t, const json_t *r
  * to remove is not an error. */
 int net_sg_remove(const char *scope, const struct net_sg_task *t, struct error **err);
 
-/* Reconciliation: replaces the scope's tables with the base chains and
- * exactly the given tasks' rules (rules[i] for tasks[i]), in one
- * transaction, so orphans of tasks that are gone disappear and the
- * survivors are never without their rules. */
-int net_sg_reset(const char *scope, const struct net_sg_task *tasks, const json_t *const *rules,
-                 size_t n, struct error **err);
+/* Replaces the members of each group of groups ({"sg-…": ["a.b.c.d", ...]})
+ * in its set (one per group, shared by every rule that names it; made when
+ * absent), all in one transaction: a member joining or leaving is one
+ * set update, whatever the number of tasks whose rules name the group. */
+int net_sg_groups(const char *scope, const json_t *groups, struct error **err);
+
+/* Reconciliation: replaces the scope's tables with the base chains, the
+ * sets of groups (as net_sg_groups; NULL: none) and exactly the given
+ * tasks' rules (rules[i] for tasks[i]), in one transaction, so orphans of
+ * tasks that are gone disappear and the survivors are never without their
+ * rules. */
+int net_sg_reset(const char *scope, const json_t *groups, const struct net_sg_task *tasks,
+                 const json_t *const *rules, size_t n, struct error **err);
 
 /* Deletes the scope's tables (a daemon's networking is gone for good, or a
  * test is done with its scope); absent tables are not an error. */

@@ -88,11 +88,20 @@
  * ## network (control plane -> agent)
  *   {"taskArn": "...", "rules": [src/net/sg.h rules]}
  * The task's security group rules as they are now (sent after
- * Authorize/Revoke, a change of a referenced group's members, and once
- * after skiffd starts). Level-based and idempotent: the agent replaces the
- * task's rules in one nftables transaction when they differ from those it
- * applied, and keeps them across its restarts; a task that is stopping or
- * stopped is left alone.
+ * Authorize/Revoke and once after skiffd starts). Level-based and
+ * idempotent: the agent replaces the task's rules in one nftables
+ * transaction when they differ from those it applied, and keeps them across
+ * its restarts; a task that is stopping or stopped is left alone. A rule
+ * that references a group names it ("group"); its members come by:
+ *
+ * ## groups (control plane -> agent)
+ *   {"groups": {"sg-…": ["a.b.c.d", ...], ...}}
+ * The members (ENI addresses) of the referenced groups whose membership
+ * changed, each list whole (level-based), [] for a group that has none or
+ * is no longer referenced; every referenced group once after skiffd
+ * starts. The agent replaces each group's set in one nftables transaction
+ * and keeps the lists across its restarts. One message per change,
+ * whatever the number of tasks whose rules name the group.
  *
  * ## list (agent -> control plane, on request)
  *   [ report, ... ] for every task the agent holds (after a restart the
@@ -138,6 +147,8 @@ struct node_ops {
     int (*list)(struct node *n, json_t **ret, struct error **err);
     /* Optional (NULL: no task networking). -ENOENT: no such task. */
     int (*network)(struct node *n, const json_t *msg, struct error **err);
+    /* Optional (NULL: no task networking). */
+    int (*groups)(struct node *n, const json_t *msg, struct error **err);
     void (*free)(struct node *n);
 };
 

@@ -38,8 +38,10 @@ struct sched {
     pthread_cond_t cond;
     bool kicked;
     bool stopping;
-    bool net_dirty;        /* sched_network_changed() */
-    uint64_t members_hash; /* ec2_members_hash() when rules were last pushed */
+    bool net_dirty; /* sched_network_changed() */
+    /* ec2_group_members() as the node last took it (NULL: nothing sent yet,
+     * as after skiffd starts). */
+    json_t *groups;
     struct report_item *reports, **reports_tail;
     int64_t last_resync_ms;
     int64_t last_reconcile_ms;
@@ -130,7 +132,8 @@ void sched_network_changed(struct sched *s)
 }
 
 /* Sends each networked task not yet stopped its current rules; the agent
- * applies only a change. */
+ * applies only a change. They change with Authorize/Revoke only: a
+ * referenced group's members are a set of the data plane (push_groups). */
 static void push_network(struct sched *s, struct db *db)
 {
     _cleanup_error_ struct error *err = NULL;
@@ -148,17 +151,12 @@ static void push_network(struct sched *s, struct db *db)
     while (sqlite3_step(st) == SQLITE_ROW)
         json_array_append_new(list, json_pack("[s, s]", db_col_text(st, 0), db_col_text(st, 1)));
     sqlite3_reset(st);
-    /* Each referenced group's members are looked up once for the pass, not
-     * once per task: with N tasks in one group that was N queries of N
-     * rows at every start or stop. */
-    _cleanup_json_ json_t *members = json_object();
     size_t i;
     json_t *it;
     json_array_foreach(list, i, it)
     {
         json_t *rules = NULL;
-        if (ec2_eni_rules(db, json_string_value(json_array_get(it, 1)), members, &rules, &err) ==
-                0 &&
+        if (ec2_eni_rules(db, json_string_value(json_array_get(it, 1)), &rules, &err) == 0 &&
             sched_lb_rules(db, json_string_value(json_array_get(it, 0)), rules, &err) == 0) {
             json_t *msg = json_pack("{s:O, s:o}", "taskArn", json_array_get(it, 0), "rules", rules);
             int r = s->node->ops->network(s->node, msg, &err);
@@ -172,6 +170,48 @@ static void push_network(struct sched *s, struct db *db)
         }
     }
     json_decref(list);
+}
+
+/* Sends the node the members of the referenced groups that changed since
+ * it last took them (a member placed, told to stop, or stopped by itself):
+ * one message for all, whatever the number of tasks whose rules name the
+ * groups. A group no rule references any more, or without members, goes
+ * as an empty list. */
+static void push_groups(struct sched *s, struct db *db)
+{
+    _cleanup_error_ struct error *err = NULL;
+    if (!s->node || !s->node->ops->groups)
+        return;
+    json_t *now = NULL;
+    if (ec2_group_members(db, &now, &err) < 0) {
+        log_err("scheduler: group members: %s", err->msg);
+        return;
+    }
+    _cleanup_json_ json_t *changed = json_object();
+    const char *g;
+    json_t *v;
+    json_object_foreach(now, g, v)
+    {
+        if (!json_equal(v, json_object_get(s->groups, g)))
+            json_object_set(changed, g, v);
+    }
+    json_object_foreach(s->groups, g, v)
+    {
+        if (!json_object_get(now, g))
+            json_object_set_new(changed, g, json_array());
+    }
+    if (s->groups && !json_object_size(changed)) {
+        json_decref(now);
+        return;
+    }
+    _cleanup_json_ json_t *msg = json_pack("{s:O}", "groups", changed);
+    if (s->node->ops->groups(s->node, msg, &err) < 0) {
+        log_err("scheduler: group members: %s", err->msg);
+        json_decref(now);
+        return;
+    }
+    json_decref(s->groups);
+    s->groups = now;
 }
 
 static struct report_item *take_reports(struct sched *s)
@@ -769,15 +809,8 @@ static void *run(void *arg)
         place(s, db);
         send_stops(s, db);
         /* A task joining or leaving a group that rules reference changes
-         * the rules of the tasks that admit that group. */
-        uint64_t members;
-        if (ec2_members_hash(db, &members, &err) < 0) {
-            log_err("scheduler: network members: %s", err->msg);
-            error_freep(&err);
-        } else if (members != s->members_hash) {
-            s->members_hash = members;
-            net = true;
-        }
+         * the group's set on the data plane, not the rules that name it. */
+        push_groups(s, db);
         if (net)
             push_network(s, db);
         int64_t now = time_now_ms();
@@ -828,6 +861,7 @@ void sched_free(struct sched *s)
         free(it);
         it = n;
     }
+    json_decref(s->groups);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -84,6 +84,11 @@ static int db_open(const char *path, const struct store_schema *schema, struct d
         snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", schema->cache_kib);
         r = exec(db, sql, err);
     }
+    if (r == 0 && schema->mmap_mib > 0) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA mmap_size=%lld", (long long)schema->mmap_mib << 20);
+        r = exec(db, sql, err);
+    }
     if (r < 0) {
         sqlite3_close(db->h);
         free(db);

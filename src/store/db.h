@@ -33,7 +33,12 @@ struct store_schema {
     const char *label; /* error messages start with it: "store", "log store" */
     const struct store_migration *migrations;
     size_t n_migrations;
-    int cache_kib;        /* page cache per connection; 0 keeps SQLite's default */
+    int cache_kib; /* page cache per connection; 0 keeps SQLite's default */
+    /* Reads through a shared mapping of the file, up to this size (0: by
+     * pread). A connection's page cache is dropped whenever another one
+     * commits (WAL), so a hot, many-connection store re-reads its pages
+     * all the time: mapped, that is no system call. */
+    int mmap_mib;
     bool integrity_check; /* at open (a full check reads the whole file) */
     /* Commits are not fsynced one by one (synchronous=NORMAL: WAL
      * checkpoints still are): a commit survives a crash of the process,

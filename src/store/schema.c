@@ -412,6 +412,13 @@ const struct store_migration store_migrations[] = {
      * passed. */
     {16, "ALTER TABLE tasks ADD COLUMN lb_registered INTEGER NOT NULL DEFAULT 0;"
          "ALTER TABLE tasks ADD COLUMN lb_drain_until INTEGER;"},
+    /* Indexes that answer the scheduler's per-pass questions without
+     * reading task rows (each holds the task's JSON documents, often on
+     * overflow pages): the node's reserved cpu and memory, and whether an
+     * ENI's or a group member's task is live (src/ec2/eni.c). */
+    {17, "DROP INDEX tasks_node;"
+         "CREATE INDEX tasks_node ON tasks(node, last_status, cpu, memory);"
+         "CREATE INDEX tasks_live ON tasks(arn, desired_status, last_status);"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
@@ -421,4 +428,5 @@ const struct store_schema store_state_schema = {
     .migrations = store_migrations,
     .n_migrations = ARRAY_SIZE(store_migrations),
     .integrity_check = true,
+    .mmap_mib = 256,
 };

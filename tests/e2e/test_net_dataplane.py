@@ -2,6 +2,7 @@
 namespaces the test creates: a subnet bridge, veths created with their peer
 inside each namespace, addresses, MACs, default routes, loopback, traffic
 between two tasks' namespaces, and teardown by deleting the namespace."""
+import json
 import os
 import subprocess
 import time
@@ -269,6 +270,26 @@ def security_groups(ns, scope, br, link_names):
         assert not reaches(spaces["a"], ips["b"], 7001)
         assert reaches(spaces["c"], ips["b"], 7001, timeout=5)
         sg("a", [everywhere])
+        # A rule naming a group matches its set: members change by set
+        # update, the rule itself stays.
+        group = {"egress": False, "protocol": "tcp", "from": 7000, "to": 7000,
+                 "group": "sg-0a1b2c3d4e5f60718"}
+        sg("b", [everywhere, group])
+        assert not reaches(spaces["a"], ips["b"], 7000)      # no members yet
+        sh(NET_TOOL, "sg-groups", scope, json.dumps({group["group"]: [ips["a"]]}))
+        assert reaches(spaces["a"], ips["b"], 7000, timeout=5)
+        assert not reaches(spaces["c"], ips["b"], 7000)
+        sh(NET_TOOL, "sg-groups", scope, json.dumps({group["group"]: [ips["c"]]}))
+        assert reaches(spaces["c"], ips["b"], 7000, timeout=5)
+        assert not reaches(spaces["a"], ips["b"], 7000, timeout=1.0)
+        sh(NET_TOOL, "sg-groups", scope, json.dumps({group["group"]: []}))
+        assert not reaches(spaces["c"], ips["b"], 7000, timeout=1.0)
+        r = sh(NET_TOOL, "sg-groups", scope, json.dumps({"sg-x; flush ruleset": []}),
+               check=False)
+        assert r.returncode != 0 and "group" in r.stderr, r.stderr
+        r = sh(NET_TOOL, "sg-groups", scope, json.dumps({group["group"]: ["1.2.3.4 }"]}),
+               check=False)
+        assert r.returncode != 0, r.stderr
         # c takes a's address: its frames are dropped at its port.
         in_ns(spaces["c"], "ip", "addr", "add", ips["a"] + "/24", "dev", "eth0")
         sg("b", [everywhere, {"egress": False, "protocol": "tcp", "from": 7000, "to": 7000,

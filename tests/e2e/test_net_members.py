@@ -6,6 +6,7 @@ once the client is stopped its address leaves the server's rules, before
 it is released, so a non-member that gets the same address next is not
 admitted."""
 import os
+import re
 import time
 
 import pytest
@@ -37,12 +38,19 @@ def ip_of(task):
 
 
 def ingress_chain(s, task):
-    """The text of the task's ingress chain in the daemon's table."""
+    """The text of the task's ingress chain in the daemon's table, each
+    group set it names (@g_…) followed by the set's elements."""
     name = "in_ske%s%s" % (scope_of(s), eni_of(task)["networkInterfaceId"][4:12])
     text = table(s)
     start = text.find("chain %s {" % name)
     assert start >= 0, text
-    return text[start:text.index("}", start)]
+    chain = text[start:text.index("}", start)]
+    for g in sorted(set(re.findall(r"@(g_[0-9a-f]+)", chain))):
+        at = text.find("set %s {" % g)
+        assert at >= 0, text
+        body = text[at:text.index("}", at)]
+        chain += "\n%s: %s" % (g, body)
+    return chain
 
 
 def attempts(s, arn):
@@ -125,4 +133,12 @@ def test_members_join_and_leave(net_daemons):
     [cli2] = run(ecs, cli_td, networkConfiguration=net(cli_sg))
     wait_for(s, cli2, lambda a: any(o == "open" for _, o in a), 60)
     assert all(o == "closed" for _, o in attempts(s, oth)), attempts(s, oth)
+    cli2_ip = ip_of(describe(ecs, [cli2])[0])
+
+    # The agent keeps the members across its restarts: the reconciliation
+    # rebuilds the table with the group's set as it was.
+    s.kill9()
+    s.restart()
+    assert cli2_ip in ingress_chain(s, srv_task)
+    assert cli_ip not in ingress_chain(s, srv_task)
     stop_all_tasks(s, timeout=90)
