@@ -48,6 +48,12 @@ int ec2_eni_rules(struct db *db, const char *eni_id, json_t **ret, struct error 
  * the agents (src/sched/sched.c). */
 int ec2_group_members(struct db *db, json_t **ret, struct error **err);
 
+/* A number that changes (triggers of the store schema, migration 17) in the
+ * transaction of every change that can alter ec2_group_members(): a task
+ * row entering or leaving the members' statuses or going, an ENI's groups
+ * or task, a rule that references a group. */
+int ec2_members_version(struct db *db, int64_t *ret, struct error **err);
+
 /* Releases the ENIs of tasks that stopped or are gone (inside a
  * transaction, or alone). */
 int ec2_eni_gc(struct db *db, struct error **err);

@@ -278,6 +278,16 @@ int ec2_describe_network_interfaces(struct api_ctx *ctx, const json_t *in, json_
     "JOIN tasks t ON t.arn = e.task_arn WHERE t.desired_status = 'RUNNING' "                       \
     "AND t.last_status IN ('PROVISIONING', 'PENDING', 'ACTIVATING', 'RUNNING') "
 
+int ec2_members_version(struct db *db, int64_t *ret, struct error **err)
+{
+    sqlite3_stmt *st = db_stmt(db, "SELECT v FROM ec2_members_version", err);
+    if (!st)
+        return -EIO;
+    *ret = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return 0;
+}
+
 int ec2_group_members(struct db *db, json_t **ret, struct error **err)
 {
     sqlite3_stmt *st = db_stmt(db,

@@ -42,6 +42,7 @@ struct sched {
     /* ec2_group_members() as the node last took it (NULL: nothing sent yet,
      * as after skiffd starts). */
     json_t *groups;
+    int64_t members_version; /* ec2_members_version() of groups */
     struct report_item *reports, **reports_tail;
     int64_t last_resync_ms;
     int64_t last_reconcile_ms;
@@ -182,6 +183,15 @@ static void push_groups(struct sched *s, struct db *db)
     _cleanup_error_ struct error *err = NULL;
     if (!s->node || !s->node->ops->groups)
         return;
+    /* Read before the members: a change committed in between shows as a
+     * new version at the next pass. */
+    int64_t version;
+    if (ec2_members_version(db, &version, &err) < 0) {
+        log_err("scheduler: group members: %s", err->msg);
+        return;
+    }
+    if (s->groups && version == s->members_version)
+        return;
     json_t *now = NULL;
     if (ec2_group_members(db, &now, &err) < 0) {
         log_err("scheduler: group members: %s", err->msg);
@@ -201,7 +211,9 @@ static void push_groups(struct sched *s, struct db *db)
             json_object_set_new(changed, g, json_array());
     }
     if (s->groups && !json_object_size(changed)) {
-        json_decref(now);
+        json_decref(s->groups);
+        s->groups = now;
+        s->members_version = version;
         return;
     }
     _cleanup_json_ json_t *msg = json_pack("{s:O}", "groups", changed);
@@ -212,6 +224,7 @@ static void push_groups(struct sched *s, struct db *db)
     }
     json_decref(s->groups);
     s->groups = now;
+    s->members_version = version;
 }
 
 static struct report_item *take_reports(struct sched *s)

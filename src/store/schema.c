@@ -418,7 +418,35 @@ const struct store_migration store_migrations[] = {
      * ENI's or a group member's task is live (src/ec2/eni.c). */
     {17, "DROP INDEX tasks_node;"
          "CREATE INDEX tasks_node ON tasks(node, last_status, cpu, memory);"
-         "CREATE INDEX tasks_live ON tasks(arn, desired_status, last_status);"},
+         "CREATE INDEX tasks_live ON tasks(arn, desired_status, last_status);"
+         /* The version of the referenced groups' membership (src/ec2/eni.c:
+          * ec2_members_version): bumped in the transaction of every change
+          * that can alter it, so that the scheduler reads the members only
+          * when they may differ. */
+         "CREATE TABLE ec2_members_version (v INTEGER NOT NULL);"
+         "INSERT INTO ec2_members_version VALUES (0);"
+         "CREATE TRIGGER ec2_members_task AFTER UPDATE OF desired_status, last_status ON tasks "
+         "WHEN (OLD.desired_status = 'RUNNING' AND OLD.last_status IN "
+         "('PROVISIONING', 'PENDING', 'ACTIVATING', 'RUNNING')) IS NOT "
+         "(NEW.desired_status = 'RUNNING' AND NEW.last_status IN "
+         "('PROVISIONING', 'PENDING', 'ACTIVATING', 'RUNNING')) "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"
+         "CREATE TRIGGER ec2_members_task_gone AFTER DELETE ON tasks "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"
+         "CREATE TRIGGER ec2_members_eni_in AFTER INSERT ON ec2_eni_groups "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"
+         "CREATE TRIGGER ec2_members_eni_out AFTER DELETE ON ec2_eni_groups "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"
+         "CREATE TRIGGER ec2_members_eni_task AFTER UPDATE ON ec2_enis "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"
+         "CREATE TRIGGER ec2_members_rule_in AFTER INSERT ON ec2_sg_rules "
+         "WHEN NEW.ref_group IS NOT NULL "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"
+         "CREATE TRIGGER ec2_members_rule_out AFTER DELETE ON ec2_sg_rules "
+         "WHEN OLD.ref_group IS NOT NULL "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"
+         "CREATE TRIGGER ec2_members_rule_change AFTER UPDATE ON ec2_sg_rules "
+         "BEGIN UPDATE ec2_members_version SET v = v + 1; END;"},
 };
 
 const size_t store_migrations_count = ARRAY_SIZE(store_migrations);
