@@ -462,7 +462,12 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
     }
 
     int r;
-    struct oci_runtime_config rc = {.runtime = cfg->runtime, .run_dir = cfg->run_dir};
+    /* The tasks' own mounts (their storage, mounted pool slots, network
+     * namespace bindings) stay out of the runtime's base namespace. */
+    _cleanup_free_ char *ephemeral = xasprintf("%s/ephemeral", cfg->data_dir);
+    const char *const drop[] = {a->tasks_dir, ephemeral, a->netns_dir, NULL};
+    struct oci_runtime_config rc = {
+        .runtime = cfg->runtime, .run_dir = cfg->run_dir, .base_drop = drop};
     if ((r = oci_dir_make(a->tasks_dir, 0700, err)) < 0 ||
         (r = oci_dir_make(a->netns_dir, 0755, err)) < 0 ||
         (r = oci_cgroups_open(cfg->cgroup_parent, &a->cg, err)) < 0 ||

@@ -124,7 +124,7 @@ int agent_rt_delete(const struct agent_rt_cmd *rc, const char *id, struct error 
     argv[n++] = id;
     argv[n] = NULL;
     _cleanup_free_ char *out = NULL;
-    int r = oci_spawn_run(argv, oci_spawn_runtime_env, rc->hide_unified, &out, err);
+    int r = oci_spawn_run(argv, oci_spawn_runtime_env, rc->hide_unified, NULL, NULL, &out, err);
     if (r < 0)
         return r;
     if (r != 0 && !strstr(out, "not exist") && !strstr(out, "does not exist"))

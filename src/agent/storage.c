@@ -98,7 +98,7 @@ static int format(struct agent *a, const char *path, int64_t gib, struct error *
                           path,
                           NULL};
     _cleanup_free_ char *out = NULL;
-    int r = oci_spawn_run(argv, tool_env, false, &out, err);
+    int r = oci_spawn_run(argv, tool_env, false, NULL, NULL, &out, err);
     if (r != 0) {
         unlink(path);
         if (r > 0)

@@ -612,7 +612,7 @@ static int cmd_bench(struct tool *t, int argc, char **argv)
             }
             const char *const del[] = {"/usr/bin/crun", "--root", root, "delete",
                                        "--force",       ctr,      NULL};
-            oci_spawn_run(del, env, oci_cgroups_hide_unified(t->cg), NULL, NULL);
+            oci_spawn_run(del, env, oci_cgroups_hide_unified(t->cg), NULL, NULL, NULL, NULL);
             oci_dir_remove_tree(dir, NULL);
         }
         if (oci_cgroup_kill(t->cg, task, NULL, &err) < 0 ||

@@ -63,6 +63,8 @@ struct oci_runtime {
     char *root;     /* the runtime's --root */
     char *sock_dir; /* conmon's --socket-dir-path */
     struct oci_cgroups *cg;
+    /* What conmon and the runtime calls start from (spawn.h), or NULL. */
+    struct oci_spawn_base *base;
 };
 
 struct oci_container {
@@ -139,7 +141,8 @@ int oci_runtime_new(const struct oci_runtime_config *cfg, struct oci_cgroups *cg
     rt->cg = cg;
     int r;
     if ((r = oci_dir_make(rt->root, 0700, err)) < 0 ||
-        (r = oci_dir_make(rt->sock_dir, 0700, err)) < 0) {
+        (r = oci_dir_make(rt->sock_dir, 0700, err)) < 0 ||
+        (cfg->base_drop && (r = oci_spawn_base_new(cfg->base_drop, &rt->base, err)) < 0)) {
         oci_runtime_free(rt);
         return r;
     }
@@ -156,6 +159,7 @@ void oci_runtime_free(struct oci_runtime *rt)
     free(rt->run_dir);
     free(rt->root);
     free(rt->sock_dir);
+    oci_spawn_base_free(rt->base);
     free(rt);
 }
 
@@ -469,6 +473,8 @@ static int monitor_spawn(struct oci_runtime *rt, const char *id, const char *dir
         .ro_bind = rt->path,
         .detach = true,
         .fds = {-1, logfd, logfd, sync[1], start[0]},
+        .base = rt->base,
+        .carry = dir,
     };
     pid_t pid;
     int r = oci_spawn(&sp, &pid, err);
@@ -724,9 +730,10 @@ int oci_container_create_ahead(struct oci_runtime *rt, const char *dir,
         r = wr;
     if (r == 0 && m && (strcmp(m->id, spec->id) != 0 || strcmp(m->dir, dir) != 0))
         r = error_set(err, EINVAL, NULL, "container %s: monitor started for %s", spec->id, m->id);
+    if (r == 0 && !m)
+        r = monitor_spawn(rt, spec->id, dir, NULL, true, &m, err);
     if (r == 0)
-        r = m ? monitor_mount(m, mount_data, spec->netns_path, err)
-              : monitor_spawn(rt, spec->id, dir, mount_data, false, &m, err);
+        r = monitor_mount(m, mount_data, spec->netns_path, err);
     if (r == 0)
         r = launch(c, TAKE_PTR(m), err);
     if (r < 0) {
@@ -748,7 +755,7 @@ int oci_container_create_ahead(struct oci_runtime *rt, const char *dir,
         argv_add(&d, "--force");
         argv_add(&d, spec->id);
         oci_spawn_run((const char *const *)d.v, oci_spawn_runtime_env,
-                      oci_cgroups_hide_unified(rt->cg), NULL, NULL);
+                      oci_cgroups_hide_unified(rt->cg), rt->base, dir, NULL, NULL);
         argv_done(&d);
         oci_dir_remove_tree(dir, NULL);
         oci_container_free(c);
@@ -770,7 +777,7 @@ static int runtime_run(struct oci_container *c, const char *sub, const char *opt
     argv_add(&a, c->id);
     _cleanup_free_ char *out = NULL;
     int r = oci_spawn_run((const char *const *)a.v, oci_spawn_runtime_env,
-                          oci_cgroups_hide_unified(c->rt->cg), &out, err);
+                          oci_cgroups_hide_unified(c->rt->cg), c->rt->base, c->dir, &out, err);
     argv_done(&a);
     if (r < 0)
         return r;
@@ -877,8 +884,8 @@ int oci_container_exec(struct oci_container *c, const char *const *args, int tim
     argv_add(&a, pidfile);
     argv_add(&a, c->id);
     r = oci_spawn_run_timeout((const char *const *)a.v, oci_spawn_runtime_env,
-                              oci_cgroups_hide_unified(c->rt->cg), timeout_ms, pidfile, ret_output,
-                              err);
+                              oci_cgroups_hide_unified(c->rt->cg), c->rt->base, c->dir, timeout_ms,
+                              pidfile, ret_output, err);
     argv_done(&a);
     unlink(pidfile);
     unlink(process);

@@ -35,6 +35,13 @@ struct oci_runtime_config {
     /* Runtime state (--root), conmon's attach sockets: a short path such as
      * /run/skiff (conmon's socket paths must fit in 108 bytes). */
     const char *run_dir;
+    /* When not NULL: conmon and the runtime calls start from a base mount
+     * namespace (spawn.h's oci_spawn_base_new) without the mounts under
+     * these directories (NULL-terminated): the tasks' own, which every
+     * runtime namespace copied before. A container's directory on a mount
+     * made later (its task's storage) is carried into its monitor's
+     * namespace; its network namespace is bound there (monitor_mount). */
+    const char *const *base_drop;
 };
 
 struct oci_runtime;

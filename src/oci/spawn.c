@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,9 +31,11 @@ const char *const oci_spawn_runtime_env[] = {
 /* Steps of the child's set-up, reported with errno through the error pipe. */
 enum step {
     STEP_FDS,
+    STEP_BASE,
     STEP_UNSHARE,
     STEP_SLAVE,
     STEP_UNIFIED,
+    STEP_CARRY,
     STEP_MOUNT,
     STEP_CHDIR,
     STEP_DETACH,
@@ -39,9 +44,11 @@ enum step {
 
 static const char *const step_names[] = {
     "set up descriptors",          /* STEP_FDS */
+    "enter the base namespace",    /* STEP_BASE */
     "unshare the mount namespace", /* STEP_UNSHARE */
     "make / a slave mount",        /* STEP_SLAVE */
     ("hide " UNIFIED_MOUNT),       /* STEP_UNIFIED */
+    "carry the caller's mount",    /* STEP_CARRY */
     "mount the rootfs overlay",    /* STEP_MOUNT */
     "chdir",                       /* STEP_CHDIR */
     "start the detached process",  /* STEP_DETACH */
@@ -60,9 +67,17 @@ struct child_error {
     int errnum;
 };
 
+struct oci_spawn_base {
+    int nsfd;   /* the namespace (kept alive by this descriptor) */
+    int rootfd; /* its "/" (O_PATH): paths resolved in its mount tree */
+};
+
 struct child_args {
     const struct oci_spawn *sp;
     int errfd;
+    /* A clone (open_tree) of the mount to carry and where it goes, or -1. */
+    int tree_fd;
+    const char *tree_at;
     /* detach: the grandchild's stack and its descriptor of the error pipe,
      * and (written by the child before it exits) the grandchild's pid. */
     char *gstack;
@@ -92,7 +107,8 @@ __attribute__((no_sanitize_address)) static int exec_detached(void *p)
  * thread stack mapped there later would read as a stack-buffer-overflow. */
 __attribute__((no_sanitize_address)) static int child(void *p)
 {
-    const struct oci_spawn *sp = ((struct child_args *)p)->sp;
+    const struct child_args *args = p;
+    const struct oci_spawn *sp = args->sp;
     /* Out of the way of the descriptors set up below (the error pipe may
      * have been given 3 or 4 if another thread had just closed them). */
     int errfd = fcntl(((struct child_args *)p)->errfd, F_DUPFD_CLOEXEC, 10);
@@ -127,6 +143,9 @@ __attribute__((no_sanitize_address)) static int child(void *p)
         if (moved[i] >= 0 && fcntl(i, F_SETFD, 0) < 0)
             goto fail;
 
+    ce.step = STEP_BASE;
+    if (sp->base && setns(sp->base->nsfd, CLONE_NEWNS) < 0)
+        goto fail;
     ce.step = STEP_UNSHARE;
     if (unshare(CLONE_NEWNS) < 0)
         goto fail;
@@ -148,6 +167,10 @@ __attribute__((no_sanitize_address)) static int child(void *p)
     }
     if (sp->ro_bind && mount(sp->ro_bind, sp->ro_bind, NULL, MS_BIND, NULL) == 0)
         mount(NULL, sp->ro_bind, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+    ce.step = STEP_CARRY;
+    if (args->tree_fd >= 0 &&
+        move_mount(args->tree_fd, "", AT_FDCWD, args->tree_at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        goto fail;
     ce.step = STEP_MOUNT;
     if (sp->mount_target && mount("overlay", sp->mount_target, "overlay", 0, sp->mount_data) < 0)
         goto fail;
@@ -176,8 +199,56 @@ fail:
     _exit(127);
 }
 
+/* The mount point of the caller's namespace that holds path: the last
+ * directory up from path on the same file system. New string. */
+static char *mount_root(const char *path, dev_t dev)
+{
+    char *root = xstrdup(path);
+    for (;;) {
+        char *slash = strrchr(root, '/');
+        if (!slash || slash == root)
+            break;
+        *slash = '\0';
+        struct stat st;
+        if (stat(root, &st) < 0 || st.st_dev != dev) {
+            *slash = '/';
+            break;
+        }
+    }
+    return root;
+}
+
+/* For sp->carry: a clone of the caller's mount holding it, and where it
+ * goes (*ret_at, new), when base does not show the same file there; else
+ * -1 (nothing to carry). */
+static int carry_tree(const struct oci_spawn *sp, char **ret_at, struct error **err)
+{
+    *ret_at = NULL;
+    if (!sp->base || !sp->carry || sp->carry[0] != '/')
+        return -1;
+    struct stat here, there;
+    if (stat(sp->carry, &here) < 0)
+        return -1; /* nothing to carry: the program will say what it misses */
+    if (fstatat(sp->base->rootfd, sp->carry + 1, &there, 0) == 0 && there.st_dev == here.st_dev &&
+        there.st_ino == here.st_ino)
+        return -1;
+    char *at = mount_root(sp->carry, here.st_dev);
+    int fd = open_tree(AT_FDCWD, at, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (fd < 0) {
+        error_errno(err, errno, "clone the mount at %s", at);
+        free(at);
+        return -2;
+    }
+    *ret_at = at;
+    return fd;
+}
+
 int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err)
 {
+    _cleanup_free_ char *tree_at = NULL;
+    _cleanup_close_ int tree_fd = carry_tree(sp, &tree_at, err);
+    if (tree_fd == -2)
+        return -EIO;
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0)
         return error_errno(err, errno, "pipe");
@@ -193,7 +264,8 @@ int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err)
         return error_errno(err, e, "mmap");
     }
     /* A detached spawn's grandchild runs on the lower half. */
-    struct child_args args = {sp, errpipe[1], (char *)stack + stack_size / 2, -1, 0};
+    struct child_args args = {
+        sp, errpipe[1], tree_fd < 0 ? -1 : tree_fd, tree_at, (char *)stack + stack_size / 2, -1, 0};
     pid_t pid = clone(child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     int clone_errno = errno;
     munmap(stack, stack_size);
@@ -257,8 +329,8 @@ static void kill_pidfile(const char *path)
 }
 
 int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool hide_unified,
-                          int timeout_ms, const char *kill_pid_path, char **ret_output,
-                          struct error **err)
+                          const struct oci_spawn_base *base, const char *carry, int timeout_ms,
+                          const char *kill_pid_path, char **ret_output, struct error **err)
 {
     int out[2];
     if (pipe2(out, O_CLOEXEC) < 0)
@@ -269,6 +341,8 @@ int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool
         .hide_unified = hide_unified,
         .ro_bind = argv[0],
         .fds = {-1, out[1], out[1], -1, -1},
+        .base = base,
+        .carry = carry,
     };
     pid_t pid;
     int r = oci_spawn(&sp, &pid, err);
@@ -329,7 +403,108 @@ int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool
 }
 
 int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,
-                  char **ret_output, struct error **err)
+                  const struct oci_spawn_base *base, const char *carry, char **ret_output,
+                  struct error **err)
 {
-    return oci_spawn_run_timeout(argv, envp, hide_unified, -1, NULL, ret_output, err);
+    return oci_spawn_run_timeout(argv, envp, hide_unified, base, carry, -1, NULL, ret_output, err);
+}
+
+struct base_job {
+    const char *const *drop;
+    struct oci_spawn_base b;
+    const char *what;
+    int errnum;
+};
+
+/* Whether path (as /proc/self/mountinfo writes it: octal escapes) is
+ * strictly under dir. */
+static bool under(const char *path, const char *dir)
+{
+    char buf[4096];
+    size_t n = 0;
+    for (const char *p = path; *p && n + 1 < sizeof(buf); n++) {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+            buf[n] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+            p += 4;
+        } else {
+            buf[n] = *p++;
+        }
+    }
+    buf[n] = '\0';
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    return strncmp(buf, dir, len) == 0 && buf[len] == '/' && buf[len + 1];
+}
+
+static void *base_thread(void *p)
+{
+    struct base_job *j = p;
+    /* A thread of its own (it ends right after): unsharing the mount
+     * namespace needs file system attributes shared with no other. */
+    if (unshare(CLONE_FS | CLONE_NEWNS) < 0) {
+        j->what = "unshare";
+        j->errnum = errno;
+        return NULL;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        j->what = "make / private";
+        j->errnum = errno;
+        return NULL;
+    }
+    FILE *f = fopen("/proc/thread-self/mountinfo", "re");
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && getline(&line, &cap, f) > 0) {
+        /* ID PARENT MAJ:MIN ROOT MOUNT-POINT ... */
+        char *save = NULL, *field = strtok_r(line, " ", &save);
+        for (int i = 0; field && i < 4; i++)
+            field = strtok_r(NULL, " ", &save);
+        for (size_t i = 0; field && j->drop && j->drop[i]; i++) {
+            if (under(field, j->drop[i])) {
+                /* Gone already when an ancestor went (EINVAL). */
+                umount2(field, MNT_DETACH);
+                break;
+            }
+        }
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    j->b.nsfd = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    j->b.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (j->b.nsfd < 0 || j->b.rootfd < 0) {
+        j->what = "open the namespace";
+        j->errnum = errno;
+    }
+    return NULL;
+}
+
+int oci_spawn_base_new(const char *const *drop, struct oci_spawn_base **ret, struct error **err)
+{
+    struct base_job j = {drop, {-1, -1}, NULL, 0};
+    pthread_t th;
+    int r = pthread_create(&th, NULL, base_thread, &j);
+    if (r != 0)
+        return error_errno(err, r, "base mount namespace: thread");
+    pthread_join(th, NULL);
+    if (j.what) {
+        if (j.b.nsfd >= 0)
+            close(j.b.nsfd);
+        if (j.b.rootfd >= 0)
+            close(j.b.rootfd);
+        return error_errno(err, j.errnum, "base mount namespace: %s", j.what);
+    }
+    *ret = xmalloc(sizeof(**ret));
+    **ret = j.b;
+    return 0;
+}
+
+void oci_spawn_base_free(struct oci_spawn_base *b)
+{
+    if (!b)
+        return;
+    close(b->nsfd);
+    close(b->rootfd);
+    free(b);
 }

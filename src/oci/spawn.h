@@ -10,6 +10,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* A base mount namespace (oci_spawn_base_new): a private copy of the
+ * caller's, made once, without the mounts under some directories. */
+struct oci_spawn_base;
+
 struct oci_spawn {
     const char *const *argv; /* argv[0]: absolute path of the program */
     const char *const *envp;
@@ -34,7 +38,28 @@ struct oci_spawn {
     /* Descriptors for the child's 0, 1, 2 (-1: /dev/null), 3 and 4 (-1:
      * none). Every other descriptor is closed on exec. */
     int fds[5];
+    /* The child's mount namespace is a copy of base's rather than of the
+     * caller's (NULL: of the caller's). */
+    const struct oci_spawn_base *base;
+    /* With base: a path the child must see as the caller does. When base
+     * does not show it (it is on a mount made after base, such as a
+     * task's storage), the mount holding it is cloned from the caller's
+     * namespace onto the same place in the child's, before the overlay
+     * mount and the chdir. */
+    const char *carry;
 };
+
+/* Makes a base namespace: a private copy of the caller's mount namespace
+ * (mounts the caller makes later do not appear in it, on any host's
+ * propagation settings) from which the mounts strictly under each
+ * directory of drop (NULL-terminated) are removed. Runtime processes
+ * started from it copy a namespace whose size does not grow with the
+ * number of tasks: each task's own mounts (its storage, its network
+ * namespace's binding) are in the host's namespace, and a copy of the
+ * host's, taken by every conmon, every runtime call and every container,
+ * held all of them. */
+int oci_spawn_base_new(const char *const *drop, struct oci_spawn_base **ret, struct error **err);
+void oci_spawn_base_free(struct oci_spawn_base *b);
 
 /* The environment of an OCI runtime (crun, runc) spawned with ro_bind on its
  * binary: PATH, and the variable runc wants before it trusts a read-only
@@ -50,15 +75,17 @@ int oci_spawn(const struct oci_spawn *sp, pid_t *ret_pid, struct error **err);
 int oci_spawn_wait(pid_t pid, int *ret_status, struct error **err);
 
 /* Runs argv to completion in the runtime mount namespace (argv[0] bound
- * read-only there, as ro_bind above), capturing its
+ * read-only there, as ro_bind above; from base with carry, as above, when
+ * base is not NULL), capturing its
  * stdout+stderr (at most 64 KiB) in *ret_output (NULL: discarded). Returns
  * the exit code (>= 0, 128+signal when killed) or -errno. */
 int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_unified,
-                  char **ret_output, struct error **err);
+                  const struct oci_spawn_base *base, const char *carry, char **ret_output,
+                  struct error **err);
 
 /* oci_spawn_run with a deadline: after timeout_ms, the process whose pid is
  * in kill_pidfile (when given: what the runtime started) and then the
  * program itself are SIGKILLed, and the call fails with -ETIMEDOUT. */
 int oci_spawn_run_timeout(const char *const *argv, const char *const *envp, bool hide_unified,
-                          int timeout_ms, const char *kill_pidfile, char **ret_output,
-                          struct error **err);
+                          const struct oci_spawn_base *base, const char *carry, int timeout_ms,
+                          const char *kill_pidfile, char **ret_output, struct error **err);

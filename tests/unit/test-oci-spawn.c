@@ -6,7 +6,9 @@
  * program (conmon) runs but is not the caller's child, and leaves the
  * caller no child to reap, whether its exec worked or not. Under ASan,
  * the child's stack leaves no poisoned shadow behind for the next mapping
- * at its address (a thread stack there read as a stack-buffer-overflow). */
+ * at its address (a thread stack there read as a stack-buffer-overflow).
+ * From a base namespace: the mounts under its dropped directories and
+ * those made after it are not there, except the one carried. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +21,8 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,7 +69,7 @@ static void test_run_binds_program_read_only(void **state)
     const char *const argv[] = {"/usr/bin/cat", "/proc/self/mountinfo", NULL};
     _cleanup_free_ char *out = NULL;
     struct error *err = NULL;
-    int r = oci_spawn_run(argv, env, false, &out, &err);
+    int r = oci_spawn_run(argv, env, false, NULL, NULL, &out, &err);
     if (r != 0)
         fail_msg("cat: %d %s", r, err ? err->msg : out);
     /* In the program's namespace its binary is a read-only mount... */
@@ -120,7 +124,7 @@ static void test_child_stack_leaves_no_asan_poison(void **state)
     for (int i = 0; i < 20; i++) {
         const char *const argv[] = {"/bin/true", NULL};
         struct error *err = NULL;
-        int r = oci_spawn_run(argv, env, false, NULL, &err);
+        int r = oci_spawn_run(argv, env, false, NULL, NULL, NULL, &err);
         assert_int_equal(r, 0);
         size_t size = 64 * 1024;
         void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -135,6 +139,70 @@ static void test_child_stack_leaves_no_asan_poison(void **state)
 #endif
 }
 
+static void test_base_namespace(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char dir[] = "/tmp/skiff-spawn-base-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *drop = xasprintf("%s/drop", dir);
+    _cleanup_free_ char *dropped = xasprintf("%s/drop/m", dir);
+    _cleanup_free_ char *late = xasprintf("%s/late", dir);
+    _cleanup_free_ char *file = xasprintf("%s/late/f", dir);
+    assert_int_equal(mkdir(drop, 0755), 0);
+    assert_int_equal(mkdir(dropped, 0755), 0);
+    assert_int_equal(mkdir(late, 0755), 0);
+    assert_int_equal(mount("tmpfs", dropped, "tmpfs", 0, "size=64k"), 0);
+    const char *const drops[] = {drop, NULL};
+    struct oci_spawn_base *base = NULL;
+    struct error *err = NULL;
+    int r = oci_spawn_base_new(drops, &base, &err);
+    if (r < 0)
+        fail_msg("base: %s", err->msg);
+    /* Made after the base, as a task's storage is. */
+    assert_int_equal(mount("tmpfs", late, "tmpfs", 0, "size=64k"), 0);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("carried\n", f);
+    fclose(f);
+
+    const char *const mi[] = {"/usr/bin/cat", "/proc/self/mountinfo", NULL};
+    _cleanup_free_ char *out = NULL;
+    r = oci_spawn_run(mi, env, false, base, NULL, &out, &err);
+    if (r != 0)
+        fail_msg("cat: %d %s", r, err ? err->msg : out);
+    _cleanup_free_ char *o1 = mount_options(out, dropped);
+    _cleanup_free_ char *o2 = mount_options(out, late);
+    assert_null(o1);
+    assert_null(o2);
+    _cleanup_free_ char *o3 = mount_options(out, "/proc");
+    assert_non_null(o3);
+
+    /* Carried: the mount holding the path is there, the file readable. */
+    const char *const cat[] = {"/usr/bin/cat", file, NULL};
+    _cleanup_free_ char *text = NULL;
+    r = oci_spawn_run(cat, env, false, base, file, &text, &err);
+    if (r != 0)
+        fail_msg("cat: %d %s", r, err ? err->msg : text);
+    assert_string_equal(text, "carried\n");
+    /* A path the base shows already is not carried. */
+    _cleanup_free_ char *out2 = NULL;
+    r = oci_spawn_run(mi, env, false, base, "/proc/self", &out2, &err);
+    assert_int_equal(r, 0);
+    _cleanup_free_ char *o4 = mount_options(out2, late);
+    assert_null(o4);
+
+    oci_spawn_base_free(base);
+    assert_int_equal(umount2(late, MNT_DETACH), 0);
+    assert_int_equal(umount2(dropped, MNT_DETACH), 0);
+    unlink(file);
+    rmdir(late);
+    rmdir(dropped);
+    rmdir(drop);
+    rmdir(dir);
+}
+
 static void test_missing_program_fails_with_errno(void **state)
 {
     (void)state;
@@ -142,7 +210,7 @@ static void test_missing_program_fails_with_errno(void **state)
         skip();
     const char *const argv[] = {"/nonexistent/skiff-no-such-program", NULL};
     struct error *err = NULL;
-    int r = oci_spawn_run(argv, env, false, NULL, &err);
+    int r = oci_spawn_run(argv, env, false, NULL, NULL, NULL, &err);
     assert_int_equal(r, -ENOENT);
     assert_non_null(err);
     assert_non_null(strstr(err->msg, "exec /nonexistent/skiff-no-such-program"));
@@ -222,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_run_binds_program_read_only),
         cmocka_unit_test(test_spawn_without_ro_bind_leaves_program_alone),
         cmocka_unit_test(test_missing_program_fails_with_errno),
+        cmocka_unit_test(test_base_namespace),
         cmocka_unit_test(test_child_stack_leaves_no_asan_poison),
         cmocka_unit_test(test_detached_program_is_not_our_child),
         cmocka_unit_test(test_detached_missing_program_fails_with_errno),
