@@ -24,14 +24,18 @@
 #include "secrets/secrets.h"
 #include "store/db.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 struct options {
@@ -66,7 +70,8 @@ static void usage(FILE *f)
           "\n"
           "Defaults: --data-dir ./.skiff --listen 127.0.0.1:8080 --region us-east-1;\n"
           "a port of 0 picks a free one (printed at start). --run-dir (default /run/skiff)\n"
-          "holds runtime state and network namespaces and must be a short path;\n"
+          "holds runtime state and network namespaces and must be a short path (an\n"
+          "empty one not on a tmpfs gets a tmpfs mounted, which stays);\n"
           "--cgroup-parent (default /skiff) is the cgroup under which every task lives:\n"
           "skiffd owns everything below it, so two daemons on one host need two parents.\n"
           "--node-capacity advertises this host as CPU units and MiB instead of its size\n"
@@ -258,6 +263,38 @@ static void purge_task(void *arg, const char *task_arn)
         log_warn("purge %s: %s", task_arn, err->msg);
 }
 
+/* RUN_DIR holds what must not outlive the host: the runtime's container
+ * state, conmon's sockets, the network namespaces' bindings. Where /run is
+ * not a tmpfs (a disk, as on some VMs), skiffd mounts one on RUN_DIR:
+ * state left from before a reboot would name containers that no longer
+ * exist, and every start and stop created and deleted those files on the
+ * disk (inode allocation on ext4 without a journal walks the recently
+ * deleted inodes: about 1.5 ms of each start there). Only an empty
+ * directory gets one: a non-empty one may hold the state of containers
+ * still running, which the mount would hide. The tmpfs stays mounted when
+ * skiffd stops (its containers run on); a failure keeps the directory. */
+static void run_dir_tmpfs(const char *dir)
+{
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return; /* the agent says why */
+    struct statfs sf;
+    if (statfs(dir, &sf) < 0 || sf.f_type == TMPFS_MAGIC)
+        return;
+    DIR *d = opendir(dir);
+    bool empty = d != NULL;
+    struct dirent *de;
+    while (d && empty && (de = readdir(d)))
+        empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+    if (d)
+        closedir(d);
+    if (!empty) {
+        log_info("run dir %s is on a disk and not empty: kept as it is", dir);
+        return;
+    }
+    if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+        log_warn("run dir %s: cannot mount a tmpfs: %s", dir, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {
@@ -291,6 +328,7 @@ int main(int argc, char **argv)
         log_err("cannot create data dir %s: %s", o.data_dir, strerror(errno));
         return 1;
     }
+    run_dir_tmpfs(o.run_dir);
     _cleanup_free_ char *creds = xasprintf("%s/credentials", o.data_dir);
     _cleanup_free_ char *dbpath = xasprintf("%s/state.db", o.data_dir);
     _cleanup_free_ char *billing_conf = xasprintf("%s/billing.conf", o.data_dir);

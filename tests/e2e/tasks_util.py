@@ -299,8 +299,11 @@ def host_leftovers(s):
             found.append("process %s: %s" % (pid, cmd))
     with open("/proc/self/mountinfo") as f:
         mps = [line.split()[4] for line in f]
+    # The run dir's own tmpfs (skiffd mounts one where it is on a disk)
+    # stays: only what is mounted inside counts.
     found += ["mount " + mp for mp in without_ready_pool(
-        s.data_dir, [mp for mp in mps if mp.startswith(s.run_dir) or mp.startswith(s.data_dir)])]
+        s.data_dir, [mp for mp in mps if mp.startswith(s.run_dir + "/")
+                     or mp.startswith(s.data_dir)])]
     base = s.cgroup_parent.lstrip("/")
     for hier in os.listdir("/sys/fs/cgroup"):
         d = os.path.join("/sys/fs/cgroup", hier, base)

@@ -7,11 +7,13 @@ RunTask retried with its clientToken after the restart duplicates nothing."""
 import os
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
 
 import sigv4_client
+from conftest import Skiffd
 from tasks_util import (UNIFIED, assert_no_leftovers, busybox_layout, container,  # noqa: F401
                         daemons, describe, container_state, hidden_unified, log_lines, loop,
                         proc_start_time, register, run, task_dir, wait_tasks)
@@ -287,3 +289,51 @@ def test_mounted_storage_pool(daemons):
     wait_tasks(ecs, [arn], "STOPPED", timeout=60)
     assert s.stop() == 0
     assert ready_mounts(s) == []
+
+
+def fstype(path):
+    """The file system type of the mount at exactly path, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == path:
+                return fields[fields.index("-") + 1]
+    return None
+
+
+def test_run_dir_is_a_tmpfs(daemons):
+    """RUN_DIR's files must not outlive the host: where it is not on a
+    tmpfs already (this VM's /run is on its disk), skiffd mounts one on an
+    empty run dir, which stays through a kill -9 and restart with the
+    tasks' runtime state in it; a run dir on a disk holding files (a
+    skiffd's from before) is left as it is."""
+    s = daemons.start()
+    parent_tmpfs = subprocess.run(["stat", "-f", "-c", "%T", os.path.dirname(s.run_dir)],
+                                  capture_output=True, text=True).stdout.strip() == "tmpfs"
+    if parent_tmpfs:
+        assert fstype(s.run_dir) is None
+    else:
+        assert fstype(s.run_dir) == "tmpfs"
+    ecs = s.client()
+    register(ecs, "rundir", [container(command=loop())])
+    [arn] = run(ecs, "rundir")
+    wait_tasks(ecs, [arn], "RUNNING")
+    before = container_state(s, arn)["pid"]
+    s.kill9()
+    s.restart()
+    assert fstype(s.run_dir) == (None if parent_tmpfs else "tmpfs")
+    assert container_state(s, arn)["pid"] == before
+    ecs.stop_task(task=arn)
+    wait_tasks(ecs, [arn], "STOPPED", timeout=60)
+    if parent_tmpfs:
+        return
+    # A run dir on the disk with something in it: no mount over it.
+    d = tempfile.mkdtemp(prefix="skiff-e2e-")
+    s2 = Skiffd(d, ("--throttle-read", "off", "--throttle-write", "off"))
+    daemons.started.append(s2)
+    os.makedirs(s2.run_dir)
+    with open(os.path.join(s2.run_dir, "left-by-an-older-skiffd"), "w") as f:
+        f.write("x")
+    s2.start()
+    assert fstype(s2.run_dir) is None
+    assert os.path.exists(os.path.join(s2.run_dir, "left-by-an-older-skiffd"))
