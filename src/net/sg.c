@@ -169,6 +169,20 @@ static int group_text(struct buf *b, const char *scope, const char *id, const js
     return 0;
 }
 
+/* group_text for each group of groups (NULL: none). */
+static int groups_text(struct buf *b, const char *scope, const json_t *groups, struct error **err)
+{
+    const char *id;
+    json_t *addrs;
+    json_object_foreach((json_t *)groups, id, addrs)
+    {
+        int r = group_text(b, scope, id, addrs, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 int net_sg_groups(const char *scope, const json_t *groups, struct error **err)
 {
     if (!scope_ok(scope))
@@ -177,14 +191,7 @@ int net_sg_groups(const char *scope, const json_t *groups, struct error **err)
         return 0;
     struct buf b;
     buf_init(&b, 1 << 20);
-    int r = 0;
-    const char *id;
-    json_t *addrs;
-    json_object_foreach((json_t *)groups, id, addrs)
-    {
-        if ((r = group_text(&b, scope, id, addrs, err)) < 0)
-            break;
-    }
+    int r = groups_text(&b, scope, groups, err);
     if (r == 0 && b.cap && b.len >= b.cap - 1)
         r = error_set(err, E2BIG, NULL, "too many group members");
     if (r == 0)
@@ -382,14 +389,7 @@ int net_sg_reset(const char *scope, const json_t *groups, const struct net_sg_ta
                "add table bridge skiff_%s\ndelete table bridge skiff_%s\n",
                scope, scope, scope, scope);
     init_text(&b, scope);
-    int r = 0;
-    const char *id;
-    json_t *addrs;
-    json_object_foreach((json_t *)groups, id, addrs)
-    {
-        if ((r = group_text(&b, scope, id, addrs, err)) < 0)
-            break;
-    }
+    int r = groups_text(&b, scope, groups, err);
     for (size_t i = 0; i < n && r == 0; i++)
         r = apply_text(&b, scope, &tasks[i], rules[i], err);
     if (r == 0)
