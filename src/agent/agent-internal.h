@@ -238,6 +238,7 @@ struct task {
      * ctrs[].mon. It says when the storage is done under prov_lock. */
     pthread_t mon_thread;
     bool mon_pending;
+    bool storage_early; /* started by agent_provision_early, as net_early */
     pthread_mutex_t prov_lock;
     pthread_cond_t prov_cond;
     bool storage_done;
@@ -248,6 +249,7 @@ struct task {
      * before the creates and before a stop's clean-up. */
     pthread_t net_thread;
     bool net_pending;
+    bool net_early;
     int net_r;
     struct error *net_err;
     struct buf warnings;
@@ -342,6 +344,15 @@ const char *agent_health_name(enum health_status h);
 /* Provisions t: on return its storage and cgroup are there, its monitors
  * are starting on t->mon_thread, and its network on t->net_thread. */
 int agent_provision(struct task *t, struct error **err);
+/* At the assignment of a task whose storage the pool had mounted: starts
+ * provisioning's second and third threads (the monitors; the network
+ * namespace and endpoint) at once, beside the task's own thread, rather
+ * than from agent_provision (a thread's creation and the task thread's
+ * first steps later, 0.5-1 ms on a busy host). agent_provision then leaves
+ * them be. agent_provision_early_undo joins them and kills the monitors,
+ * for a task whose thread could not start. */
+void agent_provision_early(struct task *t);
+void agent_provision_early_undo(struct task *t);
 /* Waits for the network namespace, the task's network and the metadata
  * endpoint agent_provision began; their error, if any (once). */
 int agent_provision_net(struct task *t, struct error **err);

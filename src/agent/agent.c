@@ -150,8 +150,8 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
      * this node and assigns again (its reconcile). */
     agent_storage_remove_dir(t->dir);
     /* With its storage mounted already, when the pool has one ready. */
-    if ((!agent_storage_take(a, t->dir, t->def.ephemeral_gib) &&
-         (r = oci_dir_make(t->dir, 0700, err)) < 0) ||
+    bool pooled = agent_storage_take(a, t->dir, t->def.ephemeral_gib);
+    if ((!pooled && (r = oci_dir_make(t->dir, 0700, err)) < 0) ||
         (r = agent_state_save(t, false, err)) < 0) {
         agent_storage_remove_dir(t->dir);
         pthread_mutex_lock(&a->lock);
@@ -172,7 +172,10 @@ static int op_assign(struct node *n, const json_t *msg, struct error **err)
     t->next = a->tasks;
     a->tasks = t;
     pthread_mutex_unlock(&a->lock);
+    if (pooled)
+        agent_provision_early(t);
     if ((r = agent_task_start(t, err)) < 0) {
+        agent_provision_early_undo(t);
         pthread_mutex_lock(&a->lock);
         for (struct task **pp = &a->tasks; *pp; pp = &(*pp)->next)
             if (*pp == t) {

@@ -190,6 +190,33 @@ static void *storage_main(void *p)
     return NULL;
 }
 
+void agent_provision_early(struct task *t)
+{
+    t->storage_done = false;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
+    t->mon_pending = pthread_create(&t->mon_thread, &attr, storage_main, t) == 0;
+    t->storage_early = t->mon_pending;
+    t->net_r = 0;
+    t->net_pending = pthread_create(&t->net_thread, &attr, net_main, t) == 0;
+    t->net_early = t->net_pending;
+    pthread_attr_destroy(&attr);
+}
+
+void agent_provision_early_undo(struct task *t)
+{
+    if (t->mon_pending)
+        pthread_join(t->mon_thread, NULL);
+    t->mon_pending = false;
+    t->storage_early = false;
+    for (size_t i = 0; i < t->def.n_ctrs; i++)
+        oci_monitor_discard(TAKE_PTR(t->ctrs[i].mon));
+    error_freep(&t->storage_err);
+    agent_provision_net(t, NULL);
+    t->net_early = false;
+}
+
 int agent_provision(struct task *t, struct error **err)
 {
     _cleanup_free_ char *logs = xasprintf("%s/logs", t->dir);
@@ -201,18 +228,23 @@ int agent_provision(struct task *t, struct error **err)
      * the monitors are on a second thread, the network namespace and what
      * lives in it on a third, while this one does the rest: they share
      * nothing but the task directory. */
-    t->storage_done = false;
-    t->net_r = 0;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
-    t->mon_pending = pthread_create(&t->mon_thread, &attr, storage_main, t) == 0;
-    if (!t->mon_pending)
-        storage_main(t);
-    t->net_pending = pthread_create(&t->net_thread, &attr, net_main, t) == 0;
+    if (!t->storage_early) {
+        t->storage_done = false;
+        t->mon_pending = pthread_create(&t->mon_thread, &attr, storage_main, t) == 0;
+        if (!t->mon_pending)
+            storage_main(t);
+    }
+    if (!t->net_early) {
+        t->net_r = 0;
+        t->net_pending = pthread_create(&t->net_thread, &attr, net_main, t) == 0;
+        if (!t->net_pending)
+            net_main(t);
+    }
     pthread_attr_destroy(&attr);
-    if (!t->net_pending)
-        net_main(t);
+    t->storage_early = t->net_early = false;
     r = provision_rest(t, err);
     pthread_mutex_lock(&t->prov_lock);
     while (!t->storage_done)

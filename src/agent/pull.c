@@ -18,6 +18,10 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+
+/* A task start records its image's use (LRU order) when the recorded one
+ * is older than this: not a store write and fsync at every start. */
+#define AGENT_IMAGE_TOUCH_MS 60000
 #include <string.h>
 
 /* The credentials of one task: {"<container name>": {username, password}}. */
@@ -167,7 +171,8 @@ static void *worker(void *p)
         } else {
             struct img_creds creds = {.username = q->username, .password = q->password};
             struct img_pull_opts opts = {.policy = IMG_PULL_IF_MISSING,
-                                         .creds = q->username ? &creds : NULL};
+                                         .creds = q->username ? &creds : NULL,
+                                         .touch_after_ms = AGENT_IMAGE_TOUCH_MS};
             r = img_pull(db, q->reference, &opts, &info, &e);
             /* The account now sees the image in its ListImages (a read
              * first: no write per task start once it has access). */

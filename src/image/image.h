@@ -40,6 +40,12 @@ struct img_pull_opts {
     const char *os;                /* NULL: the host's platform */
     const char *arch;
     const char *variant;
+    /* IMG_PULL_IF_MISSING with the image present: its last use (LRU
+     * order) is recorded only when the recorded one is older than this
+     * (0: always). A task start is not worth a store write and its fsync
+     * each time (ECR, likewise, refreshes lastRecordedPullTime at most
+     * daily); images of tasks not stopped are kept by the in-use hook. */
+    int64_t touch_after_ms;
 };
 
 struct img_layer_info {

@@ -653,8 +653,11 @@ static int pull(struct db *db, const struct img_ref *ref, const char *refstr,
                 return r;
             }
             if (r == 0) {
-                img_touch(db, refstr, NULL);
-                have->last_used_ms = time_now_ms();
+                int64_t now = time_now_ms();
+                if (now - have->last_used_ms >= opts->touch_after_ms) {
+                    img_touch(db, refstr, NULL);
+                    have->last_used_ms = now;
+                }
                 *ret = have;
                 return 0;
             }

@@ -142,7 +142,8 @@ int oci_runtime_new(const struct oci_runtime_config *cfg, struct oci_cgroups *cg
     int r;
     if ((r = oci_dir_make(rt->root, 0700, err)) < 0 ||
         (r = oci_dir_make(rt->sock_dir, 0700, err)) < 0 ||
-        (cfg->base_drop && (r = oci_spawn_base_new(cfg->base_drop, &rt->base, err)) < 0)) {
+        (cfg->base_drop && (r = oci_spawn_base_new(cfg->base_drop, oci_cgroups_hide_unified(cg),
+                                                   &rt->base, err)) < 0)) {
         oci_runtime_free(rt);
         return r;
     }

@@ -411,6 +411,7 @@ int oci_spawn_run(const char *const *argv, const char *const *envp, bool hide_un
 
 struct base_job {
     const char *const *drop;
+    bool hide_unified;
     struct oci_spawn_base b;
     const char *what;
     int errnum;
@@ -471,6 +472,11 @@ static void *base_thread(void *p)
     free(line);
     if (f)
         fclose(f);
+    /* Once here rather than in every child: an unmount waits for an RCU
+     * grace period (0.3 ms median, up to 4 ms, of each spawn). The child
+     * still mounts its own tmpfs there. */
+    if (j->hide_unified)
+        umount2(UNIFIED_MOUNT, MNT_DETACH);
     j->b.nsfd = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
     j->b.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (j->b.nsfd < 0 || j->b.rootfd < 0) {
@@ -480,9 +486,10 @@ static void *base_thread(void *p)
     return NULL;
 }
 
-int oci_spawn_base_new(const char *const *drop, struct oci_spawn_base **ret, struct error **err)
+int oci_spawn_base_new(const char *const *drop, bool hide_unified, struct oci_spawn_base **ret,
+                       struct error **err)
 {
-    struct base_job j = {drop, {-1, -1}, NULL, 0};
+    struct base_job j = {drop, hide_unified, {-1, -1}, NULL, 0};
     pthread_t th;
     int r = pthread_create(&th, NULL, base_thread, &j);
     if (r != 0)

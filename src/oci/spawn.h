@@ -52,13 +52,16 @@ struct oci_spawn {
 /* Makes a base namespace: a private copy of the caller's mount namespace
  * (mounts the caller makes later do not appear in it, on any host's
  * propagation settings) from which the mounts strictly under each
- * directory of drop (NULL-terminated) are removed. Runtime processes
+ * directory of drop (NULL-terminated) are removed, and with hide_unified
+ * the unified cgroup mount (a spawn with hide_unified then only mounts its
+ * tmpfs there). Runtime processes
  * started from it copy a namespace whose size does not grow with the
  * number of tasks: each task's own mounts (its storage, its network
  * namespace's binding) are in the host's namespace, and a copy of the
  * host's, taken by every conmon, every runtime call and every container,
  * held all of them. */
-int oci_spawn_base_new(const char *const *drop, struct oci_spawn_base **ret, struct error **err);
+int oci_spawn_base_new(const char *const *drop, bool hide_unified, struct oci_spawn_base **ret,
+                       struct error **err);
 void oci_spawn_base_free(struct oci_spawn_base *b);
 
 /* The environment of an OCI runtime (crun, runc) spawned with ro_bind on its

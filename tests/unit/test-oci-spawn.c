@@ -157,7 +157,7 @@ static void test_base_namespace(void **state)
     const char *const drops[] = {drop, NULL};
     struct oci_spawn_base *base = NULL;
     struct error *err = NULL;
-    int r = oci_spawn_base_new(drops, &base, &err);
+    int r = oci_spawn_base_new(drops, false, &base, &err);
     if (r < 0)
         fail_msg("base: %s", err->msg);
     /* Made after the base, as a task's storage is. */
