@@ -284,6 +284,10 @@ struct agent {
     char *data_dir, *tasks_dir, *run_dir, *netns_dir, *node_name;
     int64_t reserve_mib, stop_timeout_ms, pids_max, retention_ms;
     int64_t capacity_cpu, capacity_memory_mib; /* 0: the host's */
+    /* op_capacity's reading of the host (cores, MemTotal), at most once a
+     * second: the scheduler asks at every pass, and sysinfo() walks every
+     * block device (each task's loop device among them). Under lock. */
+    int64_t host_cpu, host_mem_mib, host_read_ms;
     struct store *store;
     node_report_fn report;
     void *cp;

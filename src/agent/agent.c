@@ -232,7 +232,15 @@ static int op_capacity(struct node *n, json_t **ret, struct error **err)
 {
     struct agent *a = agent_of(n);
     (void)err;
-    int64_t total = mem_total_mib();
+    int64_t now = time_mono_ns() / 1000000;
+    pthread_mutex_lock(&a->lock);
+    if (!a->host_read_ms || now - a->host_read_ms >= 1000) {
+        a->host_mem_mib = mem_total_mib();
+        a->host_cpu = (int64_t)get_nprocs() * 1024;
+        a->host_read_ms = now;
+    }
+    int64_t total = a->host_mem_mib, cpu = a->host_cpu;
+    pthread_mutex_unlock(&a->lock);
     int64_t reserve = a->reserve_mib;
     if (reserve <= 0) {
         reserve = total / 20;
@@ -240,7 +248,6 @@ static int op_capacity(struct node *n, json_t **ret, struct error **err)
             reserve = DEFAULT_RESERVE_MIB;
     }
     int64_t mem = total > reserve ? total - reserve : 0;
-    int64_t cpu = (int64_t)get_nprocs() * 1024;
     if (a->capacity_cpu > 0)
         cpu = a->capacity_cpu;
     if (a->capacity_memory_mib > 0)
