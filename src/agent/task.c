@@ -658,8 +658,10 @@ static bool start_ready(struct task *t, int64_t now_ns, int64_t *next_ns)
                 _cleanup_free_ char *reason = xasprintf("CannotStartContainerError: %s", e->msg);
                 fail_start(t, c, reason);
             } else {
+                /* From the release of its process, not after the state
+                 * file's save that follows. */
                 c->state = CTR_RUNNING;
-                c->started_ms = time_now_ms();
+                c->started_ms = oci_container_started_ms(c->oc);
                 c->hc.next_ns = 0;
             }
             changed = true;
@@ -670,8 +672,15 @@ static bool start_ready(struct task *t, int64_t now_ns, int64_t *next_ns)
         for (size_t i = 0; i < t->def.n_ctrs; i++)
             all &= t->ctrs[i].state == CTR_RUNNING || t->ctrs[i].state == CTR_STOPPED;
         if (all) {
+            /* When the last container started (the moment the task
+             * became RUNNING). */
             t->status = TS_RUNNING;
-            t->started_ms = time_now_ms();
+            t->started_ms = 0;
+            for (size_t i = 0; i < t->def.n_ctrs; i++)
+                if (t->ctrs[i].started_ms > t->started_ms)
+                    t->started_ms = t->ctrs[i].started_ms;
+            if (!t->started_ms)
+                t->started_ms = time_now_ms();
             changed = true;
         }
     }

@@ -829,11 +829,15 @@ static int crun_start(struct oci_container *c, struct error **err)
 
 int oci_container_start(struct oci_container *c, struct error **err)
 {
+    /* Read before the release: a container that exits at once has its
+     * exit file written before the call returns (its exit time must not
+     * come before its start). */
+    int64_t now = time_now_ms();
     int r = strcmp(c->rt->ops->name, "crun") == 0 ? crun_start(c, err)
                                                   : runtime_run(c, "start", NULL, err);
     if (r < 0)
         return r;
-    c->started_ms = time_now_ms();
+    c->started_ms = now;
     return save_state(c, err);
 }
 
@@ -1070,4 +1074,9 @@ const char *oci_container_log_path(const struct oci_container *c)
 pid_t oci_container_monitor_pid(const struct oci_container *c)
 {
     return c->conmon_pid;
+}
+
+int64_t oci_container_started_ms(const struct oci_container *c)
+{
+    return c->started_ms;
 }

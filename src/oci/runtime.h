@@ -152,3 +152,6 @@ const char *oci_container_id(const struct oci_container *c);
 const char *oci_container_log_path(const struct oci_container *c);
 /* The conmon monitor's pid (0 once it is known to have exited). */
 pid_t oci_container_monitor_pid(const struct oci_container *c);
+/* When oci_container_start released the process (wall clock, ms), 0
+ * before. */
+int64_t oci_container_started_ms(const struct oci_container *c);
