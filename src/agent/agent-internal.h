@@ -268,12 +268,19 @@ struct pull_req;
 struct agent_meta;
 
 /* storage.c */
+#define AGENT_NETNS_POOL 2
+
 struct agent_storage {
     bool enforced; /* loop-mounted ext4 per task */
     char *dir;     /* DATA-DIR/ephemeral */
     char *mkfs;
     size_t ready;   /* formatted images in dir/pool */
     size_t mounted; /* task directories ready in dir/ready */
+    /* Network namespaces made ahead (loopback up), held by descriptor
+     * only, for net_main to bind (agent_netns_take). Under the agent's
+     * lock; a crash closes them with the process. */
+    int netns[AGENT_NETNS_POOL];
+    size_t netns_ready;
     unsigned seq;
     bool thread_started;
     pthread_t thread;
@@ -385,6 +392,9 @@ int agent_storage_detach(struct task *t, struct error **err);
  * must not exist) when one of gib GiB (0: the default) is ready; false
  * otherwise. */
 bool agent_storage_take(struct agent *a, const char *dir, int64_t gib);
+/* A network namespace from the pool thread's (its descriptor, which the
+ * caller closes), or -1 when none is ready. */
+int agent_netns_take(struct agent *a);
 /* Removes the task directory dir, unmounting its storage first. */
 void agent_storage_remove_dir(const char *dir);
 /* Unmounts the rw/ file systems of tasks not held. */

@@ -126,9 +126,16 @@ static void *net_main(void *p)
     int r = 0;
     /* Resumed after a restart: the namespace is there, unless the crash
      * came between its file's creation and its bind mount. */
-    if (!oci_netns_bound(ns) && ((r = oci_netns_remove(ns, &t->net_err)) < 0 ||
-                                 (r = oci_netns_create(ns, &t->net_err)) < 0))
-        goto out;
+    if (!oci_netns_bound(ns)) {
+        /* One the pool thread made ahead, else a new one. */
+        int fd = agent_netns_take(a);
+        if ((r = oci_netns_remove(ns, &t->net_err)) == 0)
+            r = fd >= 0 ? oci_netns_bind(fd, ns, &t->net_err) : oci_netns_create(ns, &t->net_err);
+        if (fd >= 0)
+            close(fd);
+        if (r < 0)
+            goto out;
+    }
     if (a->task_network && (r = agent_net_setup(t, ns, &t->net_err)) < 0)
         goto out;
     r = agent_meta_open(t, ns, &t->net_err);

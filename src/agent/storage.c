@@ -39,6 +39,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "oci/netns.h"
 #include "oci/spawn.h"
 #include "oci/util.h"
 
@@ -200,7 +201,8 @@ static void *pool_main(void *p)
         log_warn("agent: cannot format the ephemeral storage template: %s", te->msg);
     pthread_mutex_lock(&a->lock);
     for (;;) {
-        while (!a->closing && s->ready >= POOL_SIZE && s->mounted >= MOUNTED_SIZE)
+        while (!a->closing && s->ready >= POOL_SIZE && s->mounted >= MOUNTED_SIZE &&
+               s->netns_ready >= AGENT_NETNS_POOL)
             pthread_cond_wait(&a->cond, &a->lock);
         /* Mounting takes both cores' time for milliseconds: it waits
          * until no task is starting, for at most REFILL_DEFER_MS. */
@@ -214,6 +216,31 @@ static void *pool_main(void *p)
             ;
         if (a->closing)
             break;
+        if (s->netns_ready < AGENT_NETNS_POOL) {
+            /* A network namespace first: the cheapest to make (about a
+             * millisecond of the kernel's time), and a start's to take. */
+            pthread_mutex_unlock(&a->lock);
+            int fd = -1;
+            _cleanup_error_ struct error *e = NULL;
+            if (oci_netns_new(&fd, &e) < 0)
+                log_warn("agent: cannot make a network namespace ahead: %s", e->msg);
+            pthread_mutex_lock(&a->lock);
+            if (fd >= 0 && !a->closing) {
+                s->netns[s->netns_ready++] = fd;
+                continue;
+            }
+            if (fd >= 0)
+                close(fd);
+            if (a->closing)
+                break;
+            /* Starts make their own: wait as after a failed refill. */
+            struct timespec later;
+            clock_gettime(CLOCK_REALTIME, &later);
+            later.tv_sec += 30;
+            while (!a->closing && pthread_cond_timedwait(&a->cond, &a->lock, &later) == 0)
+                ;
+            continue;
+        }
         unsigned n = ++s->seq;
         bool mount_one = s->mounted < MOUNTED_SIZE;
         pthread_mutex_unlock(&a->lock);
@@ -346,6 +373,9 @@ void agent_storage_stop(struct agent *a)
         pthread_join(s->thread, NULL);
         s->thread_started = false;
     }
+    for (size_t i = 0; i < s->netns_ready; i++)
+        close(s->netns[i]);
+    s->netns_ready = 0;
     /* No mount outlives the agent but its tasks'. */
     if (s->dir) {
         ready_scan(s, false);
@@ -354,6 +384,19 @@ void agent_storage_stop(struct agent *a)
     free(s->dir);
     free(s->mkfs);
     s->dir = s->mkfs = NULL;
+}
+
+int agent_netns_take(struct agent *a)
+{
+    struct agent_storage *s = &a->storage;
+    int fd = -1;
+    pthread_mutex_lock(&a->lock);
+    if (s->netns_ready) {
+        fd = s->netns[--s->netns_ready];
+        pthread_cond_broadcast(&a->cond);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return fd;
 }
 
 /* Renames one entry of sub (under the storage dir; not a hidden or

@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -19,7 +20,8 @@
 #include <unistd.h>
 
 struct create_args {
-    const char *path;
+    const char *path; /* NULL: a descriptor in fd instead */
+    int fd;
     int errnum;
     const char *what;
 };
@@ -48,12 +50,31 @@ static void *create_thread(void *p)
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
         return thread_fail(a, "bring lo up");
-    if (mount("/proc/thread-self/ns/net", a->path, NULL, MS_BIND, NULL) < 0)
+    if (!a->path) {
+        if ((a->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+            return thread_fail(a, "open");
+    } else if (mount("/proc/thread-self/ns/net", a->path, NULL, MS_BIND, NULL) < 0) {
         return thread_fail(a, "bind mount");
+    }
     return NULL;
 }
 
-int oci_netns_create(const char *path, struct error **err)
+int oci_netns_new(int *ret_fd, struct error **err)
+{
+    struct create_args a = {NULL, -1, 0, NULL};
+    pthread_t t;
+    int r = pthread_create(&t, NULL, create_thread, &a);
+    if (r != 0)
+        return error_errno(err, r, "netns: thread");
+    pthread_join(t, NULL);
+    if (a.errnum)
+        return error_errno(err, a.errnum, "netns: %s", a.what);
+    *ret_fd = a.fd;
+    return 0;
+}
+
+/* path's directory, and path itself as a new empty file. */
+static int make_file(const char *path, struct error **err)
 {
     _cleanup_free_ char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
@@ -67,9 +88,32 @@ int oci_netns_create(const char *path, struct error **err)
     if (fd < 0)
         return error_errno(err, errno, "create %s", path);
     close(fd);
-    struct create_args a = {path, 0, NULL};
+    return 0;
+}
+
+int oci_netns_bind(int fd, const char *path, struct error **err)
+{
+    int r = make_file(path, err);
+    if (r < 0)
+        return r;
+    char src[64];
+    snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+    if (mount(src, path, NULL, MS_BIND, NULL) < 0) {
+        r = error_errno(err, errno, "netns %s: bind mount", path);
+        unlink(path);
+        return r;
+    }
+    return 0;
+}
+
+int oci_netns_create(const char *path, struct error **err)
+{
+    int r = make_file(path, err);
+    if (r < 0)
+        return r;
+    struct create_args a = {path, -1, 0, NULL};
     pthread_t t;
-    int r = pthread_create(&t, NULL, create_thread, &a);
+    r = pthread_create(&t, NULL, create_thread, &a);
     if (r != 0) {
         unlink(path);
         return error_errno(err, r, "netns %s: thread", path);

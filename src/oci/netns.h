@@ -13,6 +13,13 @@
  * its directory created if needed; -EEXIST when one is there). */
 int oci_netns_create(const char *path, struct error **err);
 
+/* A network namespace with loopback up, held by the descriptor *ret_fd
+ * only (a pool's, made ahead of a task: closing it ends the namespace). */
+int oci_netns_new(int *ret_fd, struct error **err);
+/* Binds the namespace of fd at path, as oci_netns_create does; the caller
+ * keeps fd. */
+int oci_netns_bind(int fd, const char *path, struct error **err);
+
 /* Whether path is a bound network namespace (not merely the file
  * oci_netns_create makes first: a crash before its bind mount leaves that,
  * and joining it fails with EINVAL). */
