@@ -956,6 +956,11 @@ int oci_container_status(struct oci_container *c, struct oci_container_status *r
             s.exit_code = atoi(text);
             if (stat(p, &st) == 0)
                 s.exited_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+            /* File times come from the kernel's coarse clock, up to a tick
+             * behind the one the start was read from: an exit at once
+             * could show before its start. */
+            if (s.exited_ms && s.exited_ms < c->started_ms)
+                s.exited_ms = c->started_ms;
             break;
         }
         int fd = pidfd_checked(c->pid, c->pid_start);
