@@ -360,8 +360,9 @@ int agent_provision(struct task *t, struct error **err);
  * namespace and endpoint) at once, beside the task's own thread, rather
  * than from agent_provision (a thread's creation and the task thread's
  * first steps later, 0.5-1 ms on a busy host). agent_provision then leaves
- * them be. agent_provision_early_undo joins them and kills the monitors,
- * for a task whose thread could not start. */
+ * them be. agent_provision_early_undo joins them and undoes their work
+ * (monitors killed, network namespace and metadata endpoint removed), for
+ * a task whose thread could not start. */
 void agent_provision_early(struct task *t);
 void agent_provision_early_undo(struct task *t);
 /* Waits for the network namespace, the task's network and the metadata

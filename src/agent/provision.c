@@ -222,6 +222,10 @@ void agent_provision_early_undo(struct task *t)
     error_freep(&t->storage_err);
     agent_provision_net(t, NULL);
     t->net_early = false;
+    /* What the network thread made, as a deprovisioning removes it. */
+    agent_meta_close(t->a, t->def.id);
+    _cleanup_free_ char *ns = agent_netns_path(t->a, t->def.id);
+    oci_netns_remove(ns, NULL);
 }
 
 int agent_provision(struct task *t, struct error **err)
