@@ -115,6 +115,11 @@ __attribute__((no_sanitize_address)) static int child(void *p)
     if (errfd < 0)
         errfd = ((struct child_args *)p)->errfd;
     struct child_error ce = {STEP_FDS, 0};
+    /* The same for the base namespace and the mount to carry. */
+    int nsfd = sp->base ? fcntl(sp->base->nsfd, F_DUPFD_CLOEXEC, 10) : -1;
+    int tree_fd = args->tree_fd >= 0 ? fcntl(args->tree_fd, F_DUPFD_CLOEXEC, 10) : -1;
+    if ((sp->base && nsfd < 0) || (args->tree_fd >= 0 && tree_fd < 0))
+        goto fail;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -144,7 +149,7 @@ __attribute__((no_sanitize_address)) static int child(void *p)
             goto fail;
 
     ce.step = STEP_BASE;
-    if (sp->base && setns(sp->base->nsfd, CLONE_NEWNS) < 0)
+    if (nsfd >= 0 && setns(nsfd, CLONE_NEWNS) < 0)
         goto fail;
     ce.step = STEP_UNSHARE;
     if (unshare(CLONE_NEWNS) < 0)
@@ -168,8 +173,8 @@ __attribute__((no_sanitize_address)) static int child(void *p)
     if (sp->ro_bind && mount(sp->ro_bind, sp->ro_bind, NULL, MS_BIND, NULL) == 0)
         mount(NULL, sp->ro_bind, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
     ce.step = STEP_CARRY;
-    if (args->tree_fd >= 0 &&
-        move_mount(args->tree_fd, "", AT_FDCWD, args->tree_at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    if (tree_fd >= 0 &&
+        move_mount(tree_fd, "", AT_FDCWD, args->tree_at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
         goto fail;
     ce.step = STEP_MOUNT;
     if (sp->mount_target && mount("overlay", sp->mount_target, "overlay", 0, sp->mount_data) < 0)
