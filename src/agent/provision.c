@@ -197,18 +197,33 @@ static void *storage_main(void *p)
     return NULL;
 }
 
-void agent_provision_early(struct task *t)
+/* Starts provisioning's second and third threads, those not started
+ * early; one whose thread cannot be created runs here when here_too. */
+static void start_threads(struct task *t, bool here_too)
 {
-    t->storage_done = false;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
-    t->mon_pending = pthread_create(&t->mon_thread, &attr, storage_main, t) == 0;
-    t->storage_early = t->mon_pending;
-    t->net_r = 0;
-    t->net_pending = pthread_create(&t->net_thread, &attr, net_main, t) == 0;
-    t->net_early = t->net_pending;
+    if (!t->storage_early) {
+        t->storage_done = false;
+        t->mon_pending = pthread_create(&t->mon_thread, &attr, storage_main, t) == 0;
+        if (!t->mon_pending && here_too)
+            storage_main(t);
+    }
+    if (!t->net_early) {
+        t->net_r = 0;
+        t->net_pending = pthread_create(&t->net_thread, &attr, net_main, t) == 0;
+        if (!t->net_pending && here_too)
+            net_main(t);
+    }
     pthread_attr_destroy(&attr);
+}
+
+void agent_provision_early(struct task *t)
+{
+    start_threads(t, false);
+    t->storage_early = t->mon_pending;
+    t->net_early = t->net_pending;
 }
 
 void agent_provision_early_undo(struct task *t)
@@ -239,22 +254,7 @@ int agent_provision(struct task *t, struct error **err)
      * the monitors are on a second thread, the network namespace and what
      * lives in it on a third, while this one does the rest: they share
      * nothing but the task directory. */
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
-    if (!t->storage_early) {
-        t->storage_done = false;
-        t->mon_pending = pthread_create(&t->mon_thread, &attr, storage_main, t) == 0;
-        if (!t->mon_pending)
-            storage_main(t);
-    }
-    if (!t->net_early) {
-        t->net_r = 0;
-        t->net_pending = pthread_create(&t->net_thread, &attr, net_main, t) == 0;
-        if (!t->net_pending)
-            net_main(t);
-    }
-    pthread_attr_destroy(&attr);
+    start_threads(t, true);
     t->storage_early = t->net_early = false;
     r = provision_rest(t, err);
     pthread_mutex_lock(&t->prov_lock);

@@ -210,17 +210,13 @@ static void push_groups(struct sched *s, struct db *db)
         if (!json_object_get(now, g))
             json_object_set_new(changed, g, json_array());
     }
-    if (s->groups && !json_object_size(changed)) {
-        json_decref(s->groups);
-        s->groups = now;
-        s->members_version = version;
-        return;
-    }
-    _cleanup_json_ json_t *msg = json_pack("{s:O}", "groups", changed);
-    if (s->node->ops->groups(s->node, msg, &err) < 0) {
-        log_err("scheduler: group members: %s", err->msg);
-        json_decref(now);
-        return;
+    if (!s->groups || json_object_size(changed)) {
+        _cleanup_json_ json_t *msg = json_pack("{s:O}", "groups", changed);
+        if (s->node->ops->groups(s->node, msg, &err) < 0) {
+            log_err("scheduler: group members: %s", err->msg);
+            json_decref(now);
+            return;
+        }
     }
     json_decref(s->groups);
     s->groups = now;
