@@ -28,9 +28,16 @@ def test_sigkill_deadline_survives_restart(daemons):
     time.sleep(1.5)  # past the agent's grace for a just-started init
     ecs.stop_task(task=arn, reason="stop, then a crash")
     wait_tasks(ecs, [arn], "STOPPING")
-    with open(os.path.join(task_dir(s, arn), "task.json")) as f:
-        saved = json.load(f)["containers"][0]
-    assert saved["termSent"] is True, saved
+    # The agent reports STOPPING, then signals and saves the deadline: give
+    # it a moment (it has 6 s before the crash).
+    deadline = time.time() + 3
+    while True:
+        with open(os.path.join(task_dir(s, arn), "task.json")) as f:
+            saved = json.load(f)["containers"][0]
+        if saved.get("termSent") or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert saved.get("termSent") is True, saved
     stopping_ms = describe(ecs, [arn])[0]["stoppingAt"].timestamp() * 1000
     assert 9000 <= saved["killAt"] - stopping_ms <= 12000, (saved, stopping_ms)
     time.sleep(6)
