@@ -238,7 +238,20 @@ class Skiffd:
             if session_token:
                 f.write("aws_session_token = %s\n" % session_token)
         self.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.3)
+        # The reload is asynchronous: wait until the new key is known (on a
+        # loaded machine that can take well over the moment it usually does).
+        ecs = self.client(profile=name)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ecs.list_clusters(maxResults=1)
+                return
+            except botocore.exceptions.ClientError as e:
+                code = e.response["Error"]["Code"]
+                if code not in ("UnrecognizedClientException", "InvalidSignatureException") \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 @pytest.hookimpl(tryfirst=True)

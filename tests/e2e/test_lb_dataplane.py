@@ -62,6 +62,9 @@ def http_server(name, port, statedir):
                 except FileNotFoundError:
                     pass
             if self.path.startswith("/slow/"):
+                # Tells the test the request is in flight here.
+                with open(os.path.join(statedir, name + ".slow"), "a") as f:
+                    f.write(self.path + "\n")
                 threading.Event().wait(float(self.path.split("/")[2]))
             out = json.dumps({
                 "name": name, "path": self.path, "method": self.command,
@@ -92,6 +95,14 @@ def http_server(name, port, statedir):
     ThreadingHTTPServer.request_queue_size = 1024
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.serve_forever()
+
+
+def wait_slow(procs, *names, timeout=30):
+    """Until a /slow/ request has reached one of the backends names."""
+    end = time.time() + timeout
+    while not any(os.path.exists(os.path.join(procs.tmp, n + ".slow")) for n in names):
+        assert time.time() < end, "no slow request reached %s" % (names,)
+        time.sleep(0.05)
 
 
 def tcp_server(name, port):
@@ -564,10 +575,10 @@ def test_reload_drains_in_flight_request(procs):
     lb = LB(procs, cfg)
     lb.wait_state("G", a, "healthy")
     result = {}
-    t = threading.Thread(target=lambda: result.setdefault("r", get(port, "/slow/4")))
+    t = threading.Thread(target=lambda: result.setdefault("r", get(port, "/slow/8")))
     t.start()
     try:
-        time.sleep(1)
+        wait_slow(procs, "a")
         cfg["target_groups"] = [group("G", [b], deregistration_delay=60)]
         lb.reload(cfg)
         # a drains while its request runs; new requests go to b only.
@@ -605,7 +616,7 @@ def test_drain_delay_end_cuts_in_flight_request(procs):
         result["took"] = time.time() - start
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(1)
+    wait_slow(procs, "a")
     cfg["target_groups"] = [group("G", [b], deregistration_delay=1)]
     lb.reload(cfg)
     t.join(30)
@@ -623,10 +634,10 @@ def test_least_outstanding_requests(procs):
     lb.wait_state("G", a, "healthy")
     lb.wait_state("G", b, "healthy")
     result = {}
-    t = threading.Thread(target=lambda: result.setdefault("r", get(port, "/slow/4")))
+    t = threading.Thread(target=lambda: result.setdefault("r", get(port, "/slow/8")))
     t.start()
     try:
-        time.sleep(1)
+        wait_slow(procs, "a", "b")
         # The slow request holds one target: every other goes to the other.
         names = {who(port, "/%d" % i) for i in range(10)}
     finally:
@@ -785,7 +796,7 @@ def test_slowloris_gets_408_while_others_are_served(procs):
     for i in range(10):
         start = time.time()
         assert who(port, "/%d" % i) == "a"
-        assert time.time() - start < 3
+        assert time.time() - start < 5
         time.sleep(0.1)
     for t in threads:
         t.join(60)
@@ -808,7 +819,7 @@ def test_5000_idle_connections_new_clients_served(procs):
         for i in range(20):
             start = time.time()
             assert who(port, "/%d" % i) == "a"
-            assert time.time() - start < 3
+            assert time.time() - start < 5
         # The idle connections are still open and usable.
         s = idle[1]
         s.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from net_util import links, net_daemons  # noqa: F401
-from tasks_util import (busybox_layout, container, daemons, register,  # noqa: F401
+from tasks_util import (busybox_layout, container, daemons, log_lines, register,  # noqa: F401
                         run, stop_all_tasks, wait_tasks)
 from test_net_public import outcome, probe, uplink  # noqa: F401
 
@@ -38,6 +38,14 @@ def bridge_rules():
     return {int(r["fwmark"], 16) for r in json.loads(out or "[]") if "fwmark" in r}
 
 
+def lines(s, arn):
+    """The running task's stdout lines so far (through logs/'s link)."""
+    try:
+        return [text for stream, text in log_lines(s, arn) if stream == "stdout"]
+    except OSError:
+        return []
+
+
 def test_overlapping_default_vpcs_both_reach_out(net_daemons, uplink):
     outside, _ = uplink
     s = net_daemons.start("--task-network")
@@ -48,10 +56,12 @@ def test_overlapping_default_vpcs_both_reach_out(net_daemons, uplink):
         ecs.create_cluster(clusterName="default")
         cidr, net = default_net(ec2)
         cidrs.append(cidr)
-        # Three attempts, then a pause so the test sees the bridges.
+        # Three attempts, then a wait for the test's stop, so that it sees
+        # both accounts' bridges whenever the tasks started.
         td = register(ecs, "overlap", [container(
             command=probe([(outside, 9000)] * 3)[:2] + [probe([(outside, 9000)] * 3)[2]
-                                                          + "; sleep 4"])])
+                                                          + "; trap 'exit 0' TERM;"
+                                                          " sleep 300 & wait"])])
         runs.append((ecs, run(ecs, td, count=2, networkConfiguration=net)))
     assert cidrs[0] == cidrs[1], cidrs  # the case this file is about
     for ecs, arns in runs:
@@ -64,6 +74,11 @@ def test_overlapping_default_vpcs_both_reach_out(net_daemons, uplink):
             marks.add(MARK_BASE | int(f.read()))
     assert marks <= bridge_rules()
     for ecs, arns in runs:
+        for arn in arns:
+            deadline = time.time() + 60
+            while len(lines(s, arn)) < 3 and time.time() < deadline:
+                time.sleep(0.2)
+            ecs.stop_task(task=arn)
         wait_tasks(ecs, arns, "STOPPED", timeout=90)
         for arn in arns:
             assert outcome(s, arn) == {"open-%s-9000" % outside}, arn

@@ -59,12 +59,16 @@ def test_security_groups_between_tasks(net_daemons):
         return {"awsvpcConfiguration": {"subnets": [sub], "securityGroups": [sg]}}
 
     server_td = register(ecs, "netsrv", [container(command=["sh", "-c", SERVER])])
-    # The probes start first, so that the server's rules, made when it
-    # starts, count the probe in "cli" among the group's members.
-    # Addresses go lowest first: probes .4 and .5, the server .6.
-    srv_ip, port = "10.30.1.6", s.port
+    # The server first (addresses go lowest first: it gets .4); the probes
+    # join "cli" as they start, and the server's rule, naming the group,
+    # admits them once the group's members reach its set: they wait a
+    # little before they try.
+    [srv] = run(ecs, server_td, networkConfiguration=net(srv_sg))
+    srv_ip, port = "10.30.1.4", s.port
+    assert ip_of(describe(ecs, [srv])[0]) == srv_ip
+    wait_tasks(ecs, [srv], "RUNNING", timeout=60)
     targets = [(srv_ip, 8080), (srv_ip, 8081), ("10.30.1.1", port)]
-    delayed = ["sh", "-c", "sleep 8; " + probe(targets)[2]]
+    delayed = ["sh", "-c", "sleep 5; " + probe(targets)[2]]
     [probe_cli] = run(ecs, register(ecs, "netprobe", [container(command=delayed)]),
                       networkConfiguration=net(cli_sg))
     [probe_oth] = run(ecs, register(ecs, "netprobe2", [container(command=delayed)]),
@@ -73,9 +77,6 @@ def test_security_groups_between_tasks(net_daemons):
                       networkConfiguration={"awsvpcConfiguration": {"subnets": [far_sub]}})
     [probe_acct] = run(their_ecs, register(their_ecs, "netprobe4",
                                            [container(command=delayed)]))
-    [srv] = run(ecs, server_td, networkConfiguration=net(srv_sg))
-    assert ip_of(describe(ecs, [srv])[0]) == srv_ip
-    wait_tasks(ecs, [srv], "RUNNING", timeout=60)
     wait_tasks(ecs, [probe_cli, probe_oth, probe_far], "STOPPED", timeout=90)
     wait_tasks(their_ecs, [probe_acct], "STOPPED", timeout=90)
     # A member of "cli": 8080 (from the group) and 8081 (from anywhere)

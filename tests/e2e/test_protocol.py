@@ -385,7 +385,7 @@ def test_slow_clients_do_not_block_others(skiffd):
         t0 = time.time()
         for _ in range(10):
             assert c.call("ListClusters", {}).status == 200
-        assert time.time() - t0 < 2.0
+        assert time.time() - t0 < 4.0
         assert healthy(skiffd)
     finally:
         for s in slow:

@@ -167,7 +167,12 @@ def test_scale_0_3_1_0_and_delete(daemons):
     svc = wait_stable(s, "web")
     [left] = service_tasks(ecs, "web")
     assert left in arns
-    gone = describe_tasks(ecs, [a for a in arns if a != left])
+    # Stable counts RUNNING tasks only: the scaled-in ones may still be on
+    # their way down.
+    gone_arns = [a for a in arns if a != left]
+    wait_for(lambda: all(t["lastStatus"] == "STOPPED" for t in describe_tasks(ecs, gone_arns)),
+             what="the scaled-in tasks to stop")
+    gone = describe_tasks(ecs, gone_arns)
     for t in gone:
         assert t["lastStatus"] == "STOPPED" and t["stopCode"] == "ServiceSchedulerInitiated", t
         assert t["stoppedReason"].startswith("Scaling activity initiated by (deployment ecs-svc/")
@@ -175,6 +180,8 @@ def test_scale_0_3_1_0_and_delete(daemons):
 
     ecs.update_service(cluster="default", service="web", desiredCount=0)
     svc = wait_stable(s, "web")
+    wait_for(lambda: describe_tasks(ecs, [left])[0]["lastStatus"] == "STOPPED",
+             what="the last task to stop")
     [t] = describe_tasks(ecs, [left])
     assert t["lastStatus"] == "STOPPED" and t["stopCode"] == "ServiceSchedulerInitiated"
     # Events are newest first.

@@ -109,7 +109,8 @@ def test_killed_task_is_replaced(daemons):
 
 def rollout(s, name, desired, conf, health=False):
     ecs = s.client()
-    hc = {"command": ["CMD-SHELL", "true"], "interval": 5, "timeout": 2, "retries": 1,
+    # A probe's timeout counts as a failure: room for a busy host's exec.
+    hc = {"command": ["CMD-SHELL", "true"], "interval": 5, "timeout": 5, "retries": 3,
           "startPeriod": 0} if health else None
     kw = {"healthCheck": hc} if hc else {}
     v1 = register(ecs, name, [container(command=loop(0), **kw)])
@@ -266,7 +267,7 @@ def test_unhealthy_task_replaced_after_grace_period(daemons):
     s = daemons.start()
     ecs = s.client()
     grace = 15
-    hc = {"command": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 5, "timeout": 2,
+    hc = {"command": ["CMD-SHELL", "test -f /tmp/healthy"], "interval": 5, "timeout": 5,
           "retries": 1, "startPeriod": 0}
     td = register(ecs, "health", [container(
         command=["sh", "-c", "touch /tmp/healthy; " + loop(0)[2]], healthCheck=hc)])

@@ -137,7 +137,7 @@ def test_stop_task_sigterm_honoured(s, ecs):
     assert out["desiredStatus"] == "STOPPED" and out["stoppedReason"] == reason
     [t] = wait_tasks(ecs, [arn], "STOPPED")
     # The default stopTimeout is 30 s: the trap, not a SIGKILL, ended them.
-    assert time.time() - t_stop < 10
+    assert time.time() - t_stop < 20
     assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == reason, t
     codes = {c["name"]: c.get("exitCode") for c in t["containers"]}
     assert codes == {"zero": 0, "minus": 143}, t["containers"]
@@ -156,13 +156,13 @@ def test_sigterm_ignored_is_killed_after_stop_timeout(s, ecs):
     ecs.stop_task(task=arn)
     [t] = wait_tasks(ecs, [arn], "STOPPED")
     elapsed = time.time() - t_stop
-    assert 1.9 <= elapsed < 6, elapsed
+    assert 1.9 <= elapsed < 10, elapsed
     [c] = t["containers"]
     assert c["exitCode"] == 137, c
     assert "OutOfMemory" not in c.get("reason", "")
     assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "Task stopped by user"
     killed_after = (t["executionStoppedAt"] - t["stoppingAt"]).total_seconds()
-    assert 1.9 <= killed_after < 4, killed_after
+    assert 1.9 <= killed_after < 6, killed_after
 
 
 def test_image_not_present_fails_to_start(s, ecs):
@@ -424,7 +424,7 @@ def test_waits_for_capacity_then_starts(s, ecs):
     assert c["pendingTasksCount"] == 1 and c["runningTasksCount"] == 1, c
     ecs.stop_task(task=half)
     wait_tasks(ecs, [half], "STOPPED")
-    wait_tasks(ecs, [whole], "RUNNING", timeout=15)
+    wait_tasks(ecs, [whole], "RUNNING", timeout=60)
     ecs.stop_task(task=whole)
     wait_tasks(ecs, [whole], "STOPPED")
 
@@ -449,7 +449,7 @@ def test_never_overcommits(s, ecs):
 
 
 def test_too_large_for_host_fails_after_placement_timeout(daemons):
-    s = daemons.start("--placement-timeout", "3")
+    s = daemons.start("--placement-timeout", "6")
     ecs = s.client()
     ecs.create_cluster(clusterName="big")
     # The largest Fargate size: 16 vCPU, 120 GiB; this host has less.
@@ -463,11 +463,11 @@ def test_too_large_for_host_fails_after_placement_timeout(daemons):
     assert c["pendingTasksCount"] == 2 and c["runningTasksCount"] == 0, c
     # A waiting task stops at once when asked to, with the user's reason.
     ecs.stop_task(cluster="big", task=stopped, reason="no longer wanted")
-    [t] = wait_tasks(ecs, [stopped], "STOPPED", cluster="big", timeout=2)
+    [t] = wait_tasks(ecs, [stopped], "STOPPED", cluster="big", timeout=15)
     assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "no longer wanted", t
     assert "pullStartedAt" not in t and "startedAt" not in t
-    [t] = wait_tasks(ecs, [arn], "STOPPED", cluster="big", timeout=15)
-    assert 2.9 <= time.time() - t_run < 10
+    [t] = wait_tasks(ecs, [arn], "STOPPED", cluster="big", timeout=30)
+    assert 5.9 <= time.time() - t_run < 20
     assert t["stopCode"] == "TaskFailedToStart", t
     assert "apacity" in t["stoppedReason"], t
     assert "pullStartedAt" not in t and "startedAt" not in t

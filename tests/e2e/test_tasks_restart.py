@@ -59,7 +59,7 @@ def test_kill9_restart_keeps_running_tasks(daemons):
     assert pids_of(s, survivors + [exiter]) == pids
     # One exits while skiffd is down, writing to its log on the way.
     os.kill(pids[exiter][0], signal.SIGUSR1)
-    assert sigv4_client.wait_until(lambda: proc_start_time(pids[exiter][0]) is None, timeout=10)
+    assert sigv4_client.wait_until(lambda: proc_start_time(pids[exiter][0]) is None, timeout=45)
     s.start()
 
     after = {t["taskArn"]: t for t in describe(ecs, survivors)}
