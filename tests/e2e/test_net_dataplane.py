@@ -142,14 +142,16 @@ def test_setup_is_fast(lab):
     """bench/net's measurement in small: netlink setup per task against the
     same steps with ip -batch in the same run. Absolute times swing tenfold
     with the load of a shared machine (4 ms idle-ish, 40 ms under ASan and
-    five other test suites), so the check is relative: well under a third
-    of ip -batch's."""
+    five other test suites), so the check is relative, on the medians (a
+    mean takes a loaded host's spikes): well under a third of ip -batch's,
+    under half with the sanitizers (they slow net-tool, not ip)."""
     ns, link = lab
     br = link("bb")
     r = sh(NET_TOOL, "bench", "20", br, timeout=300)
     import json
     res = json.loads(r.stdout)
-    assert res["netlink_setup_ms"] * 3 < res["ip_batch_setup_ms"], res
+    factor = 2 if "asan" in os.path.basename(BUILD) else 3
+    assert res["netlink_setup_p50_ms"] * factor < res["ip_batch_setup_p50_ms"], res
     assert not link_exists(br)
 
 
