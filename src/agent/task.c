@@ -42,7 +42,7 @@
 #define MS_NS          1000000LL
 #define EXIT_RECORD_MS 5000  /* for conmon to write the exit file */
 #define KILL_RETRY_MS  10000 /* between SIGKILLs of a container that does not die */
-#define INIT_GRACE_MS  1000  /* for a just-started init to set up its signals */
+#define INIT_GRACE_MS  3000  /* for a just-started init to set up its signals */
 #define INIT_POLL_MS   20
 #define OOM_REASON     "OutOfMemoryError: Container killed due to memory usage"
 #define STOP_ESSENTIAL "Essential container in task exited"

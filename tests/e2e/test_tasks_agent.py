@@ -25,7 +25,7 @@ def test_sigkill_deadline_survives_restart(daemons):
     register(ecs, "stubborn", [container(command=STUBBORN, stopTimeout=10)])
     [arn] = run(ecs, "stubborn")
     wait_tasks(ecs, [arn], "RUNNING")
-    time.sleep(1.5)  # past the agent's grace for a just-started init
+    time.sleep(1.5)  # the trap is set up: the stop signal goes at once
     ecs.stop_task(task=arn, reason="stop, then a crash")
     wait_tasks(ecs, [arn], "STOPPING")
     # The agent reports STOPPING, then signals and saves the deadline: give
