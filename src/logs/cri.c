@@ -135,7 +135,7 @@ static bool is_piece(const char *p, size_t n)
     return sp && sp + 1 < e && sp[1] == 'P';
 }
 
-size_t logs_cri_cut(const char *text, size_t len)
+size_t logs_cri_cut(const char *text, size_t len, bool whole)
 {
     /* From the end: usually the last complete line is full, so a batch is
      * cut without reading it through. */
@@ -148,8 +148,8 @@ size_t logs_cri_cut(const char *text, size_t len)
         size_t start = prev ? (size_t)(prev - text) + 1 : 0;
         if (!is_piece(text + start, end - start))
             return end + 1;
-        if (!prev)
-            return last_line; /* only pieces: cut after them */
+        if (!prev) /* only pieces: their line's end may still come */
+            return whole ? last_line : 0;
         end = start - 1;
     }
 }

@@ -180,8 +180,11 @@ int logs_cri_time(const char *s, size_t len, int64_t *ret_ms);
 typedef int (*logs_cri_fn)(void *arg, int64_t ts, const char *msg, size_t len);
 int logs_cri_parse(const char *text, size_t len, logs_cri_fn fn, void *arg);
 /* Length of the prefix of text (len bytes) that ends with a complete line
- * whose tag is F, or, when there is none, with any complete line. */
-size_t logs_cri_cut(const char *text, size_t len);
+ * whose tag is F. When there is none: 0, or, when whole (text is all there
+ * will be, or all that fits a batch), the prefix that ends with the last
+ * complete line. A P piece shipped on its own would be an event of its
+ * own, and its line's end another. */
+size_t logs_cri_cut(const char *text, size_t len, bool whole);
 /* Replaces every byte that is not part of valid UTF-8 with '?', in place. */
 void logs_utf8_sanitize(char *s, size_t len);
 

@@ -307,11 +307,13 @@ static bool ship_one(struct logs_ship *sh, struct ship_task *t, struct source *s
         }
         return false;
     }
-    size_t cut = logs_cri_cut(sh->buf, (size_t)n);
+    /* A line without its end (conmon writes what it has read of a line
+     * as a P piece at once) waits for it, unless the task stopped or the
+     * batch is full: then it is all there is. */
+    bool whole = stopped || n == LOGS_SHIP_BATCH;
+    size_t cut = logs_cri_cut(sh->buf, (size_t)n, whole);
     if (cut == 0) {
-        /* A line without its end: conmon is writing it, or, once the task
-         * stopped or the batch is full, it is all there is. */
-        if (!stopped && n < LOGS_SHIP_BATCH)
+        if (!whole)
             return false;
         cut = (size_t)n;
     }

@@ -193,3 +193,24 @@ def test_100k_lines_survive_kill9(daemons):
     # Nothing more arrives later (no duplicate batch).
     time.sleep(1.5)
     assert len(all_events(logs, "/skiff/logs-100k", stream)) == n
+
+
+def test_line_written_in_two_parts_is_one_event(daemons):
+    """A line whose first part stays alone at the end of the log for a while
+    (conmon writes it at once, tagged P) is one event once its end comes,
+    however the shipper's reads fall: never the part on its own."""
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    script = "echo before; printf 'first half, '; sleep 2; echo 'second half'; echo after"
+    td = register(ecs, "logs-parts", [container(command=["sh", "-c", script],
+                                                logConfiguration=awslogs("/skiff/logs-parts"))])
+    arn = run(ecs, td)[0]
+    wait_tasks(ecs, [arn], "STOPPED", timeout=60)
+    ev = wait_messages(logs, "/skiff/logs-parts", stream_of(arn), 3)
+    time.sleep(1)
+    msgs = [e["message"] for e in all_events(logs, "/skiff/logs-parts", stream_of(arn))]
+    assert msgs == ["before", "first half, second half", "after"], msgs
+    # The agent's own log has the line in two pieces, P then F.
+    with open(os.path.join(s.data_dir, "tasks", task_id(arn), "logs", "main.log")) as f:
+        tags = [line.split(" ", 3)[2] for line in f.read().splitlines()]
+    assert tags == ["F", "P", "F", "F"], tags

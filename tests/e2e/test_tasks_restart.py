@@ -267,8 +267,12 @@ def test_mounted_storage_pool(daemons):
         assert rw in [line.split()[4] for line in f]
     # The task's disk is one that was mounted ahead: its slot is gone from
     # the pool, which mounts a new one once no task is starting.
+    # (A slot is made as tmp-N and renamed N once ready: wait for that too,
+    # so that the kill -9 below does not interrupt a refill.)
     assert sigv4_client.wait_until(lambda: len(ready_mounts(s)) == 2 and
-                                   ready_mounts(s) != slots, timeout=30), ready_mounts(s)
+                                   ready_mounts(s) != slots and
+                                   not any("/tmp-" in m for m in ready_mounts(s)),
+                                   timeout=30), ready_mounts(s)
     # Each ready directory holds what a start writes, empty.
     slot = os.path.dirname(ready_mounts(s)[0])
     assert sorted(os.listdir(slot)) == ["disk.img", "hosts", "logs", "resolv.conf", "rw",

@@ -96,22 +96,28 @@ static void test_cut(void **state)
     static const struct {
         const char *in;
         size_t cut;
+        size_t cut_whole; /* all there is (stopped, or a full batch) */
     } cases[] = {
-        {"", 0},
-        {"T stdout F a\n", 13},
-        {"T stdout F a\nT stdout F b", 13},   /* the unfinished line waits */
-        {"T stdout F a\nT stdout P b\n", 13}, /* so does an open run */
-        {"T stdout P a\nT stdout F b\n", 26},
-        {"T stdout P a\nT stdout P b\n", 26}, /* only pieces: cut after them */
-        {"T stdout P a", 0},
-        {"\n", 1},                                                    /* an empty line is full */
-        {"T stdout F a\nT stdout P b\nT stdout P c\nT stdout F", 13}, /* back over pieces */
-        {"T stdout P a b c\nT stdout F d e\nT stdout P f g\n", 32},   /* spaces in the text */
-        {"not cri\nT stdout P b\n", 8},                               /* not CRI counts as full */
-        {"T stdout P a\n\nT stdout P b\n", 14},
+        {"", 0, 0},
+        {"T stdout F a\n", 13, 13},
+        {"T stdout F a\nT stdout F b", 13, 13},   /* the unfinished line waits */
+        {"T stdout F a\nT stdout P b\n", 13, 13}, /* so does an open run */
+        {"T stdout P a\nT stdout F b\n", 26, 26},
+        /* Only pieces: their line's end may come yet, unless this is all. */
+        {"T stdout P a\nT stdout P b\n", 0, 26},
+        {"T stdout P a\n", 0, 13},
+        {"T stdout P a", 0, 0},
+        {"\n", 1, 1}, /* an empty line is full */
+        {"T stdout F a\nT stdout P b\nT stdout P c\nT stdout F", 13, 13}, /* back over pieces */
+        {"T stdout P a b c\nT stdout F d e\nT stdout P f g\n", 32, 32},   /* spaces in the text */
+        {"not cri\nT stdout P b\n", 8, 8}, /* not CRI counts as full */
+        {"T stdout P a\n\nT stdout P b\n", 14, 14},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_int_equal(logs_cri_cut(cases[i].in, strlen(cases[i].in)), cases[i].cut);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].in);
+        assert_int_equal(logs_cri_cut(cases[i].in, len, false), cases[i].cut);
+        assert_int_equal(logs_cri_cut(cases[i].in, len, true), cases[i].cut_whole);
+    }
 }
 
 static void test_utf8(void **state)
