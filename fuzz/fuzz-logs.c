@@ -2,7 +2,8 @@
  * lines as containers (through conmon) write them, and filter patterns as
  * API callers send them. The first byte picks the parser.
  *
- * CRI: logs_cri_cut() must cut at a line end within the input, and
+ * CRI: logs_cri_cut() must cut at a line end within the input (cutting
+ * all there is at least as far as a log still written), and
  * logs_cri_parse() of the cut must only hand out events that lie inside
  * the input or, for joined P runs, are no longer than the input and the
  * event limit; logs_utf8_sanitize() must leave valid UTF-8 that
@@ -36,11 +37,15 @@ static void fuzz_cri(const uint8_t *data, size_t size)
     char *text = malloc(size + 1);
     memcpy(text, data, size);
     text[size] = '\0';
-    size_t cut = logs_cri_cut(text, size);
+    size_t cut = logs_cri_cut(text, size, false);
     if (cut > size || (cut && text[cut - 1] != '\n'))
         abort();
-    struct bounds b = {text, cut};
-    logs_cri_parse(text, cut, check_event, &b);
+    /* All there is: cut at least as far, at a line end too. */
+    size_t whole = logs_cri_cut(text, size, true);
+    if (whole < cut || whole > size || (whole && text[whole - 1] != '\n'))
+        abort();
+    struct bounds b = {text, whole};
+    logs_cri_parse(text, whole, check_event, &b);
     logs_utf8_sanitize(text, size);
     char *again = malloc(size + 1);
     memcpy(again, text, size + 1);
