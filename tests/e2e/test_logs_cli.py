@@ -8,15 +8,14 @@ from conftest import SKIFF
 from tasks_util import (IMAGE, container, daemons, busybox_layout, register, run,  # noqa: F401
                         task_id, wait_tasks)
 from test_cli import clean_env, skiff
-from test_logs_tasks import awslogs, stream_of, wait_messages
+from test_logs_tasks import register_logged, stream_of, wait_messages
 
 
 def test_logs_of_a_task(daemons):
     s = daemons.start()
     ecs, logs = s.client(), s.client("logs")
     script = "echo one; echo two >&2; trap 'echo three; exit 0' TERM; while true; do sleep 0.1; done"
-    td = register(ecs, "cli-logs", [container(command=["sh", "-c", script],
-                                               logConfiguration=awslogs("/skiff/cli-logs"))])
+    td = register_logged(ecs, "cli-logs", script)
     arn = run(ecs, td)[0]
     wait_messages(logs, "/skiff/cli-logs", stream_of(arn), 2)
     rc, out, err = skiff(s, "logs", arn)
@@ -71,8 +70,7 @@ def test_logs_of_a_service(daemons):
     s = daemons.start()
     ecs, logs = s.client(), s.client("logs")
     script = "echo started $HOSTNAME; while true; do sleep 0.2; done"
-    td = register(ecs, "cli-svc", [container(command=["sh", "-c", script],
-                                              logConfiguration=awslogs("/skiff/cli-svc"))])
+    td = register_logged(ecs, "cli-svc", script)
     ecs.create_service(cluster="default", serviceName="logsvc", taskDefinition=td,
                        desiredCount=2, launchType="FARGATE")
     try:

@@ -27,6 +27,13 @@ def awslogs(group, prefix="app", create=True):
     return {"logDriver": "awslogs", "options": opts}
 
 
+def register_logged(ecs, family, script):
+    """A definition of one `sh -c script` container whose output goes to
+    the awslogs group /skiff/FAMILY; answers its ARN."""
+    return register(ecs, family, [container(command=["sh", "-c", script],
+                                            logConfiguration=awslogs("/skiff/" + family))])
+
+
 def stream_of(arn, name="main", prefix="app"):
     return "%s/%s/%s" % (prefix, name, task_id(arn))
 
@@ -64,8 +71,7 @@ def test_running_and_stopped_task(daemons):
     script = ("echo hello stdout; sleep 0.2; echo ERROR on stderr >&2; sleep 0.2; "
               "echo 'spaces  kept '; "
               "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done")
-    td = register(ecs, "logs-run", [container(command=["sh", "-c", script],
-                                               logConfiguration=awslogs("/skiff/logs-run"))])
+    td = register_logged(ecs, "logs-run", script)
     arn = run(ecs, td)[0]
     wait_tasks(ecs, [arn], "RUNNING")
     stream = stream_of(arn)
@@ -174,8 +180,7 @@ def test_100k_lines_survive_kill9(daemons):
     # The first 30,000 lines, a pause long enough to kill skiffd and keep it
     # down while the rest is written, then 70,000 more.
     script = "seq 1 30000; sleep 4; seq 30001 %d; sleep 1" % n
-    td = register(ecs, "logs-100k", [container(command=["sh", "-c", script],
-                                               logConfiguration=awslogs("/skiff/logs-100k"))])
+    td = register_logged(ecs, "logs-100k", script)
     arn = run(ecs, td)[0]
     stream = stream_of(arn)
     wait_messages(logs, "/skiff/logs-100k", stream, 1, timeout=60)
@@ -202,8 +207,7 @@ def test_line_written_in_two_parts_is_one_event(daemons):
     s = daemons.start()
     ecs, logs = s.client(), s.client("logs")
     script = "echo before; printf 'first half, '; sleep 2; echo 'second half'; echo after"
-    td = register(ecs, "logs-parts", [container(command=["sh", "-c", script],
-                                                logConfiguration=awslogs("/skiff/logs-parts"))])
+    td = register_logged(ecs, "logs-parts", script)
     arn = run(ecs, td)[0]
     wait_tasks(ecs, [arn], "STOPPED", timeout=60)
     ev = wait_messages(logs, "/skiff/logs-parts", stream_of(arn), 3)
