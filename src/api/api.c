@@ -543,6 +543,17 @@ static void dispatch(struct api_server *s, const struct api_request *req,
     json_decref(out);
 }
 
+bool api_request_is_slow(const struct api_server *s, const struct api_request *req)
+{
+    const char *op_name = NULL;
+    if (strcmp(req->method, "POST") != 0)
+        return false;
+    const struct service_entry *svc =
+        find_service(s, api_request_header(req, "x-amz-target"), &op_name);
+    const struct api_op *op = svc ? find_op(svc->svc, op_name) : NULL;
+    return op && (op->flags & API_OP_SLOW);
+}
+
 void api_handle(struct api_server *s, const struct api_request *req, struct api_response *resp)
 {
     memset(resp, 0, sizeof(*resp));

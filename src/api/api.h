@@ -44,6 +44,10 @@ typedef int (*api_op_fn)(struct api_ctx *ctx, const json_t *in, json_t **ret_out
 
 enum api_op_flags {
     API_OP_WRITE = 1 << 0, /* counted against the write rate */
+    /* May take seconds or minutes (a pull from a registry): the HTTP layer
+     * runs it off its workers, so that the other connections a worker
+     * serves are not kept waiting behind it. */
+    API_OP_SLOW = 1 << 1,
 };
 
 struct api_op {
@@ -99,6 +103,10 @@ struct store *api_server_store(const struct api_server *s);
  * with api_response_done(). Never fails: every problem becomes an AWS error
  * response. */
 void api_handle(struct api_server *s, const struct api_request *req, struct api_response *resp);
+
+/* Whether req names an operation flagged API_OP_SLOW (looked up from its
+ * X-Amz-Target only: nothing is authenticated or parsed yet). */
+bool api_request_is_slow(const struct api_server *s, const struct api_request *req);
 
 /* Fills resp with an AWS JSON error (for the HTTP layer's own errors). */
 void api_error_response(struct api_response *resp, int status, const char *type,

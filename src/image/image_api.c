@@ -433,10 +433,14 @@ static int describe_progress(struct api_ctx *ctx, const json_t *in, json_t **ret
 }
 
 static const struct api_op ops[] = {
-    {"DeleteImage", delete_image, API_OP_WRITE}, {"DescribeImageStore", describe_store, 0},
-    {"DescribeImages", describe_images, 0},      {"DescribePullProgress", describe_progress, 0},
-    {"ImportImage", import_image, API_OP_WRITE}, {"ListImages", list_images, 0},
-    {"PruneImages", prune_images, API_OP_WRITE}, {"PullImage", pull_image, API_OP_WRITE},
+    {"DeleteImage", delete_image, API_OP_WRITE},
+    {"DescribeImageStore", describe_store, 0},
+    {"DescribeImages", describe_images, 0},
+    {"DescribePullProgress", describe_progress, 0},
+    {"ImportImage", import_image, API_OP_WRITE | API_OP_SLOW},
+    {"ListImages", list_images, 0},
+    {"PruneImages", prune_images, API_OP_WRITE | API_OP_SLOW},
+    {"PullImage", pull_image, API_OP_WRITE | API_OP_SLOW},
 };
 
 const struct api_service image_api = {

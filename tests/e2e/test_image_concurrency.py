@@ -150,9 +150,8 @@ def test_pull_progress_while_downloading(image_skiffd, registry):
         t.start()
         seen, last = None, None
         deadline = time.time() + 60
-        # skiffd's HTTP workers each serve several connections, and a worker
-        # busy with the pull does not answer its other ones: poll over fresh
-        # connections, which only idle workers accept
+        # the pull runs off skiffd's HTTP workers (API_OP_SLOW), so any
+        # connection answers meanwhile
         time.sleep(0.3)
         while time.time() < deadline and not done:
             pulls = reg.client(image_skiffd).describe_pull_progress(reference=ref)["pulls"]
@@ -172,4 +171,44 @@ def test_pull_progress_while_downloading(image_skiffd, registry):
         assert done and done[0]["image"]["digest"] == img.digest
         assert c.describe_pull_progress()["pulls"] == []
     finally:
+        proxy.close()
+
+
+def test_a_slow_pull_keeps_no_other_call_waiting(make_skiffd, registry):
+    """One HTTP worker serves every connection here. A pull crawling
+    through a slow proxy runs off it, so calls on a connection opened before
+    the pull and on a new one are answered while the pull goes on."""
+    s = make_skiffd("--throttle-read", "off", "--throttle-write", "off", "--threads", "1")
+    img = random_image(n_layers=1)
+    reg.Pusher(registry).image("crawl", "v1", img)
+    proxy = reg.Proxy(("127.0.0.1", registry.port), rate=128 << 10)  # 3 MiB: ~24 s
+    try:
+        ref = "%s/crawl:v1" % proxy.host
+        early = reg.client(s)
+        assert early.list_images()["images"] == []  # its connection is open now
+        done, errors = [], []
+
+        def pull():
+            try:
+                done.append(reg.client(s).pull_image(reference=ref))
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(e)
+        t = threading.Thread(target=pull)
+        t.start()
+        deadline = time.time() + 60
+        # a layer's blob (the config blob comes before the pull shows)
+        while not any(proxy.count("/blobs/" + d) for d in img.layer_digests):
+            assert time.time() < deadline and t.is_alive(), ("the pull fetched no layer", errors)
+            time.sleep(0.05)
+        pulls = early.describe_pull_progress()["pulls"]
+        assert [p["reference"] for p in pulls] == [ref]
+        assert reg.client(s).list_images()["images"] == []
+        # Answered during the pull, not after it.
+        assert t.is_alive() and not done, (done, errors)
+        proxy.rate = None
+        t.join(timeout=120)
+        assert errors == [] and done[0]["image"]["digest"] == img.digest
+        assert [i["reference"] for i in early.list_images()["images"]] == [ref]
+    finally:
+        proxy.rate = None
         proxy.close()

@@ -88,8 +88,7 @@ def test_pull_progress_is_the_callers(image_skiffd, registry):
     """A slow pull by c shows in c's DescribePullProgress and the
     administrator's, not in b's."""
     with_accounts(image_skiffd)
-    # skiffd's HTTP workers each serve several connections, and the one busy
-    # with the pull does not answer its others: poll over fresh connections.
+    # A client per call: each account's view over a connection of its own.
     def fresh(profile):
         return reg.client(image_skiffd, profile)
     big = reg.Layer().file("big", os.urandom(3 << 20)).bytes()
@@ -109,6 +108,7 @@ def test_pull_progress_is_the_callers(image_skiffd, registry):
     try:
         deadline = time.time() + 60
         while not fresh("c").describe_pull_progress()["pulls"]:
+            assert t.is_alive(), "the pull ended before it showed: %r" % errors
             assert time.time() < deadline, "the pull never showed"
             time.sleep(0.05)
         assert [p["reference"] for p in fresh("default").describe_pull_progress()["pulls"]] == [ref]
