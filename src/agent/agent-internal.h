@@ -315,10 +315,22 @@ struct agent {
     size_t n_pullers;
     struct pull_req *pull_queue;
 
+    /* agent_set_logs_flush's hook; under lock, with the calls under way */
+    agent_logs_flush_fn logs_flush;
+    void *logs_flush_arg;
+    unsigned n_flushing;
+
     struct agent_storage storage;
     bool task_network;       /* net.c */
     struct agent_meta *meta; /* metadata.c */
 };
+
+/* agent.c */
+/* Waits (at most AGENT_LOGS_FLUSH_MS) for the awslogs shipper to store
+ * the logs of t, whose containers are gone; nothing when no container of t
+ * uses awslogs or no shipper is set. */
+void agent_flush_logs(struct task *t);
+#define AGENT_LOGS_FLUSH_MS 10000
 
 /* task.c */
 /* Starts the supervision thread of t (new or reattached). */

@@ -538,6 +538,52 @@ int agent_task_log_path(struct node *n, const char *task_arn, const char *contai
     return 0;
 }
 
+void agent_set_logs_flush(struct node *n, agent_logs_flush_fn fn, void *arg)
+{
+    struct agent *a = agent_of(n);
+    pthread_mutex_lock(&a->lock);
+    a->logs_flush = fn;
+    a->logs_flush_arg = arg;
+    while (!fn && a->n_flushing)
+        pthread_cond_wait(&a->cond, &a->lock);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static bool uses_awslogs(const struct task *t)
+{
+    json_t *defs =
+        json_get_array(json_get_object(t->def.msg, "taskDefinition"), "containerDefinitions");
+    size_t i;
+    json_t *c;
+    json_array_foreach(defs, i, c)
+    {
+        const char *driver = json_get_str(json_get_object(c, "logConfiguration"), "logDriver");
+        if (driver && !strcmp(driver, "awslogs"))
+            return true;
+    }
+    return false;
+}
+
+void agent_flush_logs(struct task *t)
+{
+    struct agent *a = t->a;
+    if (!uses_awslogs(t))
+        return;
+    pthread_mutex_lock(&a->lock);
+    agent_logs_flush_fn fn = a->logs_flush;
+    void *arg = a->logs_flush_arg;
+    if (fn)
+        a->n_flushing++;
+    pthread_mutex_unlock(&a->lock);
+    if (!fn)
+        return;
+    fn(arg, t->def.id, AGENT_LOGS_FLUSH_MS);
+    pthread_mutex_lock(&a->lock);
+    if (--a->n_flushing == 0)
+        pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
 int agent_task_purge(struct node *n, const char *task_arn, struct error **err)
 {
     struct agent *a = agent_of(n);

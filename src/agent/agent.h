@@ -83,6 +83,14 @@ int agent_new(const struct agent_config *cfg, struct store *store, node_report_f
 int agent_task_log_path(struct node *n, const char *task_arn, const char *container, char **ret,
                         struct error **err);
 
+/* The awslogs shipper's flush (logs_ship_flush's shape): the agent calls
+ * it for a task with an awslogs container once its containers are gone and
+ * before it reports the task STOPPED, so that STOPPED means its logs are
+ * stored. NULL unsets it, and returns once no call is under way (before
+ * the shipper is freed). */
+typedef void (*agent_logs_flush_fn)(void *arg, const char *task_id, int64_t timeout_ms);
+void agent_set_logs_flush(struct node *n, agent_logs_flush_fn fn, void *arg);
+
 /* Forgets a stopped task and removes its directory (logs included): the
  * control plane calls it when it purges the task's record. -EBUSY while
  * the task has not stopped; a task the agent does not hold is not an

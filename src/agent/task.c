@@ -13,7 +13,8 @@
  *                  start failed
  *   STOPPING       stop signal (image StopSignal, else SIGTERM), SIGKILL
  *                  after stopTimeout, dependents before their dependencies
- *   DEPROVISIONING logs moved out, containers, cgroup, netns, rw dir removed
+ *   DEPROVISIONING logs moved out, containers, cgroup, netns, rw dir removed,
+ *                  awslogs logs shipped (agent_flush_logs)
  *   STOPPED
  *
  * After a restart the same loop resumes from the state in task.json and the
@@ -935,6 +936,9 @@ static void step_deprovision(struct task *t)
     _cleanup_error_ struct error *e = NULL;
     if (agent_deprovision(t, &e) < 0)
         log_warn("task %s: clean-up: %s", t->def.id, e->msg);
+    /* STOPPED means the logs are stored (awslogs), as Docker's blocking
+     * log driver has flushed before a container is reported dead. */
+    agent_flush_logs(t);
     t->status = TS_STOPPED;
     t->stopped_ms = time_now_ms();
     agent_task_publish(t, true);

@@ -56,6 +56,13 @@ struct ship_task {
     struct ship_task *next;
 };
 
+/* A logs_ship_flush call waiting (on its caller's stack). */
+struct flush_req {
+    const char *task_id;
+    bool done;
+    struct flush_req *next;
+};
+
 struct logs_ship {
     struct logs_ship_config cfg;
     char *tasks_dir;
@@ -63,6 +70,8 @@ struct logs_ship {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
+    struct flush_req *flushes; /* under lock */
+    pthread_cond_t flushed;
     struct ship_task *tasks;
     char *buf;         /* one batch */
     int64_t hot_until; /* look every SHIP_HOT_MS until then */
@@ -327,6 +336,82 @@ static bool ship_one(struct logs_ship *sh, struct ship_task *t, struct source *s
     return send_msg(sh, t, s, msg) == 0 && s->offset != before;
 }
 
+/* Ships all of one task's logs, as stopped; the batches go one after the
+ * other until none moves (everything is stored, or a send failed). */
+static void flush_task(struct logs_ship *sh, const char *id)
+{
+    struct ship_task *t;
+    for (t = sh->tasks; t && strcmp(t->id, id); t = t->next)
+        ;
+    if (!t)
+        return;
+    t->stopped = true; /* its containers have exited: the logs are whole */
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        for (size_t i = 0; i < t->n_src; i++)
+            moved |= ship_one(sh, t, &t->src[i], time_now_ms());
+    }
+}
+
+/* Answers the flush requests waiting now. */
+static void flush_requested(struct logs_ship *sh, int64_t *last_scan)
+{
+    pthread_mutex_lock(&sh->lock);
+    struct flush_req *reqs = sh->flushes;
+    sh->flushes = NULL;
+    pthread_mutex_unlock(&sh->lock);
+    if (!reqs)
+        return;
+    scan(sh); /* a task that lived less than a poll is not known yet */
+    *last_scan = time_now_ms();
+    for (struct flush_req *r = reqs; r; r = r->next)
+        flush_task(sh, r->task_id);
+    pthread_mutex_lock(&sh->lock);
+    while (reqs) {
+        struct flush_req *next = reqs->next;
+        reqs->done = true; /* the caller may return and free it at once */
+        reqs = next;
+    }
+    pthread_cond_broadcast(&sh->flushed);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+void logs_ship_flush(struct logs_ship *sh, const char *task_id, int64_t timeout_ms)
+{
+    if (!sh)
+        return;
+    struct flush_req req = {.task_id = task_id};
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + timeout_ms % 1000 * 1000000;
+    until.tv_sec += timeout_ms / 1000 + ns / 1000000000;
+    until.tv_nsec = ns % 1000000000;
+    pthread_mutex_lock(&sh->lock);
+    req.next = sh->flushes;
+    sh->flushes = &req;
+    pthread_cond_signal(&sh->wake);
+    while (!req.done && !sh->stop)
+        if (pthread_cond_timedwait(&sh->flushed, &sh->lock, &until) == ETIMEDOUT)
+            break;
+    if (!req.done) {
+        /* Not taken, or taken and still under way: take it back, or wait
+         * for the answer that is coming (it touches req). */
+        struct flush_req **pr = &sh->flushes;
+        while (*pr && *pr != &req)
+            pr = &(*pr)->next;
+        if (*pr)
+            *pr = req.next;
+        else
+            while (!req.done)
+                pthread_cond_wait(&sh->flushed, &sh->lock);
+        log_warn("awslogs: task %s: its logs were not all stored within %lld ms of its stop; "
+                 "they follow",
+                 task_id, (long long)timeout_ms);
+    }
+    pthread_mutex_unlock(&sh->lock);
+}
+
 static void *ship_main(void *arg)
 {
     struct logs_ship *sh = arg;
@@ -334,6 +419,7 @@ static void *ship_main(void *arg)
     pthread_mutex_lock(&sh->lock);
     while (!sh->stop) {
         pthread_mutex_unlock(&sh->lock);
+        flush_requested(sh, &last_scan);
         int64_t now = time_now_ms();
         if (now - last_scan >= sh->cfg.poll_ms) {
             scan(sh);
@@ -344,7 +430,7 @@ static void *ship_main(void *arg)
             for (size_t i = 0; i < t->n_src; i++)
                 moved |= ship_one(sh, t, &t->src[i], now);
         pthread_mutex_lock(&sh->lock);
-        if (!moved && !sh->stop) {
+        if (!moved && !sh->stop && !sh->flushes) {
             int64_t wait = now < sh->hot_until ? SHIP_HOT_MS : sh->cfg.poll_ms;
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
@@ -369,6 +455,7 @@ int logs_ship_start(const struct logs_ship_config *cfg, struct logs_ship **ret, 
     sh->buf = xmalloc(LOGS_SHIP_BATCH);
     pthread_mutex_init(&sh->lock, NULL);
     pthread_cond_init(&sh->wake, NULL);
+    pthread_cond_init(&sh->flushed, NULL);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -391,6 +478,7 @@ void logs_ship_free(struct logs_ship *sh)
     pthread_mutex_lock(&sh->lock);
     sh->stop = true;
     pthread_cond_signal(&sh->wake);
+    pthread_cond_broadcast(&sh->flushed);
     pthread_mutex_unlock(&sh->lock);
     pthread_join(sh->thread, NULL);
     while (sh->tasks) {
@@ -400,6 +488,7 @@ void logs_ship_free(struct logs_ship *sh)
     }
     pthread_mutex_destroy(&sh->lock);
     pthread_cond_destroy(&sh->wake);
+    pthread_cond_destroy(&sh->flushed);
     free(sh->buf);
     free(sh->tasks_dir);
     free(sh);

@@ -40,5 +40,14 @@ struct logs_ship;
 
 /* Starts the shipper thread; cfg strings are copied. */
 int logs_ship_start(const struct logs_ship_config *cfg, struct logs_ship **ret, struct error **err);
+/* Ships what the logs of the task task_id (its directory's name) hold now,
+ * as for a stopped task: its containers have exited, so their logs are
+ * complete. Returns once all of it is stored, once nothing more can be
+ * sent for now (the control plane refused a batch or is unreachable; the
+ * shipper goes on retrying as always), or after timeout_ms. The agent
+ * calls it before it reports the task STOPPED, so that whoever sees
+ * STOPPED (`aws ecs wait tasks-stopped`, `skiff run --attach`) finds every
+ * line in the log store. NULL-safe. */
+void logs_ship_flush(struct logs_ship *s, const char *task_id, int64_t timeout_ms);
 /* Stops the thread (the batch under way finishes) and frees; NULL-safe. */
 void logs_ship_free(struct logs_ship *s);

@@ -241,6 +241,11 @@ static int log_path(void *node, const char *task_arn, const char *container, cha
     return agent_task_log_path(node, task_arn, container, ret, err);
 }
 
+static void flush_logs(void *ship, const char *task_id, int64_t timeout_ms)
+{
+    logs_ship_flush(ship, task_id, timeout_ms);
+}
+
 /* The awslogs shipper cannot log for a task (its group is missing): the
  * task fails as on ECS. */
 static void log_fail(void *arg, const char *task_arn, const char *reason)
@@ -402,6 +407,7 @@ int main(int argc, char **argv)
                                   .fail_arg = node};
     if (logs_ship_start(&lc, &ship, &err) < 0)
         goto out;
+    agent_set_logs_flush(node, flush_logs, ship);
     if (sched_start(sched, &err) < 0)
         goto out;
     struct elb_dataplane_config lbc = {.data_dir = o.data_dir,
@@ -451,6 +457,8 @@ out:
     /* No new placements, then no more reports, then the scheduler. */
     sched_stop(sched);
     elb_dataplane_stop(lb);
+    if (node)
+        agent_set_logs_flush(node, NULL, NULL);
     logs_ship_free(ship);
     agent_stats_free(stats);
     if (node)

@@ -221,3 +221,18 @@ def test_line_written_in_two_parts_is_one_event(daemons):
     with open(os.path.join(s.data_dir, "tasks", task_id(arn), "logs", "main.log")) as f:
         tags = [line.split(" ", 3)[2] for line in f.read().splitlines()]
     assert tags == ["F", "P", "F", "F"], tags
+
+
+def test_stopped_means_every_line_is_stored(daemons):
+    """The agent reports STOPPED only once the shipper has stored the task's
+    logs: read right after DescribeTasks shows STOPPED, the stream holds
+    every line, even a last one without its newline (which the shipper
+    otherwise holds back, waiting for its end)."""
+    s = daemons.start()
+    ecs, logs = s.client(), s.client("logs")
+    td = register_logged(ecs, "logs-flush", "seq 1 3000; printf 'the end, no newline'")
+    for _ in range(2):
+        arn = run(ecs, td)[0]
+        wait_tasks(ecs, [arn], "STOPPED", timeout=60)
+        msgs = [e["message"] for e in all_events(logs, "/skiff/logs-flush", stream_of(arn))]
+        assert msgs == [str(i) for i in range(1, 3001)] + ["the end, no newline"], msgs[-3:]
