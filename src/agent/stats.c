@@ -65,11 +65,7 @@ static void *run(void *arg)
     struct agent_stats *st = arg;
     pthread_mutex_lock(&st->lock);
     while (!st->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + (st->interval_ms % 1000) * 1000000;
-        ts.tv_sec += st->interval_ms / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
+        struct timespec ts = time_deadline(CLOCK_MONOTONIC, st->interval_ms);
         while (!st->stopping && pthread_cond_timedwait(&st->cond, &st->lock, &ts) != ETIMEDOUT)
             ;
         if (st->stopping)

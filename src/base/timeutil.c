@@ -10,6 +10,16 @@ int64_t time_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct timespec time_deadline(clockid_t clock, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    int64_t ns = ts.tv_nsec + ms % 1000 * 1000000;
+    ts.tv_sec += ms / 1000 + ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    return ts;
+}
+
 int64_t time_mono_ns(void)
 {
     struct timespec ts;

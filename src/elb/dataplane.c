@@ -572,11 +572,7 @@ static void *dataplane_main(void *p)
         if (dp->pid)
             read_status(dp, db);
         pthread_mutex_lock(&dp->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns = until.tv_nsec + (int64_t)dp->interval_ms * 1000000;
-        until.tv_sec += ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
+        struct timespec until = time_deadline(CLOCK_REALTIME, dp->interval_ms);
         while (!dp->closing && pthread_cond_timedwait(&dp->cond, &dp->lock, &until) == 0)
             ;
     }

@@ -382,11 +382,7 @@ void logs_ship_flush(struct logs_ship *sh, const char *task_id, int64_t timeout_
     if (!sh)
         return;
     struct flush_req req = {.task_id = task_id};
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    int64_t ns = until.tv_nsec + timeout_ms % 1000 * 1000000;
-    until.tv_sec += timeout_ms / 1000 + ns / 1000000000;
-    until.tv_nsec = ns % 1000000000;
+    struct timespec until = time_deadline(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&sh->lock);
     req.next = sh->flushes;
     sh->flushes = &req;
@@ -432,11 +428,7 @@ static void *ship_main(void *arg)
         pthread_mutex_lock(&sh->lock);
         if (!moved && !sh->stop && !sh->flushes) {
             int64_t wait = now < sh->hot_until ? SHIP_HOT_MS : sh->cfg.poll_ms;
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            int64_t ns = until.tv_nsec + wait % 1000 * 1000000;
-            until.tv_sec += wait / 1000 + ns / 1000000000;
-            until.tv_nsec = ns % 1000000000;
+            struct timespec until = time_deadline(CLOCK_REALTIME, wait);
             pthread_cond_timedwait(&sh->wake, &sh->lock, &until);
         }
     }

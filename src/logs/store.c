@@ -116,11 +116,7 @@ static void *sweeper_main(void *arg)
     struct logs_store *ls = arg;
     pthread_mutex_lock(&ls->lock);
     while (!ls->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns = until.tv_nsec + (ls->sweep_ms % 1000) * 1000000;
-        until.tv_sec += ls->sweep_ms / 1000 + ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
+        struct timespec until = time_deadline(CLOCK_REALTIME, ls->sweep_ms);
         pthread_cond_timedwait(&ls->wake, &ls->lock, &until);
         if (ls->stop)
             break;

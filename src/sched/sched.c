@@ -797,11 +797,7 @@ static void *run(void *arg)
                 int64_t left = s->svc_due_ms - time_now_ms();
                 wait_ms = left < 0 ? 0 : left < wait_ms ? left : wait_ms;
             }
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t ns = ts.tv_nsec + (wait_ms % 1000) * 1000000;
-            ts.tv_sec += wait_ms / 1000 + ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
+            struct timespec ts = time_deadline(CLOCK_MONOTONIC, wait_ms);
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         }
         bool stop = s->stopping, net = s->net_dirty;
