@@ -276,8 +276,14 @@ static void stop_slow(struct http_server *h)
     pthread_mutex_unlock(&h->lock);
     for (unsigned i = 0; i < h->n_slow; i++)
         pthread_join(h->slow[i], NULL);
+}
+
+/* After MHD's workers, which take the lock in queue_slow, are gone. */
+static void free_server(struct http_server *h)
+{
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->queued);
+    free(h);
 }
 
 int http_server_start(const struct http_config *cfg, struct api_server *api,
@@ -313,7 +319,7 @@ int http_server_start(const struct http_config *cfg, struct api_server *api,
         NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
     if (!h->mhd) {
         stop_slow(h);
-        free(h);
+        free_server(h);
         return error_set(err, EADDRINUSE, NULL, "cannot listen on %s:%d", cfg->host, cfg->port);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -333,5 +339,5 @@ void http_server_stop(struct http_server *h)
         return;
     stop_slow(h); /* the queued requests are answered first */
     MHD_stop_daemon(h->mhd);
-    free(h);
+    free_server(h);
 }
