@@ -336,13 +336,19 @@ static bool ship_one(struct logs_ship *sh, struct ship_task *t, struct source *s
     return send_msg(sh, t, s, msg) == 0 && s->offset != before;
 }
 
-/* Ships all of one task's logs, as stopped; the batches go one after the
- * other until none moves (everything is stored, or a send failed). */
-static void flush_task(struct logs_ship *sh, const char *id)
+static struct ship_task *find_task(struct logs_ship *sh, const char *id)
 {
     struct ship_task *t;
     for (t = sh->tasks; t && strcmp(t->id, id); t = t->next)
         ;
+    return t;
+}
+
+/* Ships all of one task's logs, as stopped; the batches go one after the
+ * other until none moves (everything is stored, or a send failed). */
+static void flush_task(struct logs_ship *sh, const char *id)
+{
+    struct ship_task *t = find_task(sh, id);
     if (!t)
         return;
     t->stopped = true; /* its containers have exited: the logs are whole */
@@ -363,8 +369,14 @@ static void flush_requested(struct logs_ship *sh, int64_t *last_scan)
     pthread_mutex_unlock(&sh->lock);
     if (!reqs)
         return;
-    scan(sh); /* a task that lived less than a poll is not known yet */
-    *last_scan = time_now_ms();
+    /* A task that lived less than a poll is not known yet. */
+    for (struct flush_req *r = reqs; r; r = r->next) {
+        if (!find_task(sh, r->task_id)) {
+            scan(sh);
+            *last_scan = time_now_ms();
+            break;
+        }
+    }
     for (struct flush_req *r = reqs; r; r = r->next)
         flush_task(sh, r->task_id);
     pthread_mutex_lock(&sh->lock);
